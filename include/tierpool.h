@@ -1,0 +1,109 @@
+/*
+ * tierpool: a multi-level memory pool allocator.
+ *
+ * Three tiers by size, all reached through the same calls:
+ *   small  16 B .. 4 KiB    slab pages of one size class
+ *   large  4 KiB .. 1 MiB   slab pages spanning several 64 KiB slices
+ *   huge   > 1 MiB          a mapping of its own (realloc uses mremap)
+ *
+ * Every block is freed with tp_free, from any thread, whatever pool it came
+ * from: the owner is found from the pointer itself. Explicit pools
+ * (tp_pool_create) share the engine of the default pool and add reset,
+ * destroy-at-once and a memory limit.
+ *
+ * Errors follow the C library: NULL with errno = ENOMEM when memory (or the
+ * pool's limit) runs out or a size overflows; NULL with errno = EINVAL for an
+ * alignment that is not a power of two.
+ */
+#ifndef TIERPOOL_H
+#define TIERPOOL_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define TP_API __attribute__((visibility("default")))
+#define TP_MALLOC_ATTR __attribute__((malloc, warn_unused_result))
+#else
+#define TP_API
+#define TP_MALLOC_ATTR
+#endif
+
+#define TIERPOOL_VERSION_MAJOR 0
+#define TIERPOOL_VERSION_MINOR 1
+#define TIERPOOL_VERSION_PATCH 0
+
+/* ---- the default pool ------------------------------------------------------ */
+
+/* malloc: at least `size` bytes aligned to 16; size 0 gives a unique block. */
+TP_API TP_MALLOC_ATTR void *tp_malloc(size_t size);
+/* calloc: count * size zeroed bytes; ENOMEM if the product overflows. */
+TP_API TP_MALLOC_ATTR void *tp_calloc(size_t count, size_t size);
+/* realloc: NULL ptr is malloc; size 0 frees ptr and returns NULL. On failure
+ * returns NULL and leaves ptr untouched. Blocks stay in their own pool. */
+TP_API void *tp_realloc(void *ptr, size_t size);
+/* aligned_alloc: any power-of-two alignment (EINVAL otherwise), any size. */
+TP_API TP_MALLOC_ATTR void *tp_aligned_alloc(size_t alignment, size_t size);
+/* Frees a block of any pool, from any thread; NULL is a no-op. A pointer
+ * tierpool does not own is reported and aborts the process. */
+TP_API void tp_free(void *ptr);
+/* tp_free with the size given at allocation (requested or usable). */
+TP_API void tp_free_sized(void *ptr, size_t size);
+/* Usable bytes of a block (at least the size requested); 0 for NULL. */
+TP_API size_t tp_usable_size(const void *ptr);
+
+/* ---- explicit pools ---------------------------------------------------------- */
+
+typedef struct tp_pool tp_pool;
+
+/* Pool settings; a NULL config or a zeroed one means the defaults. */
+typedef struct tp_pool_config {
+    /* Bytes of memory the pool may map (slab spans plus huge mappings,
+     * including the pool's own metadata); 0 = unlimited. Allocations that
+     * would pass it fail with NULL/ENOMEM. */
+    size_t memory_limit;
+} tp_pool_config;
+
+/* Creates a pool (name is copied, up to 31 bytes; NULL allowed). Returns NULL
+ * with ENOMEM when out of memory. Any thread may use the pool. */
+TP_API tp_pool *tp_pool_create(const char *name, const tp_pool_config *config);
+/* Releases every block of the pool at once, freed or not, and returns its
+ * memory to the OS. No thread may use the pool or its blocks during or after
+ * the call. The default pool cannot be destroyed (the call is ignored). */
+TP_API void tp_pool_destroy(tp_pool *pool);
+/* Frees every block of the pool but keeps (some of) its memory for reuse,
+ * as a request arena does. Same contract as destroy; ignored for the
+ * default pool. */
+TP_API void tp_pool_reset(tp_pool *pool);
+/* Returns free memory to the OS now; NULL = default pool. Returns the bytes
+ * given back. */
+TP_API size_t tp_pool_trim(tp_pool *pool);
+/* The process-wide default pool that tp_malloc uses. */
+TP_API tp_pool *tp_pool_default(void);
+/* The pool owning ptr, or NULL if the pointer is not tierpool's. */
+TP_API tp_pool *tp_pool_of(const void *ptr);
+/* The pool's name ("default" for the default pool). */
+TP_API const char *tp_pool_name(const tp_pool *pool);
+
+/* Allocation from a given pool (NULL = default pool); same semantics as the
+ * tp_ calls above. tp_pool_realloc keeps the block in `pool`. */
+TP_API TP_MALLOC_ATTR void *tp_pool_malloc(tp_pool *pool, size_t size);
+TP_API TP_MALLOC_ATTR void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size);
+TP_API void *tp_pool_realloc(tp_pool *pool, void *ptr, size_t size);
+TP_API TP_MALLOC_ATTR void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size);
+
+/* Bulk calls for buffer pools: `count` blocks of `size` bytes into out[].
+ * All or nothing: returns count, or 0 (errno ENOMEM/EINVAL) with nothing
+ * allocated. */
+TP_API size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out);
+/* Frees count blocks (any pools, NULL entries skipped). */
+TP_API void tp_free_bulk(void **ptrs, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TIERPOOL_H */

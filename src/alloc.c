@@ -1,0 +1,275 @@
+/*
+ * alloc.c: the public allocation API and its fast paths.
+ *
+ * malloc fast path (<= 1 KiB, default pool), about ten instructions:
+ *   one TLS load (the tcache), one load from direct[(size+15)/16] (the page),
+ *   pop page->free, used++. The one branch to the slow path covers an empty
+ *   page, a thread not initialised yet (its tcache's pages are all the empty
+ *   page) and sizes above 1 KiB.
+ * free fast path, about fifteen: one registry load (is it a slab block of
+ *   ours? NULL and foreign pointers fail here), mask+shift+load to the page,
+ *   compare its owner word with the caller's id (a full or foreign page fails
+ *   here), push on page->local_free, --used. No atomics on either path.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Noreturn void tpi_fatal(const char *what, const void *ptr)
+{
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p)\n", what, ptr);
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        (void)w;
+    }
+    abort();
+}
+
+/* ---- malloc ---------------------------------------------------------------------- */
+
+static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
+{
+    if (tpi_likely(size <= TPI_SMALL_MAX)) {
+        tpi_page *page = tc->direct[(size + 15) >> 4];
+        tpi_block *b = page->free;
+        if (tpi_likely(b != NULL)) {
+            page->free = b->next;
+            page->used++;
+            return b;
+        }
+    }
+    return tpi_tcache_malloc_slow(tc, size);
+}
+
+void *tp_malloc(size_t size)
+{
+    return tpi_tcache_malloc(tpi_tls_default, size);
+}
+
+static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
+{
+    if (!pool || pool == &tpi_pool_default_instance) return tpi_tls_default;
+    tpi_tcache *tc = tpi_thread_tcache(pool);
+    return tc ? tc : &tpi_tcache_empty;
+}
+
+void *tp_pool_malloc(tp_pool *pool, size_t size)
+{
+    tpi_tcache *tc = tpi_pool_tcache(pool);
+    if (tpi_unlikely(tc == &tpi_tcache_empty) && pool && pool != &tpi_pool_default_instance) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return tpi_tcache_malloc(tc, size);
+}
+
+void *tpi_pool_malloc_generic(tp_pool *pool, size_t size)
+{
+    return tp_pool_malloc(pool, size);
+}
+
+void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = tp_pool_malloc(pool, total);
+    /* Huge blocks are fresh mappings and read as zero already. */
+    if (p && total <= TPI_LARGE_MAX) memset(p, 0, total);
+    return p;
+}
+
+void *tp_calloc(size_t count, size_t size)
+{
+    return tp_pool_calloc(NULL, count, size);
+}
+
+void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
+{
+    if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (alignment <= 16) return tp_pool_malloc(pool, size);
+    if (size > TPI_MAX_REQUEST || alignment > TPI_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    tpi_tcache *tc = tpi_pool_tcache(pool);
+    if (tc == &tpi_tcache_empty) {
+        tc = pool && pool != &tpi_pool_default_instance ? NULL : tpi_thread_init_default();
+        if (!tc) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    size_t need = size > alignment ? size : alignment;
+    if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) {
+        /* Pages start on 64 KiB boundaries, so a class whose size is a
+         * multiple of the alignment yields aligned blocks; there is a
+         * power-of-two class at every doubling. */
+        unsigned cls = tpi_class_of(need);
+        while (tpi_classes[cls].block_size % alignment) cls++;
+        return tpi_tcache_malloc_class(tc, cls);
+    }
+    return tpi_huge_malloc(tc->pool, size, alignment, false);
+}
+
+void *tp_aligned_alloc(size_t alignment, size_t size)
+{
+    return tp_pool_aligned_alloc(NULL, alignment, size);
+}
+
+size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out)
+{
+    if (!out && count) {
+        errno = EINVAL;
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++) {
+        out[i] = tp_pool_malloc(pool, size);
+        if (!out[i]) {
+            tp_free_bulk(out, i);
+            for (size_t j = 0; j < i; j++) out[j] = NULL;
+            errno = ENOMEM;
+            return 0;
+        }
+    }
+    return count;
+}
+
+/* ---- free ---------------------------------------------------------------------------- */
+
+void tpi_free_generic(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    switch (tpi_registry_get(a)) {
+    case TPI_REG_SLAB: {
+        tpi_page *page = tpi_page_of(p);
+        if (page->slice_count == 0 || page->class_index == TPI_CLASS_META)
+            tpi_fatal("free of a pointer that is not an allocated block", p);
+        if (tpi_page_block_start(page, p) != p)
+            tpi_fatal("free of a pointer inside a block", p);
+        uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+        if (owner != 0 && (owner & ~TPI_PAGE_FULL) == tpi_thread_id())
+            tpi_tcache_free_local_slow(page, p);
+        else
+            tpi_page_free_remote(page, p);
+        return;
+    }
+    case TPI_REG_HUGE:
+        tpi_huge_free(p);
+        return;
+    default:
+        if (p == NULL) return;
+        tpi_fatal("free of a pointer tierpool does not own", p);
+    }
+}
+
+void tp_free(void *p)
+{
+    if (tpi_likely(tpi_registry_get((uintptr_t)p) == TPI_REG_SLAB)) {
+        tpi_page *page = tpi_page_of(p);
+        if (tpi_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == tpi_thread_id())) {
+            tpi_block *b = p;
+            b->next = page->local_free;
+            page->local_free = b;
+            if (tpi_likely(--page->used != 0)) return;
+            tpi_tcache_page_empty(page);
+            return;
+        }
+    }
+    tpi_free_generic(p);
+}
+
+void tp_free_sized(void *p, size_t size)
+{
+    (void)size; /* the owner comes from the pointer; the size adds nothing */
+    tp_free(p);
+}
+
+void tp_free_bulk(void **ptrs, size_t count)
+{
+    for (size_t i = 0; i < count; i++) tp_free(ptrs[i]);
+}
+
+/* ---- queries and realloc ---------------------------------------------------------------- */
+
+size_t tp_usable_size(const void *p)
+{
+    switch (tpi_registry_get((uintptr_t)p)) {
+    case TPI_REG_SLAB: {
+        tpi_page *page = tpi_page_of(p);
+        if (page->slice_count == 0 || page->class_index == TPI_CLASS_META) return 0;
+        return page->block_size;
+    }
+    case TPI_REG_HUGE: {
+        tpi_huge *h = tpi_huge_of(p);
+        return h ? h->size : 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+tp_pool *tp_pool_of(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    switch (tpi_registry_get(a)) {
+    case TPI_REG_SLAB: {
+        tpi_chunk *c = tpi_chunk_of(p);
+        return c->magic == TPI_CHUNK_MAGIC ? c->pool : NULL;
+    }
+    case TPI_REG_HUGE:
+    case TPI_REG_HUGE_REST: {
+        /* Walk back to the chunk holding the block's start; its header is at
+         * that chunk's base, or a whole chunk before when the block starts
+         * the chunk (alignments of a chunk and more). */
+        while (tpi_registry_get(a) == TPI_REG_HUGE_REST) a -= TPI_CHUNK_SIZE;
+        if (tpi_registry_get(a) != TPI_REG_HUGE) return NULL;
+        uintptr_t base = a & ~(uintptr_t)TPI_CHUNK_MASK;
+        const tpi_huge *h = (const tpi_huge *)base;
+        if (h->magic == TPI_HUGE_MAGIC && (uintptr_t)h->block > base && (uintptr_t)h->block < base + TPI_CHUNK_SIZE)
+            return h->pool;
+        h = (const tpi_huge *)(base - TPI_CHUNK_SIZE);
+        if (tpi_registry_get(base - TPI_CHUNK_SIZE) == TPI_REG_HUGE_REST && h->magic == TPI_HUGE_MAGIC &&
+            (uintptr_t)h->block == base)
+            return h->pool;
+        return NULL;
+    }
+    default:
+        return NULL;
+    }
+}
+
+void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
+{
+    if (!p) return tp_pool_malloc(pool, size);
+    if (size == 0) {
+        tp_free(p);
+        return NULL;
+    }
+    size_t usable = tp_usable_size(p);
+    if (usable == 0) tpi_fatal("realloc of a pointer tierpool does not own", p);
+    if (tpi_registry_get((uintptr_t)p) == TPI_REG_HUGE && size > TPI_LARGE_MAX)
+        return tpi_huge_realloc(p, size);
+    /* Keep the block while the new size fits and wastes less than half. */
+    if (size <= usable && size >= usable / 2) return p;
+    void *q = tp_pool_malloc(pool, size);
+    if (!q) return NULL;
+    memcpy(q, p, size < usable ? size : usable);
+    tp_free(p);
+    return q;
+}
+
+void *tp_realloc(void *p, size_t size)
+{
+    return tp_pool_realloc(p ? tp_pool_of(p) : NULL, p, size);
+}

@@ -1,0 +1,117 @@
+/*
+ * chunk.c: aligned chunks, their slices and page descriptors, and the chunk
+ * registry that tells tierpool's pointers from everyone else's.
+ *
+ * A chunk is 4 MiB aligned to 4 MiB. Slice 0 holds the header (tpi_chunk);
+ * slices 1..63 are handed out as pages of 1..32 slices. Each slice maps to
+ * the descriptor of the page that holds it (tpi_page_empty when free), so a
+ * pointer finds its page with a mask, a shift and one load.
+ *
+ * The registry has one byte per 4 MiB of address space (32 MiB of zero-filled
+ * .bss on x86-64, touched only where chunks live). Reading it for any address
+ * is safe, which makes "is this pointer ours?" one load on every free.
+ *
+ * Chunk functions other than the registry's run under the owning pool's lock.
+ */
+#include "internal.h"
+
+_Atomic uint8_t tpi_registry[TPI_REGISTRY_SIZE];
+
+void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest)
+{
+    uintptr_t end = start + size;
+    uint8_t value = first;
+    for (uintptr_t a = start; a < end; a += TPI_CHUNK_SIZE) {
+        atomic_store_explicit(&tpi_registry[(a >> TPI_CHUNK_SHIFT) & (TPI_REGISTRY_SIZE - 1)],
+                              value, memory_order_release);
+        value = rest;
+    }
+}
+
+#define TPI_ALL_SLICES (~(uint64_t)1) /* every slice but the header's */
+
+tpi_chunk *tpi_chunk_create(tp_pool *pool)
+{
+    tpi_chunk *chunk = tpi_os_map_aligned(TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0);
+    if (!chunk) return NULL;
+    chunk->magic = TPI_CHUNK_MAGIC;
+    chunk->pool = pool;
+    chunk->free_slices = TPI_ALL_SLICES;
+    chunk->dirty_slices = 0;
+    for (unsigned i = 0; i < TPI_SLICES_PER_CHUNK; i++) chunk->slice_map[i] = &tpi_page_empty;
+    tpi_registry_set((uintptr_t)chunk, TPI_CHUNK_SIZE, TPI_REG_SLAB, TPI_REG_SLAB);
+    return chunk;
+}
+
+void tpi_chunk_destroy(tpi_chunk *chunk)
+{
+    tpi_registry_set((uintptr_t)chunk, TPI_CHUNK_SIZE, TPI_REG_NONE, TPI_REG_NONE);
+    tpi_os_unmap(chunk, TPI_CHUNK_SIZE);
+}
+
+bool tpi_chunk_is_empty(const tpi_chunk *chunk)
+{
+    return chunk->free_slices == TPI_ALL_SLICES;
+}
+
+static uint64_t tpi_run_mask(unsigned first, unsigned count)
+{
+    uint64_t ones = count >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << count) - 1);
+    return ones << first;
+}
+
+/* First run of `count` free slices, preferring clean (never dirtied, or
+ * purged) ones last so that resident memory is reused first. -1 if none. */
+int tpi_chunk_find_run(const tpi_chunk *chunk, unsigned count)
+{
+    int clean_fit = -1;
+    for (unsigned i = 1; i + count <= TPI_SLICES_PER_CHUNK; i++) {
+        uint64_t run = tpi_run_mask(i, count);
+        if ((chunk->free_slices & run) != run) continue;
+        if (chunk->dirty_slices & run) return (int)i;
+        if (clean_fit < 0) clean_fit = (int)i;
+    }
+    return clean_fit;
+}
+
+tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count)
+{
+    uint64_t run = tpi_run_mask(first, count);
+    chunk->free_slices &= ~run;
+    chunk->dirty_slices &= ~run;
+    tpi_page *page = &chunk->pages[first];
+    page->chunk = chunk;
+    page->slice_index = (uint8_t)first;
+    page->slice_count = (uint8_t)count;
+    page->start = (char *)chunk + ((size_t)first << TPI_SLICE_SHIFT);
+    for (unsigned i = first; i < first + count; i++) chunk->slice_map[i] = page;
+    return page;
+}
+
+void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page)
+{
+    unsigned first = page->slice_index, count = page->slice_count;
+    for (unsigned i = first; i < first + count; i++) chunk->slice_map[i] = &tpi_page_empty;
+    uint64_t run = tpi_run_mask(first, count);
+    chunk->free_slices |= run;
+    chunk->dirty_slices |= run;
+    page->slice_count = 0;
+    page->queue = TPI_QUEUE_NONE;
+}
+
+/* Purges every dirty free slice; returns the bytes purged. */
+size_t tpi_chunk_purge(tpi_chunk *chunk)
+{
+    size_t purged = 0;
+    uint64_t dirty = chunk->dirty_slices & chunk->free_slices;
+    while (dirty) {
+        unsigned first = (unsigned)__builtin_ctzll(dirty);
+        unsigned count = 0;
+        while (first + count < TPI_SLICES_PER_CHUNK && (dirty >> (first + count) & 1)) count++;
+        tpi_os_purge((char *)chunk + ((size_t)first << TPI_SLICE_SHIFT), (size_t)count << TPI_SLICE_SHIFT);
+        purged += (size_t)count << TPI_SLICE_SHIFT;
+        dirty &= ~tpi_run_mask(first, count);
+    }
+    chunk->dirty_slices = 0;
+    return purged;
+}

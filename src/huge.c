@@ -1,0 +1,185 @@
+/*
+ * huge.c: blocks above 1 MiB, each in a mapping of its own.
+ *
+ * The mapping starts on a chunk boundary with a header (tpi_huge); the block
+ * follows at `offset` (64 bytes, or the alignment asked for, at most one
+ * chunk). So the header is at ((p - 1) & ~chunk mask) and the registry marks
+ * the chunk holding p as TPI_REG_HUGE. Mappings are whole chunks of address
+ * space (only touched OS pages become resident), so no one else's mapping
+ * can share a chunk with them. realloc moves pages with mremap, never copies.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define TPI_HUGE_OFFSET 64u
+
+static size_t tpi_round_chunk(size_t n)
+{
+    return (n + TPI_CHUNK_MASK) & ~(size_t)TPI_CHUNK_MASK;
+}
+
+static void tpi_huge_register(tpi_huge *h)
+{
+    uintptr_t base = (uintptr_t)h, block = (uintptr_t)h->block;
+    uintptr_t block_chunk = block & ~(uintptr_t)TPI_CHUNK_MASK;
+    if (block_chunk > base) tpi_registry_set(base, block_chunk - base, TPI_REG_HUGE_REST, TPI_REG_HUGE_REST);
+    tpi_registry_set(block_chunk, base + h->map_size - block_chunk, TPI_REG_HUGE, TPI_REG_HUGE_REST);
+}
+
+static void tpi_huge_unregister(tpi_huge *h)
+{
+    tpi_registry_set((uintptr_t)h, h->map_size, TPI_REG_NONE, TPI_REG_NONE);
+}
+
+static void tpi_huge_link(tp_pool *pool, tpi_huge *h)
+{
+    h->prev = NULL;
+    h->next = pool->huge;
+    if (pool->huge) pool->huge->prev = h;
+    pool->huge = h;
+}
+
+static void tpi_huge_unlink(tp_pool *pool, tpi_huge *h)
+{
+    if (h->prev) h->prev->next = h->next; else pool->huge = h->next;
+    if (h->next) h->next->prev = h->prev;
+}
+
+void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
+{
+    (void)zero; /* fresh mappings read as zero */
+    if (size > TPI_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t offset = alignment > TPI_HUGE_OFFSET ? alignment : TPI_HUGE_OFFSET;
+    size_t map_align = TPI_CHUNK_SIZE, map_offset = 0;
+    if (offset > TPI_CHUNK_SIZE) {
+        /* Alignment above a chunk: the header takes the chunk before p. */
+        map_align = alignment;
+        offset = map_offset = TPI_CHUNK_SIZE;
+    }
+    size_t map_size = tpi_round_chunk(offset + size);
+    pthread_mutex_lock(&pool->lock);
+    bool charged = tpi_pool_charge(pool, map_size);
+    pthread_mutex_unlock(&pool->lock);
+    if (!charged) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char *base = tpi_os_map_aligned(map_size, map_align, map_offset);
+    if (!base) {
+        pthread_mutex_lock(&pool->lock);
+        pool->mapped -= map_size;
+        pthread_mutex_unlock(&pool->lock);
+        errno = ENOMEM;
+        return NULL;
+    }
+    tpi_huge *h = (tpi_huge *)base;
+    h->magic = TPI_HUGE_MAGIC;
+    h->pool = pool;
+    h->block = base + offset;
+    h->map_size = map_size;
+    h->size = map_size - offset;
+    tpi_huge_register(h);
+    pthread_mutex_lock(&pool->lock);
+    tpi_huge_link(pool, h);
+    pthread_mutex_unlock(&pool->lock);
+    return h->block;
+}
+
+tpi_huge *tpi_huge_of(const void *p)
+{
+    /* The header's chunk is p's, or the one before when p starts a chunk. */
+    if (tpi_registry_get((uintptr_t)p - 1) == TPI_REG_NONE) return NULL;
+    tpi_huge *h = (tpi_huge *)(((uintptr_t)p - 1) & ~(uintptr_t)TPI_CHUNK_MASK);
+    if (h->magic != TPI_HUGE_MAGIC || h->block != p) return NULL;
+    return h;
+}
+
+void tpi_huge_free(void *p)
+{
+    tpi_huge *h = tpi_huge_of(p);
+    if (!h) tpi_fatal("free of a pointer inside a huge block", p);
+    tp_pool *pool = h->pool;
+    pthread_mutex_lock(&pool->lock);
+    tpi_huge_unlink(pool, h);
+    pool->mapped -= h->map_size;
+    pthread_mutex_unlock(&pool->lock);
+    tpi_huge_unregister(h);
+    h->magic = 0;
+    tpi_os_unmap(h, h->map_size);
+}
+
+void *tpi_huge_realloc(void *p, size_t size)
+{
+    tpi_huge *h = tpi_huge_of(p);
+    if (!h) tpi_fatal("realloc of a pointer inside a huge block", p);
+    if (size > TPI_MAX_REQUEST) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    tp_pool *pool = h->pool;
+    size_t offset = (size_t)((char *)p - (char *)h);
+    size_t old_map = h->map_size, new_map = tpi_round_chunk(offset + size);
+    if (new_map == old_map) return p;
+    if (new_map < old_map) {
+        tpi_registry_set((uintptr_t)h + new_map, old_map - new_map, TPI_REG_NONE, TPI_REG_NONE);
+        tpi_os_unmap((char *)h + new_map, old_map - new_map);
+        pthread_mutex_lock(&pool->lock);
+        pool->mapped -= old_map - new_map;
+        pthread_mutex_unlock(&pool->lock);
+        h->map_size = new_map;
+        h->size = new_map - offset;
+        return p;
+    }
+    pthread_mutex_lock(&pool->lock);
+    bool charged = tpi_pool_charge(pool, new_map - old_map);
+    if (charged) tpi_huge_unlink(pool, h);
+    pthread_mutex_unlock(&pool->lock);
+    if (!charged) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    tpi_huge *moved = h;
+    if (!tpi_os_resize_in_place(h, old_map, new_map)) {
+        /* Reserve an aligned destination, then move the pages into it. */
+        void *dest = tpi_os_map_aligned(new_map, TPI_CHUNK_SIZE, 0);
+        if (dest) moved = tpi_os_remap(h, old_map, new_map, dest);
+        if (!dest || !moved) {
+            if (dest) tpi_os_unmap(dest, new_map);
+            pthread_mutex_lock(&pool->lock);
+            pool->mapped -= new_map - old_map;
+            tpi_huge_link(pool, h);
+            pthread_mutex_unlock(&pool->lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        tpi_registry_set((uintptr_t)h, old_map, TPI_REG_NONE, TPI_REG_NONE);
+        moved->block = (char *)moved + offset;
+    }
+    moved->map_size = new_map;
+    moved->size = new_map - offset;
+    tpi_huge_register(moved);
+    pthread_mutex_lock(&pool->lock);
+    tpi_huge_link(pool, moved);
+    pthread_mutex_unlock(&pool->lock);
+    return moved->block;
+}
+
+/* Pool lock held (destroy and reset). */
+void tpi_huge_release_all(tp_pool *pool)
+{
+    tpi_huge *h = pool->huge;
+    while (h) {
+        tpi_huge *next = h->next;
+        pool->mapped -= h->map_size;
+        tpi_huge_unregister(h);
+        h->magic = 0;
+        tpi_os_unmap(h, h->map_size);
+        h = next;
+    }
+    pool->huge = NULL;
+}

@@ -1,0 +1,355 @@
+/*
+ * internal.h: the types shared by tierpool's sources, and their vocabulary.
+ *
+ * The map, from the top down:
+ *
+ *   pool (tp_pool)    An owner of memory: a set of chunks, a list of huge
+ *                     blocks, a lock for its slow paths. The default pool is
+ *                     static; explicit pools come from tp_pool_create.
+ *   tcache            One per (thread, pool): the thread's view of the pool.
+ *                     It owns slab pages; for each size class it keeps a queue
+ *                     of pages with free blocks, and the page malloc pops from.
+ *   chunk             4 MiB of address space aligned to 4 MiB, taken from the
+ *                     OS and committed only as it is touched. Its first 64 KiB
+ *                     slice holds the chunk header: page descriptors and the
+ *                     slice -> page map. A pointer's chunk is `p & ~(4 MiB-1)`.
+ *   slice             64 KiB of a chunk; the unit the pool hands out.
+ *   page              A run of 1..32 slices carved into blocks of one size
+ *                     class (a "slab"). "OS page" always means the kernel's
+ *                     4 KiB page; plain "page" means this.
+ *   block             What the user gets. A free block's first word links it
+ *                     into one of its page's free lists.
+ *   huge block        Above 1 MiB: a mapping of its own, a header at the start
+ *                     of its first chunk.
+ *   registry          One byte per 4 MiB of address space: is this chunk ours,
+ *                     and is it a slab chunk or a huge block?
+ *
+ * A page's blocks are in exactly one of four places at any time:
+ *   page->free         owner only; malloc pops from it
+ *   page->local_free   owner only; the owner's frees push to it
+ *   page->thread_free  any thread; other threads' frees push with one CAS
+ *   in use             handed out (or pushed on a tcache's delayed list)
+ * and page->used counts those not on `free` or `local_free`, so
+ *   used == in use + on thread_free, and the page is empty when used == 0.
+ * Owner-only fields are touched by the owning thread alone, so the fast paths
+ * need no atomics; ownership changes only by the owner (abandon at thread
+ * exit) or under the pool lock (adoption of an abandoned page).
+ */
+#ifndef TPI_INTERNAL_H
+#define TPI_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "tierpool.h"
+
+/* ---- build-time constants ----------------------------------------------------- */
+
+#define TPI_CHUNK_SHIFT 22
+#define TPI_CHUNK_SIZE ((size_t)1 << TPI_CHUNK_SHIFT) /* 4 MiB */
+#define TPI_CHUNK_MASK (TPI_CHUNK_SIZE - 1)
+#define TPI_SLICE_SHIFT 16
+#define TPI_SLICE_SIZE ((size_t)1 << TPI_SLICE_SHIFT) /* 64 KiB */
+#define TPI_SLICES_PER_CHUNK (TPI_CHUNK_SIZE / TPI_SLICE_SIZE) /* 64 */
+#define TPI_OS_PAGE 4096u
+
+#define TPI_SMALL_MAX 1024u                  /* sizes served by the table lookup */
+#define TPI_SMALL_SLOTS (TPI_SMALL_MAX / 16 + 1) /* 65 */
+#define TPI_LARGE_MAX ((size_t)1 << 20)       /* 1 MiB: above is the huge tier */
+#define TPI_SLAB_ALIGN_MAX TPI_SLICE_SIZE     /* slab blocks align up to 64 KiB */
+#define TPI_MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * TPI_CHUNK_SIZE)
+
+/* Address bits covered by the registry: user space on x86-64 is 47 bits,
+ * 48 on aarch64 and most others. */
+#if defined(__x86_64__)
+#define TPI_VA_BITS 47
+#else
+#define TPI_VA_BITS 48
+#endif
+#define TPI_REGISTRY_SIZE ((size_t)1 << (TPI_VA_BITS - TPI_CHUNK_SHIFT))
+
+#if defined(__GNUC__)
+#define tpi_likely(x) __builtin_expect(!!(x), 1)
+#define tpi_unlikely(x) __builtin_expect(!!(x), 0)
+#define tpi_noinline __attribute__((noinline))
+#define tpi_cold __attribute__((cold, noinline))
+#define tpi_unused __attribute__((unused))
+#else
+#define tpi_likely(x) (x)
+#define tpi_unlikely(x) (x)
+#define tpi_noinline
+#define tpi_cold
+#define tpi_unused
+#endif
+
+#define TPI_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- size classes (size_class.c) ------------------------------------------------- */
+
+typedef struct tpi_class_info {
+    uint32_t block_size;  /* bytes per block, a multiple of 16 */
+    uint8_t slices;       /* 64 KiB slices per page */
+    uint16_t blocks;      /* blocks per page */
+} tpi_class_info;
+
+#define TPI_CLASS_COUNT 60 /* checked against the generated table */
+
+extern const tpi_class_info tpi_classes[TPI_CLASS_COUNT];
+extern const uint8_t tpi_small_class[TPI_SMALL_SLOTS];
+
+/* Class of a request of 1..TPI_LARGE_MAX bytes (0 is served as 16). */
+static inline unsigned tpi_class_of(size_t size)
+{
+    if (size <= TPI_SMALL_MAX) return tpi_small_class[(size + 15) >> 4];
+    /* Four classes per doubling above 1 KiB: the top two bits below the
+     * leading one pick the class within the doubling. */
+    size_t s = size - 1;
+    unsigned log2 = 63u - (unsigned)__builtin_clzll((unsigned long long)s);
+    return 20u + (log2 - 10u) * 4u + (unsigned)(s >> (log2 - 2u)) - 4u;
+}
+
+/* ---- blocks, pages, chunks (page.c, chunk.c) ----------------------------------- */
+
+typedef struct tpi_block {
+    struct tpi_block *next;
+} tpi_block;
+
+struct tpi_tcache;
+struct tpi_chunk;
+
+/* page->owner: the owning thread's id, with TPI_PAGE_FULL set while the page
+ * sits on its tcache's full queue. The free fast path compares the whole word
+ * with the caller's id, so a full page and a foreign page both take the one
+ * slow branch. 0 = no owner (free slices, or abandoned). */
+#define TPI_PAGE_FULL ((uintptr_t)1)
+/* page->thread_free: the remote list with TPI_NOTIFY in its low bit while the
+ * page is full. The first remote free that sees the bit clears it and pushes
+ * its block on the owner's delayed list instead, so the owner learns that the
+ * page has a free block again. */
+#define TPI_NOTIFY ((uintptr_t)1)
+
+typedef struct tpi_page {
+    /* hot: the fast paths touch these three (mimalloc-like field order) */
+    tpi_block *free;              /* owner: blocks ready for malloc */
+    uint32_t used;                /* owner: blocks not on free/local_free */
+    uint32_t capacity;            /* blocks in the page */
+    _Atomic uintptr_t owner;      /* owning thread id | TPI_PAGE_FULL; 0 = none */
+    tpi_block *local_free;        /* owner: blocks freed by the owner */
+    _Atomic uintptr_t thread_free;/* blocks freed by other threads | TPI_NOTIFY */
+    /* warm: slow paths */
+    _Atomic(struct tpi_tcache *) tcache; /* owner's tcache, NULL when abandoned */
+    char *start;                  /* first block */
+    uint32_t block_size;          /* bytes per block */
+    uint32_t carved;              /* blocks carved out so far (carving is lazy) */
+    uint8_t class_index;          /* size class */
+    uint8_t slice_count;          /* slices in the page; 0 = descriptor unused */
+    uint8_t slice_index;          /* first slice within the chunk */
+    uint8_t queue;                /* TPI_QUEUE_* the page sits on */
+    struct tpi_page *next;        /* links in a tcache queue or abandoned list */
+    struct tpi_page *prev;
+    struct tpi_chunk *chunk;      /* the chunk holding the page */
+} tpi_page;
+
+/* class_index of a page holding tcaches rather than blocks */
+#define TPI_CLASS_META 255
+
+enum { TPI_QUEUE_NONE, TPI_QUEUE_AVAIL, TPI_QUEUE_FULL, TPI_QUEUE_ABANDONED };
+
+/* Registry values, one byte per chunk of address space. */
+enum {
+    TPI_REG_NONE = 0,       /* not ours */
+    TPI_REG_SLAB = 1,       /* a slab chunk: header at the chunk start */
+    TPI_REG_HUGE = 2,       /* holds the start of a huge block */
+    TPI_REG_HUGE_REST = 3,  /* the rest of a huge mapping */
+};
+
+#define TPI_CHUNK_MAGIC 0x74706368756e6bULL /* "tpchunk" */
+
+typedef struct tpi_chunk {
+    uint64_t magic;                              /* TPI_CHUNK_MAGIC */
+    tp_pool *pool;                               /* owning pool */
+    struct tpi_chunk *next;                      /* pool's chunk list */
+    struct tpi_chunk *prev;
+    uint64_t free_slices;                        /* pool lock: bit i = slice i free */
+    uint64_t dirty_slices;                       /* pool lock: free but maybe resident */
+    tpi_page *slice_map[TPI_SLICES_PER_CHUNK];   /* slice -> page holding it */
+    tpi_page pages[TPI_SLICES_PER_CHUNK];        /* descriptor of a page starting at slice i */
+} tpi_chunk;
+
+/* The chunk header must fit in slice 0, which is never handed out. */
+_Static_assert(sizeof(tpi_chunk) <= TPI_SLICE_SIZE, "chunk header exceeds slice 0");
+_Static_assert(sizeof(tpi_page) <= 128, "page descriptor grew past two cache lines");
+
+extern _Atomic uint8_t tpi_registry[TPI_REGISTRY_SIZE];
+
+static inline uint8_t tpi_registry_get(uintptr_t addr)
+{
+    return atomic_load_explicit(&tpi_registry[(addr >> TPI_CHUNK_SHIFT) & (TPI_REGISTRY_SIZE - 1)],
+                                memory_order_relaxed);
+}
+void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest);
+
+static inline tpi_chunk *tpi_chunk_of(const void *p)
+{
+    return (tpi_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
+}
+static inline tpi_page *tpi_page_of(const void *p)
+{
+    return tpi_chunk_of(p)->slice_map[((uintptr_t)p >> TPI_SLICE_SHIFT) & (TPI_SLICES_PER_CHUNK - 1)];
+}
+
+/* chunk.c: all but the registry under the owning pool's lock */
+tpi_chunk *tpi_chunk_create(tp_pool *pool);
+void tpi_chunk_destroy(tpi_chunk *chunk);
+bool tpi_chunk_is_empty(const tpi_chunk *chunk);
+int tpi_chunk_find_run(const tpi_chunk *chunk, unsigned count);
+tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count);
+void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page);
+size_t tpi_chunk_purge(tpi_chunk *chunk);
+
+/* page.c */
+void tpi_page_init(tpi_page *page, unsigned class_index);
+bool tpi_page_extend(tpi_page *page);
+uint32_t tpi_page_collect(tpi_page *page);
+void tpi_page_free_remote(tpi_page *page, tpi_block *block);
+bool tpi_page_mark_full(tpi_page *page);
+void tpi_page_clear_notify(tpi_page *page);
+void *tpi_page_block_start(const tpi_page *page, const void *p);
+
+/* ---- thread caches (tcache.c) ------------------------------------------------------ */
+
+typedef struct tpi_page_queue {
+    tpi_page *first;
+    tpi_page *last;
+} tpi_page_queue;
+
+typedef struct tpi_tcache {
+    /* hot: malloc of <= 1 KiB indexes this by (size + 15) / 16 */
+    tpi_page *direct[TPI_SMALL_SLOTS];
+    uintptr_t thread_id;                  /* owner's id (tpi_thread_id) */
+    tp_pool *pool;
+    _Atomic uintptr_t delayed_free;       /* blocks other threads sent us (full pages) */
+    tpi_page *current[TPI_CLASS_COUNT];   /* page malloc pops from; head of avail */
+    tpi_page_queue avail[TPI_CLASS_COUNT];/* pages with free blocks (or not yet known full) */
+    tpi_page_queue full[TPI_CLASS_COUNT]; /* pages with none */
+    struct tpi_tcache *next_free;         /* pool's list of unused tcaches */
+} tpi_tcache;
+
+/* A page with no free blocks that never is anyone's: `current`/`direct` point
+ * here when a class has no page, so the malloc fast path needs no NULL test. */
+extern tpi_page tpi_page_empty;
+/* The tcache of a thread that has not allocated yet: all direct[] entries
+ * point to tpi_page_empty, so the first malloc takes the slow path. */
+extern tpi_tcache tpi_tcache_empty;
+
+void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
+void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size);
+void tpi_tcache_abandon(tpi_tcache *tc);
+void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);
+void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page);
+void tpi_tcache_page_empty(tpi_page *page);
+void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page);
+void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls);
+
+/* ---- threads (thread.c) --------------------------------------------------------------- */
+
+extern TPI_TLS tpi_tcache *tpi_tls_default;    /* default pool's tcache, never NULL */
+
+/* Unique among live threads: the thread pointer (one instruction on x86-64
+ * and aarch64) or else the address of a thread-local variable. A thread's
+ * pages are all handed back before it exits, so reuse of an id is harmless. */
+static inline uintptr_t tpi_thread_id(void)
+{
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__aarch64__))
+    return (uintptr_t)__builtin_thread_pointer();
+#else
+    extern TPI_TLS char tpi_tls_id_anchor;
+    return (uintptr_t)&tpi_tls_id_anchor;
+#endif
+}
+
+tpi_tcache *tpi_thread_tcache(tp_pool *pool);
+tpi_tcache *tpi_thread_init_default(void);
+
+/* ---- pools (pool.c) -------------------------------------------------------------------- */
+
+#define TPI_POOL_NAME_MAX 32
+
+struct tp_pool {
+    pthread_mutex_t lock;              /* everything below but id/gen */
+    uint32_t id;                       /* index into each thread's tcache table */
+    _Atomic uint32_t gen;              /* bumped on reset/destroy: stale tcaches */
+    char name[TPI_POOL_NAME_MAX];
+    size_t memory_limit;               /* 0 = unlimited */
+    size_t mapped;                     /* bytes of chunks and huge mappings */
+    tpi_chunk *chunks;                 /* slab chunks */
+    struct tpi_huge *huge;             /* live huge blocks */
+    tpi_page_queue abandoned[TPI_CLASS_COUNT]; /* pages of exited threads */
+    tpi_tcache *free_tcaches;          /* tcaches of exited threads, for reuse */
+    tpi_page *meta_page;               /* page tcaches are carved from */
+    size_t meta_used;                  /* bytes carved from meta_page */
+    bool live;                         /* false once destroyed (struct is reused) */
+    struct tp_pool *next;              /* all pools ever made, for fork handling */
+    struct tp_pool *next_free;         /* destroyed pools, for reuse */
+};
+
+extern tp_pool tpi_pool_default_instance;
+
+tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned class_index);
+void tpi_pool_page_release(tp_pool *pool, tpi_page *page);
+tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id);
+void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc);
+void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page);
+void tpi_pools_lock_all(void);
+void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
+pthread_mutex_t *tpi_pools_mutex(void);
+void tpi_pools_unlock_all(void);
+bool tpi_pool_charge(tp_pool *pool, size_t bytes);
+
+/* ---- huge blocks (huge.c) ------------------------------------------------------------- */
+
+#define TPI_HUGE_MAGIC 0x7470687567650aULL
+
+typedef struct tpi_huge {
+    uint64_t magic;        /* TPI_HUGE_MAGIC */
+    tp_pool *pool;
+    void *block;           /* the user's pointer */
+    size_t size;           /* usable bytes */
+    size_t map_size;       /* bytes mapped from the header on */
+    struct tpi_huge *next; /* pool's huge list */
+    struct tpi_huge *prev;
+} tpi_huge;
+
+void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero);
+void tpi_huge_free(void *p);
+void *tpi_huge_realloc(void *p, size_t size);
+tpi_huge *tpi_huge_of(const void *p);
+void tpi_huge_release_all(tp_pool *pool);
+
+/* ---- the OS contract (os.c) ----------------------------------------------------------- */
+
+/* Reserves `size` bytes of zeroed, readable and writable address space whose
+ * address plus `offset` is a multiple of `alignment` (both multiples of the OS
+ * page, alignment a power of two), committing on first touch. NULL on failure. */
+void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset);
+/* Returns a mapping to the OS. */
+void tpi_os_unmap(void *addr, size_t size);
+/* Tells the OS the contents are no longer needed: resident memory drops and
+ * the range reads as zero on next touch. Range must be OS-page aligned. */
+void tpi_os_purge(void *addr, size_t size);
+/* Resizes a mapping in place or moves it to `new_addr` (a region of the
+ * caller's own mapping, which this replaces) without copying. NULL on failure. */
+void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr);
+/* Grows or shrinks a mapping without moving it; false if it cannot. */
+bool tpi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
+
+/* ---- errors (alloc.c) ----------------------------------------------------------------- */
+
+_Noreturn void tpi_fatal(const char *what, const void *ptr);
+void *tpi_pool_malloc_generic(tp_pool *pool, size_t size);
+void tpi_free_generic(void *p);
+
+#endif /* TPI_INTERNAL_H */

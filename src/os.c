@@ -1,0 +1,64 @@
+/*
+ * os.c: the OS contract (declared in internal.h): map aligned address space,
+ * unmap, purge and remap. Linux and other systems with mmap/madvise/mremap.
+ *
+ * Memory is never committed up front: mappings are private and anonymous, so
+ * the kernel backs an OS page only when it is first touched.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+
+void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
+{
+    int saved = errno;
+    /* Map more than needed, then trim both ends so the result is aligned. */
+    size_t span = size + alignment;
+    if (span < size) return NULL;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED) {
+        errno = saved;
+        return NULL;
+    }
+    uintptr_t start = (uintptr_t)raw + offset;
+    start = (start + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    char *aligned = (char *)(start - offset);
+    size_t head = (size_t)(aligned - raw);
+    size_t tail = span - head - size;
+    if (head) munmap(raw, head);
+    if (tail) munmap(aligned + size, tail);
+    return aligned;
+}
+
+void tpi_os_unmap(void *addr, size_t size)
+{
+    int saved = errno;
+    munmap(addr, size);
+    errno = saved;
+}
+
+void tpi_os_purge(void *addr, size_t size)
+{
+    int saved = errno;
+    madvise(addr, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr)
+{
+    int saved = errno;
+    void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+bool tpi_os_resize_in_place(void *addr, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    void *p = mremap(addr, old_size, new_size, 0);
+    errno = saved;
+    return p != MAP_FAILED;
+}

@@ -1,0 +1,127 @@
+/*
+ * page.c: slab pages: lazy carving, the three free lists, remote frees.
+ *
+ * Everything here but tpi_page_free_remote runs on the page's owning thread
+ * (or under the pool lock for a page nobody owns).
+ */
+#include "internal.h"
+
+/* Carve at most this many bytes of fresh blocks at a time: a page is touched
+ * (and made resident) only as fast as it is used. */
+#define TPI_CARVE_BYTES (16u * 1024u)
+
+void tpi_page_init(tpi_page *page, unsigned class_index)
+{
+    const tpi_class_info *info = &tpi_classes[class_index];
+    page->free = NULL;
+    page->used = 0;
+    page->capacity = info->blocks;
+    page->local_free = NULL;
+    atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
+    page->block_size = info->block_size;
+    page->carved = 0;
+    page->class_index = (uint8_t)class_index;
+    page->queue = TPI_QUEUE_NONE;
+    page->next = page->prev = NULL;
+}
+
+bool tpi_page_extend(tpi_page *page)
+{
+    uint32_t left = page->capacity - page->carved;
+    if (left == 0) return false;
+    uint32_t count = TPI_CARVE_BYTES / page->block_size;
+    if (count == 0) count = 1;
+    if (count > left) count = left;
+    char *first = page->start + (size_t)page->carved * page->block_size;
+    char *p = first;
+    for (uint32_t i = 1; i < count; i++, p += page->block_size)
+        ((tpi_block *)p)->next = (tpi_block *)(p + page->block_size);
+    ((tpi_block *)p)->next = page->free;
+    page->free = (tpi_block *)first;
+    page->carved += count;
+    return true;
+}
+
+static void tpi_list_prepend(tpi_block **list, tpi_block *head, tpi_block *tail)
+{
+    tail->next = *list;
+    *list = head;
+}
+
+uint32_t tpi_page_collect(tpi_page *page)
+{
+    if (page->local_free) {
+        tpi_block *tail = page->local_free;
+        while (tail->next) tail = tail->next;
+        tpi_list_prepend(&page->free, page->local_free, tail);
+        page->local_free = NULL;
+    }
+    /* One exchange takes the whole remote list (and drops TPI_NOTIFY). */
+    uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    if (head == 0) return 0;
+    head = atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
+    tpi_block *list = (tpi_block *)(head & ~TPI_NOTIFY);
+    if (!list) return 0;
+    uint32_t n = 1;
+    tpi_block *tail = list;
+    while (tail->next) {
+        tail = tail->next;
+        n++;
+    }
+    tpi_list_prepend(&page->free, list, tail);
+    page->used -= n;
+    return n;
+}
+
+void tpi_page_free_remote(tpi_page *page, tpi_block *block)
+{
+    uintptr_t old = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    for (;;) {
+        if (old & TPI_NOTIFY) {
+            /* The owner parked this page as full: claim the notification and
+             * hand the block to the owner's delayed list, which it drains on
+             * its next slow path, finding the page usable again. */
+            if (!atomic_compare_exchange_weak_explicit(&page->thread_free, &old, old & ~TPI_NOTIFY,
+                                                       memory_order_acq_rel, memory_order_relaxed))
+                continue;
+            tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_acquire);
+            if (tc) {
+                uintptr_t top = atomic_load_explicit(&tc->delayed_free, memory_order_relaxed);
+                do {
+                    block->next = (tpi_block *)top;
+                } while (!atomic_compare_exchange_weak_explicit(&tc->delayed_free, &top, (uintptr_t)block,
+                                                                memory_order_release, memory_order_relaxed));
+                return;
+            }
+            old &= ~TPI_NOTIFY; /* abandoned meanwhile: the plain push below */
+        }
+        block->next = (tpi_block *)old;
+        if (atomic_compare_exchange_weak_explicit(&page->thread_free, &old, (uintptr_t)block,
+                                                  memory_order_release, memory_order_relaxed))
+            return;
+    }
+}
+
+bool tpi_page_mark_full(tpi_page *page)
+{
+    uintptr_t expected = 0;
+    return atomic_compare_exchange_strong_explicit(&page->thread_free, &expected, TPI_NOTIFY,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
+void tpi_page_clear_notify(tpi_page *page)
+{
+    uintptr_t old = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
+    while ((old & TPI_NOTIFY) &&
+           !atomic_compare_exchange_weak_explicit(&page->thread_free, &old, old & ~TPI_NOTIFY,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+    }
+}
+
+void *tpi_page_block_start(const tpi_page *page, const void *p)
+{
+    size_t offset = (size_t)((const char *)p - page->start);
+    size_t index = offset / page->block_size;
+    if (index >= page->carved) return NULL;
+    return page->start + index * page->block_size;
+}

@@ -1,0 +1,361 @@
+/*
+ * pool.c: pools. A pool owns chunks (carved into pages for the tcaches of
+ * every thread that uses it), huge blocks, and the pages of exited threads.
+ * Its lock guards only slow paths: taking and returning runs of slices,
+ * huge blocks, abandoned pages, tcache metadata.
+ *
+ * Pool structures are never unmapped, only reused: a thread still holding a
+ * tcache of a destroyed pool reads `gen` from the structure and sees that the
+ * tcache is stale. Lock order: tpi_pools_lock, then a pool's lock.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+static pthread_mutex_t tpi_pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static tp_pool *tpi_pools_all = &tpi_pool_default_instance; /* every pool struct ever made */
+static tp_pool *tpi_pools_free;                            /* destroyed, for reuse */
+static uint32_t tpi_pools_next_id = 1;
+
+tp_pool tpi_pool_default_instance = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .id = 0,
+    .name = "default",
+    .live = true,
+};
+
+/* Unused chunks a pool keeps mapped (purged) rather than unmapping at once. */
+#define TPI_POOL_SPARE_CHUNKS 1
+
+/* ---- memory accounting ------------------------------------------------------ */
+
+bool tpi_pool_charge(tp_pool *pool, size_t bytes)
+{
+    if (pool->memory_limit && (pool->mapped + bytes > pool->memory_limit || pool->mapped + bytes < bytes))
+        return false;
+    pool->mapped += bytes;
+    return true;
+}
+
+/* ---- slices ----------------------------------------------------------------------- */
+
+static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
+{
+    for (tpi_chunk *c = pool->chunks; c; c = c->next) {
+        int first = tpi_chunk_find_run(c, count);
+        if (first >= 0) return tpi_chunk_take_run(c, (unsigned)first, count);
+    }
+    if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
+    tpi_chunk *c = tpi_chunk_create(pool);
+    if (!c) {
+        pool->mapped -= TPI_CHUNK_SIZE;
+        return NULL;
+    }
+    c->prev = NULL;
+    c->next = pool->chunks;
+    if (pool->chunks) pool->chunks->prev = c;
+    pool->chunks = c;
+    return tpi_chunk_take_run(c, 1, count);
+}
+
+static void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c)
+{
+    if (c->prev) c->prev->next = c->next; else pool->chunks = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pool->mapped -= TPI_CHUNK_SIZE;
+}
+
+/* Frees chunks with no page in use beyond `keep` spare ones; returns bytes. */
+static size_t tpi_pool_release_empty_chunks(tp_pool *pool, unsigned keep)
+{
+    size_t released = 0;
+    unsigned spare = 0;
+    tpi_chunk *c = pool->chunks;
+    while (c) {
+        tpi_chunk *next = c->next;
+        if (tpi_chunk_is_empty(c) && spare++ >= keep) {
+            tpi_pool_unlink_chunk(pool, c);
+            tpi_chunk_destroy(c);
+            released += TPI_CHUNK_SIZE;
+        }
+        c = next;
+    }
+    return released;
+}
+
+static void tpi_pool_return_slices(tp_pool *pool, tpi_page *page)
+{
+    tpi_chunk *c = page->chunk;
+    tpi_chunk_return_run(c, page);
+    if (tpi_chunk_is_empty(c)) {
+        /* A whole chunk is free: give it back beyond one spare. The spare is
+         * purged, so an idle pool holds no resident slab memory. */
+        tpi_pool_release_empty_chunks(pool, TPI_POOL_SPARE_CHUNKS);
+        for (tpi_chunk *k = pool->chunks; k; k = k->next)
+            if (tpi_chunk_is_empty(k)) tpi_chunk_purge(k);
+    }
+}
+
+/* ---- pages for tcaches ------------------------------------------------------------- */
+
+static void tpi_page_own(tpi_page *page, tpi_tcache *tc)
+{
+    atomic_store_explicit(&page->tcache, tc, memory_order_release);
+    atomic_store_explicit(&page->owner, tc->thread_id, memory_order_release);
+}
+
+tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned cls)
+{
+    pthread_mutex_lock(&pool->lock);
+    /* Adopt a page an exited thread left behind, if one has a free block. */
+    tpi_page *page;
+    while ((page = pool->abandoned[cls].first) != NULL) {
+        pool->abandoned[cls].first = page->next;
+        if (page->next) page->next->prev = NULL; else pool->abandoned[cls].last = NULL;
+        page->next = page->prev = NULL;
+        tpi_page_own(page, tc);
+        tpi_page_collect(page);
+        if (page->free || tpi_page_extend(page)) {
+            pthread_mutex_unlock(&pool->lock);
+            return page;
+        }
+        if (tpi_page_mark_full(page)) {
+            tpi_tcache_park_full(tc, page);
+        } else {
+            tpi_page_collect(page);
+            pthread_mutex_unlock(&pool->lock);
+            return page;
+        }
+    }
+    page = tpi_pool_take_slices(pool, tpi_classes[cls].slices);
+    pthread_mutex_unlock(&pool->lock);
+    if (!page) return NULL;
+    tpi_page_init(page, cls);
+    tpi_page_own(page, tc);
+    tpi_page_extend(page);
+    return page;
+}
+
+void tpi_pool_page_release(tp_pool *pool, tpi_page *page)
+{
+    atomic_store_explicit(&page->owner, 0, memory_order_relaxed);
+    atomic_store_explicit(&page->tcache, NULL, memory_order_relaxed);
+    pthread_mutex_lock(&pool->lock);
+    tpi_pool_return_slices(pool, page);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page)
+{
+    pthread_mutex_lock(&pool->lock);
+    tpi_page_queue *q = &pool->abandoned[page->class_index];
+    page->queue = TPI_QUEUE_ABANDONED;
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last) q->last->next = page; else q->first = page;
+    q->last = page;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Abandoned pages whose blocks all came back go to the free slices. */
+static void tpi_pool_collect_abandoned(tp_pool *pool)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tpi_page_queue *q = &pool->abandoned[cls];
+        tpi_page *page = q->first;
+        while (page) {
+            tpi_page *next = page->next;
+            tpi_page_collect(page);
+            if (page->used == 0) {
+                if (page->prev) page->prev->next = page->next; else q->first = page->next;
+                if (page->next) page->next->prev = page->prev; else q->last = page->prev;
+                tpi_pool_return_slices(pool, page);
+            }
+            page = next;
+        }
+    }
+}
+
+/* ---- tcache metadata ------------------------------------------------------------------ */
+
+tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
+{
+    pthread_mutex_lock(&pool->lock);
+    tpi_tcache *tc = pool->free_tcaches;
+    if (tc) {
+        pool->free_tcaches = tc->next_free;
+    } else {
+        size_t size = (sizeof(tpi_tcache) + 63) & ~(size_t)63;
+        if (!pool->meta_page || pool->meta_used + size > TPI_SLICE_SIZE) {
+            tpi_page *meta = tpi_pool_take_slices(pool, 1);
+            if (!meta) {
+                pthread_mutex_unlock(&pool->lock);
+                return NULL;
+            }
+            meta->class_index = TPI_CLASS_META;
+            meta->capacity = 0;
+            meta->carved = 0;
+            meta->block_size = TPI_SLICE_SIZE;
+            pool->meta_page = meta;
+            pool->meta_used = 0;
+        }
+        tc = (tpi_tcache *)(pool->meta_page->start + pool->meta_used);
+        pool->meta_used += size;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    /* A recycled tcache may still receive a late delayed free: keep it. */
+    uintptr_t delayed = atomic_exchange_explicit(&tc->delayed_free, 0, memory_order_acquire);
+    tpi_tcache_init(tc, pool, thread_id);
+    atomic_store_explicit(&tc->delayed_free, delayed, memory_order_relaxed);
+    return tc;
+}
+
+void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc)
+{
+    pthread_mutex_lock(&pool->lock);
+    tc->next_free = pool->free_tcaches;
+    pool->free_tcaches = tc;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* ---- create, destroy, reset, trim --------------------------------------------------- */
+
+static void tpi_pool_set_name(tp_pool *pool, const char *name)
+{
+    memset(pool->name, 0, sizeof pool->name);
+    if (name) strncpy(pool->name, name, sizeof pool->name - 1);
+}
+
+tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
+{
+    pthread_mutex_lock(&tpi_pools_lock);
+    tp_pool *pool = tpi_pools_free;
+    if (pool) {
+        tpi_pools_free = pool->next_free;
+    } else {
+        pool = tpi_os_map_aligned((sizeof(tp_pool) + TPI_OS_PAGE - 1) & ~(size_t)(TPI_OS_PAGE - 1), TPI_OS_PAGE, 0);
+        if (!pool) {
+            pthread_mutex_unlock(&tpi_pools_lock);
+            errno = ENOMEM;
+            return NULL;
+        }
+        pthread_mutex_init(&pool->lock, NULL);
+        pool->id = tpi_pools_next_id++;
+        pool->next = tpi_pools_all;
+        tpi_pools_all = pool;
+    }
+    tpi_pool_set_name(pool, name);
+    pool->memory_limit = config ? config->memory_limit : 0;
+    pool->mapped = 0;
+    pool->chunks = NULL;
+    pool->huge = NULL;
+    memset(pool->abandoned, 0, sizeof pool->abandoned);
+    pool->free_tcaches = NULL;
+    pool->meta_page = NULL;
+    pool->meta_used = 0;
+    pool->live = true;
+    pool->next_free = NULL;
+    pthread_mutex_unlock(&tpi_pools_lock);
+    return pool;
+}
+
+/* Drops every page, tcache and huge block of the pool; keeps `keep_chunks`
+ * chunks (purged if `purge`). Caller holds both locks. */
+static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
+{
+    atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
+    tpi_huge_release_all(pool);
+    memset(pool->abandoned, 0, sizeof pool->abandoned);
+    pool->free_tcaches = NULL;
+    pool->meta_page = NULL;
+    pool->meta_used = 0;
+    tpi_chunk *c = pool->chunks;
+    while (c) {
+        tpi_chunk *next = c->next;
+        if (keep_chunks) {
+            for (unsigned i = 1; i < TPI_SLICES_PER_CHUNK; i++) {
+                tpi_page *page = &c->pages[i];
+                if (page->slice_count) tpi_chunk_return_run(c, page);
+            }
+        } else {
+            tpi_pool_unlink_chunk(pool, c);
+            tpi_chunk_destroy(c);
+        }
+        c = next;
+    }
+}
+
+void tp_pool_destroy(tp_pool *pool)
+{
+    if (!pool || pool == &tpi_pool_default_instance) return;
+    pthread_mutex_lock(&tpi_pools_lock);
+    pthread_mutex_lock(&pool->lock);
+    tpi_pool_clear(pool, false);
+    pool->live = false;
+    pthread_mutex_unlock(&pool->lock);
+    pool->next_free = tpi_pools_free;
+    tpi_pools_free = pool;
+    pthread_mutex_unlock(&tpi_pools_lock);
+}
+
+void tp_pool_reset(tp_pool *pool)
+{
+    if (!pool || pool == &tpi_pool_default_instance) return;
+    pthread_mutex_lock(&tpi_pools_lock);
+    pthread_mutex_lock(&pool->lock);
+    tpi_pool_clear(pool, true);
+    pthread_mutex_unlock(&pool->lock);
+    pthread_mutex_unlock(&tpi_pools_lock);
+}
+
+size_t tp_pool_trim(tp_pool *pool)
+{
+    if (!pool) pool = &tpi_pool_default_instance;
+    pthread_mutex_lock(&pool->lock);
+    tpi_pool_collect_abandoned(pool);
+    size_t released = tpi_pool_release_empty_chunks(pool, 0);
+    for (tpi_chunk *c = pool->chunks; c; c = c->next) released += tpi_chunk_purge(c);
+    pthread_mutex_unlock(&pool->lock);
+    return released;
+}
+
+tp_pool *tp_pool_default(void)
+{
+    return &tpi_pool_default_instance;
+}
+
+const char *tp_pool_name(const tp_pool *pool)
+{
+    return pool ? pool->name : tpi_pool_default_instance.name;
+}
+
+/* ---- fork ------------------------------------------------------------------------------ */
+
+/* Taken in a fixed order before fork and released after it in both
+ * processes, so the child never inherits a lock held by a vanished thread. */
+void tpi_pools_lock_all(void)
+{
+    pthread_mutex_lock(&tpi_pools_lock);
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) pthread_mutex_lock(&p->lock);
+}
+
+void tpi_pools_unlock_all(void)
+{
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&tpi_pools_lock);
+}
+
+/* Runs fn on every live pool while holding the pools lock. */
+void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg)
+{
+    pthread_mutex_lock(&tpi_pools_lock);
+    for (tp_pool *p = tpi_pools_all; p; p = p->next)
+        if (p->live) fn(p, arg);
+    pthread_mutex_unlock(&tpi_pools_lock);
+}
+
+pthread_mutex_t *tpi_pools_mutex(void)
+{
+    return &tpi_pools_lock;
+}

@@ -1,0 +1,251 @@
+/*
+ * tcache.c: thread caches, one per (thread, pool).
+ *
+ * A tcache owns slab pages. Per size class it keeps a queue of pages that
+ * have (or may have) free blocks, whose head is the "current" page malloc
+ * pops from, and a queue of full pages. The small classes' current pages are
+ * also reachable through direct[], indexed by (size + 15) / 16, so the malloc
+ * fast path is one TLS load and two dependent loads before the pop.
+ *
+ * Refill comes in batches, never block by block: when the current page runs
+ * dry, the slow path takes the page's local frees, the whole remote list (one
+ * atomic exchange) or a fresh batch carved from the page; failing that, the
+ * next page of the queue, a page abandoned by an exited thread, or a new page
+ * from the pool (one lock per page of blocks).
+ *
+ * Flush: a page whose blocks all come back is handed to the pool at once,
+ * unless it is the class's current page (kept, so a program that allocates
+ * and frees one block at a page boundary does not ping-pong pages with the
+ * pool). A thread thus caches at most one empty page per class.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+tpi_page tpi_page_empty;
+
+#define TPI_EMPTY_DIRECT [0 ... TPI_SMALL_SLOTS - 1] = &tpi_page_empty
+#define TPI_EMPTY_CURRENT [0 ... TPI_CLASS_COUNT - 1] = &tpi_page_empty
+tpi_tcache tpi_tcache_empty = {.direct = {TPI_EMPTY_DIRECT}, .current = {TPI_EMPTY_CURRENT}};
+
+/* ---- page queues ------------------------------------------------------------ */
+
+static void tpi_queue_remove(tpi_page_queue *q, tpi_page *page)
+{
+    if (page->prev) page->prev->next = page->next; else q->first = page->next;
+    if (page->next) page->next->prev = page->prev; else q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+static void tpi_queue_push_front(tpi_page_queue *q, tpi_page *page)
+{
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first) q->first->prev = page; else q->last = page;
+    q->first = page;
+}
+
+static void tpi_queue_push_back(tpi_page_queue *q, tpi_page *page)
+{
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last) q->last->next = page; else q->first = page;
+    q->last = page;
+}
+
+/* ---- current pages ------------------------------------------------------------ */
+
+static void tpi_tcache_set_current(tpi_tcache *tc, unsigned cls, tpi_page *page)
+{
+    tc->current[cls] = page;
+    uint32_t size = tpi_classes[cls].block_size;
+    if (size > TPI_SMALL_MAX) return;
+    unsigned first = cls == 0 ? 0 : tpi_classes[cls - 1].block_size / 16 + 1;
+    for (unsigned slot = first; slot <= size / 16; slot++) tc->direct[slot] = page;
+}
+
+void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
+{
+    memset(tc, 0, sizeof *tc);
+    for (unsigned i = 0; i < TPI_SMALL_SLOTS; i++) tc->direct[i] = &tpi_page_empty;
+    for (unsigned i = 0; i < TPI_CLASS_COUNT; i++) tc->current[i] = &tpi_page_empty;
+    tc->pool = pool;
+    tc->thread_id = thread_id;
+}
+
+/* ---- frees that miss the fast path ----------------------------------------------- */
+
+static void tpi_tcache_unfull(tpi_tcache *tc, tpi_page *page)
+{
+    atomic_store_explicit(&page->owner, tc->thread_id, memory_order_relaxed);
+    tpi_page_clear_notify(page);
+    tpi_queue_remove(&tc->full[page->class_index], page);
+    tpi_queue_push_back(&tc->avail[page->class_index], page);
+    page->queue = TPI_QUEUE_AVAIL;
+    if (tc->current[page->class_index] == &tpi_page_empty)
+        tpi_tcache_set_current(tc, page->class_index, page);
+}
+
+void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page)
+{
+    unsigned cls = page->class_index;
+    tpi_queue_remove(page->queue == TPI_QUEUE_FULL ? &tc->full[cls] : &tc->avail[cls], page);
+    if (tc->current[cls] == page)
+        tpi_tcache_set_current(tc, cls, tc->avail[cls].first ? tc->avail[cls].first : &tpi_page_empty);
+    tpi_pool_page_release(tc->pool, page);
+}
+
+/* The page's last block came back (used == 0) on its owner's thread. */
+void tpi_tcache_page_empty(tpi_page *page)
+{
+    tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_relaxed);
+    if (tc->current[page->class_index] == page) return;
+    tpi_tcache_retire(tc, page);
+}
+
+/* A free by the owner that the fast path did not take: the page is full. */
+void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block)
+{
+    tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_relaxed);
+    block->next = page->local_free;
+    page->local_free = block;
+    page->used--;
+    if (page->queue == TPI_QUEUE_FULL) tpi_tcache_unfull(tc, page);
+    if (page->used == 0) tpi_tcache_page_empty(page);
+}
+
+/* Blocks that other threads freed into pages we had parked as full. */
+static void tpi_tcache_drain_delayed(tpi_tcache *tc)
+{
+    uintptr_t head = atomic_exchange_explicit(&tc->delayed_free, 0, memory_order_acquire);
+    tpi_block *b = (tpi_block *)head;
+    while (b) {
+        tpi_block *next = b->next;
+        tpi_page *page = tpi_page_of(b);
+        uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+        if ((owner & ~TPI_PAGE_FULL) == tc->thread_id && tpi_thread_id() == tc->thread_id)
+            tpi_tcache_free_local_slow(page, b);
+        else
+            tpi_page_free_remote(page, b);
+        b = next;
+    }
+}
+
+/* ---- malloc slow path --------------------------------------------------------------- */
+
+/* Makes `page` (on the avail queue) usable: local frees, remote frees, then a
+ * fresh carve. False if it has no free block at all. */
+static bool tpi_page_refill(tpi_page *page)
+{
+    if (page->free) return true;
+    tpi_page_collect(page);
+    if (page->free) return true;
+    return tpi_page_extend(page);
+}
+
+static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
+{
+    if (atomic_load_explicit(&tc->delayed_free, memory_order_relaxed)) tpi_tcache_drain_delayed(tc);
+    tpi_page *page = tc->avail[cls].first;
+    while (page) {
+        tpi_page *next = page->next;
+        if (tpi_page_refill(page)) {
+            if (page != tc->avail[cls].first) {
+                tpi_queue_remove(&tc->avail[cls], page);
+                tpi_queue_push_front(&tc->avail[cls], page);
+            }
+            tpi_tcache_set_current(tc, cls, page);
+            return page;
+        }
+        /* Park it as full; if a remote free slipped in, use that instead. */
+        if (!tpi_page_mark_full(page)) continue;
+        tpi_queue_remove(&tc->avail[cls], page);
+        tpi_queue_push_back(&tc->full[cls], page);
+        page->queue = TPI_QUEUE_FULL;
+        atomic_store_explicit(&page->owner, tc->thread_id | TPI_PAGE_FULL, memory_order_relaxed);
+        page = next;
+    }
+    page = tpi_pool_page_acquire(tc->pool, tc, cls);
+    if (!page) {
+        tpi_tcache_set_current(tc, cls, &tpi_page_empty);
+        return NULL;
+    }
+    tpi_queue_push_front(&tc->avail[cls], page);
+    page->queue = TPI_QUEUE_AVAIL;
+    tpi_tcache_set_current(tc, cls, page);
+    return page;
+}
+
+/* Adds an adopted page that turned out to have no free block to the full
+ * queue (pool.c, while acquiring). */
+void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
+{
+    tpi_queue_push_back(&tc->full[page->class_index], page);
+    page->queue = TPI_QUEUE_FULL;
+    atomic_store_explicit(&page->owner, tc->thread_id | TPI_PAGE_FULL, memory_order_relaxed);
+}
+
+void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls)
+{
+    tpi_page *page = tc->current[cls];
+    if (!page->free && !(page != &tpi_page_empty && tpi_page_refill(page))) {
+        page = tpi_tcache_find_page(tc, cls);
+        if (!page) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    tpi_block *b = page->free;
+    page->free = b->next;
+    page->used++;
+    return b;
+}
+
+void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
+{
+    if (tpi_unlikely(tc == &tpi_tcache_empty)) {
+        tc = tpi_thread_init_default();
+        if (!tc) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
+    if (size > TPI_LARGE_MAX) return tpi_huge_malloc(tc->pool, size, 0, false);
+    return tpi_tcache_malloc_class(tc, tpi_class_of(size));
+}
+
+/* ---- thread exit ------------------------------------------------------------------------- */
+
+static void tpi_tcache_abandon_queue(tpi_tcache *tc, tpi_page_queue *q)
+{
+    tpi_page *page = q->first;
+    while (page) {
+        tpi_page *next = page->next;
+        page->next = page->prev = NULL;
+        tpi_page_collect(page);
+        if (page->used == 0) {
+            tpi_pool_page_release(tc->pool, page);
+        } else {
+            atomic_store_explicit(&page->tcache, NULL, memory_order_release);
+            atomic_store_explicit(&page->owner, 0, memory_order_release);
+            tpi_pool_page_abandon(tc->pool, page);
+        }
+        page = next;
+    }
+    q->first = q->last = NULL;
+}
+
+/* Hands every page back to the pool: empty ones to its free slices, the rest
+ * to its abandoned lists, where the next thread needing that class adopts
+ * them. Blocks still out may be freed later by any thread. */
+void tpi_tcache_abandon(tpi_tcache *tc)
+{
+    tpi_tcache_drain_delayed(tc);
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tpi_tcache_abandon_queue(tc, &tc->avail[cls]);
+        tpi_tcache_abandon_queue(tc, &tc->full[cls]);
+    }
+    tpi_tcache_drain_delayed(tc);
+    tpi_pool_tcache_release(tc->pool, tc);
+}
