@@ -51,9 +51,13 @@ static void tpi_list_prepend(tpi_block **list, tpi_block *head, tpi_block *tail)
 uint32_t tpi_page_collect(tpi_page *page)
 {
     if (page->local_free) {
-        tpi_block *tail = page->local_free;
-        while (tail->next) tail = tail->next;
-        tpi_list_prepend(&page->free, page->local_free, tail);
+        if (page->free == NULL) {
+            page->free = page->local_free; /* the usual case: no walk */
+        } else {
+            tpi_block *tail = page->local_free;
+            while (tail->next) tail = tail->next;
+            tpi_list_prepend(&page->free, page->local_free, tail);
+        }
         page->local_free = NULL;
     }
     /* One exchange takes the whole remote list (and drops TPI_NOTIFY). */
