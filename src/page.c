@@ -6,9 +6,12 @@
  */
 #include "internal.h"
 
-/* Carve at most this many bytes of fresh blocks at a time: a page is touched
- * (and made resident) only as fast as it is used. */
+/* Carve 16 KiB of fresh blocks at a time, but at least 64 blocks: a page is
+ * touched (and made resident) only as fast as it is used, while a thread that
+ * reuses a few blocks cycles through at least 64 of them between two slow
+ * paths (the cycle is as long as the blocks carved so far). */
 #define TPI_CARVE_BYTES (16u * 1024u)
+#define TPI_CARVE_MIN 64u
 
 void tpi_page_init(tpi_page *page, unsigned class_index)
 {
@@ -30,7 +33,7 @@ bool tpi_page_extend(tpi_page *page)
     uint32_t left = page->capacity - page->carved;
     if (left == 0) return false;
     uint32_t count = TPI_CARVE_BYTES / page->block_size;
-    if (count == 0) count = 1;
+    if (count < TPI_CARVE_MIN) count = TPI_CARVE_MIN;
     if (count > left) count = left;
     char *first = page->start + (size_t)page->carved * page->block_size;
     char *p = first;
