@@ -148,6 +148,7 @@ typedef struct tpi_page {
     uint8_t slice_count;          /* slices in the page; 0 = descriptor unused */
     uint8_t slice_index;          /* first slice within the chunk */
     uint8_t queue;                /* TPI_QUEUE_* the page sits on */
+    uint8_t retained;             /* empty, kept by its tcache (adapt.c) */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -219,6 +220,26 @@ bool tpi_page_mark_full(tpi_page *page);
 void tpi_page_clear_notify(tpi_page *page);
 void *tpi_page_block_start(const tpi_page *page, const void *p);
 
+/* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
+
+#define TPI_ADAPT_KEEP_MAX 8   /* empty pages a tcache may keep per class */
+#define TPI_ADAPT_WINDOW 4     /* acquire this soon after a release: grow */
+#define TPI_ADAPT_PERIOD 256   /* no growth for this long: shrink */
+#define TPI_ADAPT_DECAY_EVERY 64 /* page events between two decay passes */
+
+typedef struct tpi_adapt {
+    uint8_t keep;          /* empty pages the tcache may keep beyond the current one */
+    uint8_t retained;      /* empty pages it keeps now */
+    uint32_t last_release; /* tick of the last page given back; 0 = never */
+    uint32_t last_grow;    /* tick of the last growth (or decay) */
+} tpi_adapt;
+
+void tpi_adapt_init(tpi_adapt *a);
+bool tpi_adapt_may_keep(tpi_adapt *a);
+void tpi_adapt_on_release(tpi_adapt *a, uint32_t tick);
+void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick);
+unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick);
+
 /* ---- thread caches (tcache.c) ------------------------------------------------------ */
 
 typedef struct tpi_page_queue {
@@ -235,6 +256,8 @@ typedef struct tpi_tcache {
     tpi_page *current[TPI_CLASS_COUNT];   /* page malloc pops from; head of avail */
     tpi_page_queue avail[TPI_CLASS_COUNT];/* pages with free blocks (or not yet known full) */
     tpi_page_queue full[TPI_CLASS_COUNT]; /* pages with none */
+    tpi_adapt adapt[TPI_CLASS_COUNT];     /* how many empty pages to keep */
+    uint32_t ticks;                       /* page events so far: adapt.c's clock */
     struct tpi_tcache *next_free;         /* pool's list of unused tcaches */
 } tpi_tcache;
 

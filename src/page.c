@@ -25,6 +25,7 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->carved = 0;
     page->class_index = (uint8_t)class_index;
     page->queue = TPI_QUEUE_NONE;
+    page->retained = 0;
     page->next = page->prev = NULL;
 }
 

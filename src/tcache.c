@@ -13,10 +13,10 @@
  * next page of the queue, a page abandoned by an exited thread, or a new page
  * from the pool (one lock per page of blocks).
  *
- * Flush: a page whose blocks all come back is handed to the pool at once,
- * unless it is the class's current page (kept, so a program that allocates
- * and frees one block at a page boundary does not ping-pong pages with the
- * pool). A thread thus caches at most one empty page per class.
+ * Flush: a page whose blocks all come back is handed to the pool, unless it
+ * is the class's current page or the class may keep more empty pages; how
+ * many adapts per class to the workload (adapt.c). A thread thus caches at
+ * most 1 + TPI_ADAPT_KEEP_MAX empty pages per class, and fewer when idle.
  */
 #include "internal.h"
 
@@ -70,6 +70,8 @@ void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
     memset(tc, 0, sizeof *tc);
     for (unsigned i = 0; i < TPI_SMALL_SLOTS; i++) tc->direct[i] = &tpi_page_empty;
     for (unsigned i = 0; i < TPI_CLASS_COUNT; i++) tc->current[i] = &tpi_page_empty;
+    for (unsigned i = 0; i < TPI_CLASS_COUNT; i++) tpi_adapt_init(&tc->adapt[i]);
+    tc->ticks = 1;
     tc->pool = pool;
     tc->thread_id = thread_id;
 }
@@ -91,8 +93,13 @@ void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page)
 {
     unsigned cls = page->class_index;
     tpi_queue_remove(page->queue == TPI_QUEUE_FULL ? &tc->full[cls] : &tc->avail[cls], page);
+    if (page->retained) {
+        page->retained = 0;
+        tc->adapt[cls].retained--;
+    }
     if (tc->current[cls] == page)
         tpi_tcache_set_current(tc, cls, tc->avail[cls].first ? tc->avail[cls].first : &tpi_page_empty);
+    tpi_adapt_on_release(&tc->adapt[cls], tc->ticks++);
     tpi_pool_page_release(tc->pool, page);
 }
 
@@ -100,8 +107,33 @@ void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page)
 void tpi_tcache_page_empty(tpi_page *page)
 {
     tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_relaxed);
-    if (tc->current[page->class_index] == page) return;
+    unsigned cls = page->class_index;
+    if (tc->current[cls] == page || page->retained) return;
+    if (tpi_adapt_may_keep(&tc->adapt[cls])) {
+        page->retained = 1;
+        tpi_queue_remove(&tc->avail[cls], page);
+        tpi_queue_push_back(&tc->avail[cls], page);
+        return;
+    }
     tpi_tcache_retire(tc, page);
+}
+
+/* Shrinks every class that stopped growing, giving its surplus empty pages
+ * back to the pool. */
+static void tpi_tcache_decay(tpi_tcache *tc)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        unsigned excess = tpi_adapt_decay(&tc->adapt[cls], tc->ticks);
+        tpi_page *page = tc->avail[cls].last;
+        while (excess && page) {
+            tpi_page *prev = page->prev;
+            if (page->retained && page != tc->current[cls]) {
+                tpi_tcache_retire(tc, page);
+                excess--;
+            }
+            page = prev;
+        }
+    }
 }
 
 /* A free by the owner that the fast path did not take: the page is full. */
@@ -151,6 +183,10 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
     while (page) {
         tpi_page *next = page->next;
         if (tpi_page_refill(page)) {
+            if (page->retained) {
+                page->retained = 0;
+                tc->adapt[cls].retained--;
+            }
             if (page != tc->avail[cls].first) {
                 tpi_queue_remove(&tc->avail[cls], page);
                 tpi_queue_push_front(&tc->avail[cls], page);
@@ -166,6 +202,8 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
         atomic_store_explicit(&page->owner, tc->thread_id | TPI_PAGE_FULL, memory_order_relaxed);
         page = next;
     }
+    tpi_adapt_on_acquire(&tc->adapt[cls], tc->ticks++);
+    if (tc->ticks % TPI_ADAPT_DECAY_EVERY == 0) tpi_tcache_decay(tc);
     page = tpi_pool_page_acquire(tc->pool, tc, cls);
     if (!page) {
         tpi_tcache_set_current(tc, cls, &tpi_page_empty);
