@@ -183,8 +183,11 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
 {
     pthread_mutex_lock(&pool->lock);
     tpi_tcache *tc = pool->free_tcaches;
+    uintptr_t delayed = 0;
     if (tc) {
         pool->free_tcaches = tc->next_free;
+        /* A recycled tcache may still receive a late delayed free: keep it. */
+        delayed = atomic_exchange_explicit(&tc->delayed_free, 0, memory_order_acquire);
     } else {
         size_t size = (sizeof(tpi_tcache) + 63) & ~(size_t)63;
         if (!pool->meta_page || pool->meta_used + size > TPI_SLICE_SIZE) {
@@ -204,8 +207,6 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
         pool->meta_used += size;
     }
     pthread_mutex_unlock(&pool->lock);
-    /* A recycled tcache may still receive a late delayed free: keep it. */
-    uintptr_t delayed = atomic_exchange_explicit(&tc->delayed_free, 0, memory_order_acquire);
     tpi_tcache_init(tc, pool, thread_id);
     atomic_store_explicit(&tc->delayed_free, delayed, memory_order_relaxed);
     return tc;
