@@ -1,0 +1,73 @@
+/*
+ * test.h: the test harness. Every check counts as passed or failed; a failed
+ * one prints its file:line and, for comparisons, both values. A test's main
+ * ends with `return test_report();`, which prints
+ *     test_name: N passed, M failed
+ * (test_name is the source file's name) and gives the exit status.
+ *
+ * TEST_SCALE(n): iteration counts shrink under the sanitizer builds.
+ */
+#ifndef TP_TEST_H
+#define TP_TEST_H
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+static unsigned long test_passed, test_failed;
+
+static __attribute__((unused)) int test_check(int ok, const char *expr, const char *file, int line)
+{
+    if (ok) {
+        test_passed++;
+    } else {
+        test_failed++;
+        fprintf(stderr, "%s:%d: FAILED: %s\n", file, line, expr);
+    }
+    return ok;
+}
+
+static __attribute__((unused)) int test_check_op(int ok, const char *expr, uintmax_t a, uintmax_t b,
+                                                 const char *file, int line)
+{
+    if (!test_check(ok, expr, file, line))
+        fprintf(stderr, "    left:  %" PRIuMAX " (0x%" PRIxMAX ")\n    right: %" PRIuMAX " (0x%" PRIxMAX ")\n",
+                a, a, b, b);
+    return ok;
+}
+
+/* Each returns whether the check held, so a test can stop early. */
+#define CHECK(cond) test_check(!!(cond), #cond, __FILE__, __LINE__)
+#define CHECK_OP(a, op, b)                                                                   \
+    __extension__({                                                                          \
+        uintmax_t test_a_ = (uintmax_t)(a), test_b_ = (uintmax_t)(b);                        \
+        test_check_op(test_a_ op test_b_, #a " " #op " " #b, test_a_, test_b_, __FILE__, __LINE__); \
+    })
+#define CHECK_EQ(a, b) CHECK_OP(a, ==, b)
+#define CHECK_NE(a, b) CHECK_OP(a, !=, b)
+#define CHECK_LT(a, b) CHECK_OP(a, <, b)
+#define CHECK_LE(a, b) CHECK_OP(a, <=, b)
+#define CHECK_GE(a, b) CHECK_OP(a, >=, b)
+#define CHECK_PTR_EQ(a, b) CHECK_EQ((uintptr_t)(const void *)(a), (uintptr_t)(const void *)(b))
+
+#if defined(TP_SANITIZE_THREAD)
+#define TEST_SCALE(n) ((n) / 10 ? (n) / 10 : 1)
+#elif defined(TP_SANITIZE_ADDRESS)
+#define TEST_SCALE(n) ((n) / 5 ? (n) / 5 : 1)
+#else
+#define TEST_SCALE(n) (n)
+#endif
+
+#define test_report() test_report_file(__FILE__)
+static __attribute__((unused)) int test_report_file(const char *file)
+{
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    int len = (int)strcspn(base, ".");
+    fflush(stdout);
+    printf("%.*s: %lu passed, %lu failed\n", len, base, test_passed, test_failed);
+    return test_failed == 0 && test_passed > 0 ? 0 : 1;
+}
+
+#endif /* TP_TEST_H */

@@ -1,0 +1,93 @@
+/*
+ * util.h: helpers shared by the tests: resident memory, a seeded random
+ * generator, block patterns, and running a call in a child process.
+ */
+#ifndef TP_TEST_UTIL_H
+#define TP_TEST_UTIL_H
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define GiB ((size_t)1 << 30)
+
+/* Resident bytes from /proc/self/statm, read without allocating. */
+static __attribute__((unused)) size_t util_rss(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strchr(buf, ' ');
+    return p ? (size_t)strtoull(p + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* splitmix64: small, seedable, good enough to pick operations. */
+static __attribute__((unused)) uint64_t util_rand(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* The byte a block with this id holds at offset i. Never 0, so that a
+ * zeroed or foreign byte is told from the pattern. */
+static inline uint8_t util_pattern(uint64_t id, size_t i)
+{
+    return (uint8_t)((((id * 0x9e3779b97f4a7c15ULL) >> 56) + i * 131u) % 255u + 1u);
+}
+
+static __attribute__((unused)) void util_fill(void *p, size_t n, uint64_t id)
+{
+    uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) b[i] = util_pattern(id, i);
+}
+
+/* Offset of the first byte in [0, n) not holding id's pattern, or n. */
+static __attribute__((unused)) size_t util_check(const void *p, size_t n, uint64_t id)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != util_pattern(id, i)) return i;
+    return n;
+}
+
+/* Runs fn(arg) in a forked child with stderr captured into err (NUL
+ * terminated). Returns the child's wait status. */
+static __attribute__((unused)) int util_run_child(void (*fn)(void *), void *arg, char *err, size_t err_size)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return -1;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], STDERR_FILENO);
+        fn(arg);
+        _exit(0); /* fn was expected not to return */
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(fds[0], err + len, err_size - 1 - len)) > 0) len += (size_t)n;
+    err[len] = 0;
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+    }
+    return status;
+}
+
+#endif /* TP_TEST_UTIL_H */
