@@ -332,6 +332,17 @@ pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
 
+/* A pool's memory at a glance, read under its lock (slow; for reports). */
+typedef struct tpi_usage {
+    size_t mapped;           /* chunks and huge mappings */
+    size_t chunks;           /* slab chunks */
+    size_t page_bytes;       /* slices in pages (blocks in use or cached) */
+    size_t free_slice_bytes; /* slices free in the pool's chunks */
+    size_t huge_blocks;
+    size_t huge_bytes;       /* bytes mapped for huge blocks */
+} tpi_usage;
+void tpi_pool_usage(tp_pool *pool, tpi_usage *out);
+
 /* ---- huge blocks (huge.c) ------------------------------------------------------------- */
 
 #define TPI_HUGE_MAGIC 0x7470687567650aULL

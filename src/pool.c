@@ -321,6 +321,24 @@ size_t tp_pool_trim(tp_pool *pool)
     return released;
 }
 
+void tpi_pool_usage(tp_pool *pool, tpi_usage *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&pool->lock);
+    out->mapped = pool->mapped;
+    for (tpi_chunk *c = pool->chunks; c; c = c->next) {
+        out->chunks++;
+        size_t free_slices = (size_t)__builtin_popcountll(c->free_slices);
+        out->page_bytes += (TPI_SLICES_PER_CHUNK - 1 - free_slices) * TPI_SLICE_SIZE;
+        out->free_slice_bytes += free_slices * TPI_SLICE_SIZE;
+    }
+    for (tpi_huge *h = pool->huge; h; h = h->next) {
+        out->huge_blocks++;
+        out->huge_bytes += h->map_size;
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
 tp_pool *tp_pool_default(void)
 {
     return &tpi_pool_default_instance;
