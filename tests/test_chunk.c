@@ -1,0 +1,152 @@
+/*
+ * test_chunk.c: chunks (src/chunk.c): the registry's answer for tierpool's
+ * pointers of every tier and for everyone else's, tp_pool_of, and a chunk's
+ * slices: finding, taking, returning and purging runs.
+ */
+#include "../src/internal.h"
+#include "test.h"
+#include "util.h"
+
+#include <stdlib.h>
+
+static int a_global;
+
+static void test_registry_ours(void)
+{
+    tp_pool *pool = tp_pool_create("chunk", NULL);
+    CHECK(pool != NULL);
+    struct {
+        tp_pool *pool;
+        size_t size;
+        uint8_t reg;
+    } cases[] = {
+        {NULL, 16, TPI_REG_SLAB},         {NULL, 3000, TPI_REG_SLAB},    {NULL, 64 * KiB, TPI_REG_SLAB},
+        {NULL, 1 * MiB, TPI_REG_SLAB},    {NULL, 1 * MiB + 1, TPI_REG_HUGE}, {pool, 16, TPI_REG_SLAB},
+        {pool, 200 * KiB, TPI_REG_SLAB},  {pool, 9 * MiB, TPI_REG_HUGE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t size = cases[i].size;
+        char *p = tp_pool_malloc(cases[i].pool, size);
+        if (!CHECK(p != NULL)) continue;
+        tp_pool *owner = cases[i].pool ? cases[i].pool : tp_pool_default();
+        CHECK_EQ(tpi_registry_get((uintptr_t)p), cases[i].reg);
+        CHECK_PTR_EQ(tp_pool_of(p), owner);
+        CHECK_PTR_EQ(tp_pool_of(p + size - 1), owner); /* interior pointers too */
+        if (cases[i].reg == TPI_REG_SLAB) {
+            tpi_chunk *c = tpi_chunk_of(p);
+            tpi_page *page = tpi_page_of(p);
+            CHECK_EQ(c->magic, TPI_CHUNK_MAGIC);
+            CHECK_PTR_EQ(c->pool, owner);
+            CHECK_PTR_EQ(page->chunk, c);
+            CHECK_GE(page->block_size, size);
+            CHECK(p >= page->start && p + size <= page->start + ((size_t)page->slice_count << TPI_SLICE_SHIFT));
+            /* the whole chunk is registered, header slice included */
+            CHECK_EQ(tpi_registry_get((uintptr_t)c), TPI_REG_SLAB);
+            CHECK_EQ(tpi_registry_get((uintptr_t)c + TPI_CHUNK_SIZE - 1), TPI_REG_SLAB);
+        } else {
+            /* the block's first chunk is HUGE, the rest of the mapping REST */
+            uintptr_t end = (uintptr_t)p + size - 1;
+            for (uintptr_t a = ((uintptr_t)p | TPI_CHUNK_MASK) + 1; a <= end; a += TPI_CHUNK_SIZE)
+                CHECK_EQ(tpi_registry_get(a), TPI_REG_HUGE_REST);
+        }
+        tp_free(p);
+        if (cases[i].reg == TPI_REG_HUGE) {
+            CHECK_EQ(tpi_registry_get((uintptr_t)p), TPI_REG_NONE); /* unmapped at once */
+            CHECK_PTR_EQ(tp_pool_of(p), NULL);
+        }
+    }
+    tp_pool_destroy(pool);
+}
+
+static void test_registry_foreign(void)
+{
+    int on_stack = 0;
+    void *small = malloc(24);
+    void *big = malloc(64 * MiB); /* glibc (or the sanitizer) mmaps this */
+    const void *foreign[] = {&on_stack, small, big, (char *)big + 32 * MiB, &a_global,
+                             (const void *)(uintptr_t)&test_registry_foreign, NULL};
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++) {
+        CHECK_EQ(tpi_registry_get((uintptr_t)foreign[i]), TPI_REG_NONE);
+        CHECK_PTR_EQ(tp_pool_of(foreign[i]), NULL);
+        CHECK_EQ(tp_usable_size(foreign[i]), 0);
+    }
+    free(small);
+    free(big);
+}
+
+/* Slices: runs are found first-fit with resident (dirty) runs preferred. */
+static void test_slices(void)
+{
+    tp_pool *pool = tp_pool_default();
+    tpi_chunk *c = tpi_chunk_create(pool);
+    if (!CHECK(c != NULL)) return;
+    CHECK_EQ((uintptr_t)c & TPI_CHUNK_MASK, 0);
+    CHECK_EQ(c->magic, TPI_CHUNK_MAGIC);
+    CHECK_PTR_EQ(c->pool, pool);
+    CHECK_EQ(tpi_registry_get((uintptr_t)c + TPI_CHUNK_SIZE / 2), TPI_REG_SLAB);
+    CHECK(tpi_chunk_is_empty(c));
+    CHECK_EQ(tpi_chunk_find_run(c, 1), 1); /* slice 0 is the header's */
+    CHECK_EQ(tpi_chunk_find_run(c, 63), 1);
+    CHECK_EQ(tpi_chunk_find_run(c, 64), -1);
+    for (unsigned i = 0; i < TPI_SLICES_PER_CHUNK; i++) CHECK_PTR_EQ(c->slice_map[i], &tpi_page_empty);
+
+    tpi_page *a = tpi_chunk_take_run(c, 1, 1);
+    tpi_page *b = tpi_chunk_take_run(c, 2, 3);
+    tpi_page *d = tpi_chunk_take_run(c, 5, 1);
+    CHECK(!tpi_chunk_is_empty(c));
+    CHECK_PTR_EQ(b, &c->pages[2]);
+    CHECK_EQ(b->slice_index, 2);
+    CHECK_EQ(b->slice_count, 3);
+    CHECK_PTR_EQ(b->chunk, c);
+    CHECK_PTR_EQ(b->start, (char *)c + 2 * TPI_SLICE_SIZE);
+    for (unsigned i = 2; i < 5; i++) CHECK_PTR_EQ(c->slice_map[i], b);
+    CHECK_PTR_EQ(tpi_page_of((char *)c + 4 * TPI_SLICE_SIZE + 100), b);
+    CHECK_EQ(tpi_chunk_find_run(c, 1), 6);
+    CHECK_EQ(tpi_chunk_find_run(c, 58), 6);
+    CHECK_EQ(tpi_chunk_find_run(c, 59), -1);
+
+    /* a returned run is dirty: preferred to the clean slices before it */
+    memset(d->start, 0xab, TPI_SLICE_SIZE);
+    tpi_chunk_return_run(c, a);
+    CHECK_EQ(a->slice_count, 0);
+    CHECK_PTR_EQ(c->slice_map[1], &tpi_page_empty);
+    CHECK_EQ(tpi_chunk_purge(c), TPI_SLICE_SIZE); /* slice 1 is clean again */
+    tpi_chunk_return_run(c, d);
+    CHECK_EQ(tpi_chunk_find_run(c, 1), 5);
+    CHECK_EQ(tpi_chunk_find_run(c, 2), 5);
+    CHECK_EQ(tpi_chunk_find_run(c, 4), 5);
+
+    /* purge: every dirty free run, in as many pieces as it takes */
+    tpi_chunk_return_run(c, b);
+    tpi_page *e = tpi_chunk_take_run(c, 3, 1); /* splits the dirty run 2..5 */
+    CHECK_EQ(tpi_chunk_purge(c), 3 * TPI_SLICE_SIZE);
+    CHECK_EQ(tpi_chunk_purge(c), 0);
+    const unsigned char *slice5 = (const unsigned char *)c + 5 * TPI_SLICE_SIZE;
+    size_t nonzero = 0;
+    for (size_t i = 0; i < TPI_SLICE_SIZE; i++) nonzero += slice5[i] != 0;
+    CHECK_EQ(nonzero, 0); /* purged memory reads as zero */
+    tpi_chunk_return_run(c, e);
+    CHECK(tpi_chunk_is_empty(c));
+
+    /* the largest page, at the end of the chunk */
+    tpi_page *big = tpi_chunk_take_run(c, 32, 32);
+    CHECK_EQ(big->slice_count, 32);
+    CHECK_PTR_EQ(c->slice_map[63], big);
+    CHECK_EQ(tpi_chunk_find_run(c, 32), -1);
+    CHECK_EQ(tpi_chunk_find_run(c, 31), 1);
+    tpi_chunk_return_run(c, big);
+    CHECK(tpi_chunk_is_empty(c));
+
+    uintptr_t base = (uintptr_t)c;
+    tpi_chunk_destroy(c);
+    CHECK_EQ(tpi_registry_get(base), TPI_REG_NONE);
+    CHECK_EQ(tpi_registry_get(base + TPI_CHUNK_SIZE - 1), TPI_REG_NONE);
+}
+
+int main(void)
+{
+    test_registry_ours();
+    test_registry_foreign();
+    test_slices();
+    return test_report();
+}

@@ -1,0 +1,185 @@
+/*
+ * test_page.c: slab pages (src/page.c) driven by hand on a private chunk:
+ * lazy carving, the free / local_free / thread_free lists and the `used`
+ * count, the full-page notification, and block_start for interior pointers.
+ */
+#include "../src/internal.h"
+#include "test.h"
+#include "util.h"
+
+static size_t list_length(const tpi_block *b)
+{
+    size_t n = 0;
+    for (; b; b = b->next) n++;
+    return n;
+}
+
+static tpi_block *pop(tpi_page *page)
+{
+    tpi_block *b = page->free;
+    if (b) {
+        page->free = b->next;
+        page->used++;
+    }
+    return b;
+}
+
+/* The owner's free, as tp_free's fast path does it. */
+static void free_local(tpi_page *page, tpi_block *b)
+{
+    b->next = page->local_free;
+    page->local_free = b;
+    page->used--;
+}
+
+static tpi_page *make_page(tpi_chunk *c, unsigned first, unsigned cls)
+{
+    tpi_page *page = tpi_chunk_take_run(c, first, tpi_classes[cls].slices);
+    tpi_page_init(page, cls);
+    return page;
+}
+
+/* Carving is lazy and exact: every class's page ends up with `capacity`
+ * distinct, aligned blocks inside the page, and nothing more. */
+static void test_carve_every_class(tpi_chunk *c)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tpi_page *page = make_page(c, 1, cls);
+        const tpi_class_info *info = &tpi_classes[cls];
+        CHECK_EQ(page->capacity, info->blocks);
+        CHECK_EQ(page->block_size, info->block_size);
+        CHECK_EQ(page->carved, 0);
+        CHECK_PTR_EQ(page->free, NULL);
+        CHECK(tpi_page_extend(page));
+        CHECK_GE(page->carved, 1);
+        if (cls == 0) CHECK_LT(page->carved, page->capacity); /* not all at once */
+        size_t extends = 1;
+        while (tpi_page_extend(page)) extends++;
+        CHECK_EQ(page->carved, page->capacity);
+        CHECK(!tpi_page_extend(page));
+        CHECK_EQ(list_length(page->free), page->capacity);
+        /* in address order within each carve; all inside the page */
+        char *end = page->start + ((size_t)page->slice_count << TPI_SLICE_SHIFT);
+        size_t bad = 0;
+        for (tpi_block *b = page->free; b; b = b->next) {
+            size_t off = (size_t)((char *)b - page->start);
+            bad += (char *)b < page->start || (char *)b + page->block_size > end || off % page->block_size;
+        }
+        CHECK_EQ(bad, 0);
+        CHECK_EQ(page->used, 0);
+        tpi_chunk_return_run(c, page);
+        (void)extends;
+    }
+}
+
+static void test_lists(tpi_chunk *c)
+{
+    tpi_page *page = make_page(c, 1, 3); /* 64-byte blocks */
+    tpi_page_extend(page);
+    uint32_t carved = page->carved;
+    tpi_block *blocks[8];
+    for (int i = 0; i < 8; i++) blocks[i] = pop(page);
+    CHECK_EQ(page->used, 8);
+    CHECK_EQ(list_length(page->free), carved - 8);
+
+    /* local frees: collect moves them to `free`; used already counted them */
+    free_local(page, blocks[0]);
+    free_local(page, blocks[1]);
+    CHECK_EQ(page->used, 6);
+    CHECK_EQ(tpi_page_collect(page), 0);
+    CHECK_PTR_EQ(page->local_free, NULL);
+    CHECK_EQ(list_length(page->free), carved - 6);
+
+    /* the same with an empty free list (no walk needed) */
+    while (page->free) pop(page);
+    free_local(page, blocks[2]);
+    tpi_page_collect(page);
+    CHECK_PTR_EQ(page->free, blocks[2]);
+    CHECK_PTR_EQ(pop(page), blocks[2]);
+
+    /* remote frees: collect returns how many and lowers used */
+    uint32_t used = page->used;
+    tpi_page_free_remote(page, blocks[3]);
+    tpi_page_free_remote(page, blocks[4]);
+    tpi_page_free_remote(page, blocks[5]);
+    CHECK_EQ(page->used, used); /* counted on thread_free until collected */
+    CHECK_EQ(tpi_page_collect(page), 3);
+    CHECK_EQ(page->used, used - 3);
+    CHECK_EQ(atomic_load(&page->thread_free), 0);
+    CHECK_EQ(list_length(page->free), 3);
+    CHECK_EQ(tpi_page_collect(page), 0);
+    tpi_chunk_return_run(c, page);
+}
+
+/* A full page: mark_full sets TPI_NOTIFY only when no remote free is
+ * pending; the first remote free then goes to the owner's delayed list. */
+static void test_notify(tpi_chunk *c)
+{
+    static tpi_tcache tc; /* only delayed_free is used */
+    tpi_page *page = make_page(c, 1, 7);
+    tpi_page_extend(page);
+    tpi_block *a = pop(page), *b = pop(page), *d = pop(page);
+    atomic_store(&page->tcache, &tc);
+
+    CHECK(tpi_page_mark_full(page));
+    CHECK_EQ(atomic_load(&page->thread_free), TPI_NOTIFY);
+    tpi_page_free_remote(page, a); /* claims the notification */
+    CHECK_EQ(atomic_load(&page->thread_free), 0);
+    CHECK_EQ(atomic_load(&tc.delayed_free), (uintptr_t)a);
+    CHECK_PTR_EQ(a->next, NULL);
+    tpi_page_free_remote(page, b); /* later ones: the page's own list */
+    CHECK_EQ(atomic_load(&page->thread_free), (uintptr_t)b);
+    CHECK(!tpi_page_mark_full(page)); /* a remote free is pending */
+
+    /* clear_notify keeps the list */
+    CHECK_EQ(tpi_page_collect(page), 1);
+    CHECK(tpi_page_mark_full(page));
+    tpi_page_clear_notify(page);
+    CHECK_EQ(atomic_load(&page->thread_free), 0);
+    tpi_page_clear_notify(page); /* no-op without the bit */
+    CHECK_EQ(atomic_load(&page->thread_free), 0);
+
+    /* abandoned meanwhile (no tcache): a plain push that drops the bit */
+    CHECK(tpi_page_mark_full(page));
+    atomic_store(&page->tcache, NULL);
+    tpi_page_free_remote(page, d);
+    CHECK_EQ(atomic_load(&page->thread_free), (uintptr_t)d);
+    CHECK_EQ(tpi_page_collect(page), 1);
+    tpi_chunk_return_run(c, page);
+}
+
+static void test_block_start(tpi_chunk *c)
+{
+    tpi_page *page = make_page(c, 1, 8); /* 160-byte blocks */
+    tpi_page_extend(page);
+    uint32_t carved = page->carved;
+    char *s = page->start;
+    CHECK_PTR_EQ(tpi_page_block_start(page, s), s);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 1), s);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 159), s);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 160), s + 160);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 160 * 7 + 80), s + 160 * 7);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * (carved - 1)), s + (size_t)160 * (carved - 1));
+    /* past the carved blocks: not a block */
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * carved), NULL);
+    tpi_chunk_return_run(c, page);
+
+    page = make_page(c, 1, 52); /* 320 KiB blocks over 30 slices */
+    tpi_page_extend(page);
+    s = page->start;
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 + 70000), s + 327680);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 * 5 + 327679), s + 327680 * 5);
+    tpi_chunk_return_run(c, page);
+}
+
+int main(void)
+{
+    tpi_chunk *c = tpi_chunk_create(tp_pool_default());
+    if (!CHECK(c != NULL)) return test_report();
+    test_carve_every_class(c);
+    test_lists(c);
+    test_notify(c);
+    test_block_start(c);
+    tpi_chunk_destroy(c);
+    return test_report();
+}
