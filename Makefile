@@ -1,0 +1,90 @@
+# tierpool: a thin driver over CMake.
+#
+#   make               release build in build/
+#   make test          dependencies, release build, ctest
+#   make test-asan     the same in build-asan/ with AddressSanitizer + UBSan
+#   make test-tsan     the same in build-tsan/ with ThreadSanitizer
+#   make bench         dependencies (and benchmark peers), then bench/run.py
+#   make bench-quick   fewer, shorter runs
+#   make install PREFIX=/usr/local
+#   make size-classes  regenerate src/size_class_table.inc
+#   make clean         remove the build folders
+#
+# `make test` and `make bench` first run tools/install-deps.sh, which checks
+# for the tools (and, for bench, the peer allocators) and installs what is
+# missing when run as root on Debian.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
+PREFIX     ?= /usr/local
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE      ?= cmake
+CTEST      ?= ctest
+PYTHON     ?= python3
+
+# Sanitizer runs stop at the first report and print a stack for UBSan.
+SAN_ENV = ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+          TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+# ThreadSanitizer (GCC 12) cannot map its shadow under the high ASLR entropy
+# of recent kernels; running with address randomisation off avoids that.
+NO_ASLR = $(shell setarch $$(uname -m) -R true >/dev/null 2>&1 && echo setarch $$(uname -m) -R)
+
+# configure_build DIR, CMAKE-FLAGS
+define configure_build
+	$(CMAKE) -S . -B $(1) $(2)
+	$(CMAKE) --build $(1) -j $(JOBS)
+endef
+
+RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release
+SAN_FLAGS     = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTP_BUILD_BENCH=OFF
+
+.PHONY: all build deps deps-bench test test-asan test-tsan bench bench-quick install clean size-classes help
+
+all: build
+
+build:
+	$(call configure_build,$(BUILD),$(RELEASE_FLAGS))
+
+deps:
+	tools/install-deps.sh test
+
+deps-bench:
+	tools/install-deps.sh all
+
+test: deps
+	$(call configure_build,$(BUILD),$(RELEASE_FLAGS))
+	cd $(BUILD) && $(CTEST) --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	$(call configure_build,$(BUILD_ASAN),$(SAN_FLAGS) -DTP_SANITIZE=address)
+	cd $(BUILD_ASAN) && $(SAN_ENV) $(CTEST) --output-on-failure -j $(JOBS)
+
+test-tsan: deps
+	$(call configure_build,$(BUILD_TSAN),$(SAN_FLAGS) -DTP_SANITIZE=thread)
+	cd $(BUILD_TSAN) && $(SAN_ENV) $(NO_ASLR) $(CTEST) --output-on-failure -j $(JOBS)
+
+bench: deps-bench
+	$(PYTHON) bench/run.py --build-dir $(BUILD)
+
+bench-quick: deps-bench
+	$(PYTHON) bench/run.py --build-dir $(BUILD) --quick
+
+install:
+	$(call configure_build,$(BUILD),$(RELEASE_FLAGS))
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+# The generator writes to a temporary file first, so a failed run leaves the
+# checked-in table as it was.
+size-classes:
+	mkdir -p $(BUILD)
+	$(CC) -O2 -Wall -Wextra -o $(BUILD)/gen_size_classes tools/gen_size_classes.c
+	$(BUILD)/gen_size_classes > src/size_class_table.inc.tmp
+	mv src/size_class_table.inc.tmp src/size_class_table.inc
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+
+help:
+	@sed -n '3,12p' Makefile | sed 's/^# *//'
