@@ -102,6 +102,28 @@ TP_API size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void
 /* Frees count blocks (any pools, NULL entries skipped). */
 TP_API void tp_free_bulk(void **ptrs, size_t count);
 
+/* ---- options ----------------------------------------------------------------------
+ * Every option is also read from the environment as TIERPOOL_<NAME> at the
+ * first allocation; `tierpool options` and docs/tuning.md list them. Names are
+ * case-insensitive, with or without the TIERPOOL_ prefix. */
+
+/* Sets an option from text (sizes take K/M/G, durations ms/s, booleans
+ * 0/1/true/false). Returns 0, or -1 with errno EINVAL and one warning on
+ * stderr for an unknown name or a bad value (the old value stays). */
+TP_API int tp_option_set(const char *name, const char *value);
+/* The option's current value (booleans 0/1, sizes in bytes, durations in
+ * ms); -1 with errno EINVAL for an unknown name. */
+TP_API long long tp_option_get(const char *name);
+
+typedef struct tp_option_desc {
+    const char *name;        /* e.g. "PURGE_DELAY" */
+    const char *type;        /* "bool", "int", "size", "milliseconds", "format" */
+    const char *description;
+    long long value, default_value, min, max;
+} tp_option_desc;
+/* Describes option number `index` (0, 1, ...); -1 past the last one. */
+TP_API int tp_option_at(size_t index, tp_option_desc *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,7 +8,7 @@
  *   grow   when the class takes a page from the pool within TPI_ADAPT_WINDOW
  *          page events of giving one back (the cache ran empty right after
  *          overflowing: a program cycling around a page boundary, or a burst
- *          that repeats): keep doubles, up to TPI_ADAPT_KEEP_MAX;
+ *          that repeats): keep doubles, up to the CACHE_KEEP_MAX option;
  *   shrink when the class has not grown for TPI_ADAPT_PERIOD page events:
  *          keep halves, and the empty pages above it go back to the pool.
  *
@@ -41,7 +41,8 @@ void tpi_adapt_on_release(tpi_adapt *a, uint32_t tick)
 void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick)
 {
     if (a->last_release == 0 || tick - a->last_release > TPI_ADAPT_WINDOW) return;
-    if (a->keep < TPI_ADAPT_KEEP_MAX) a->keep = a->keep ? (uint8_t)(a->keep * 2) : 1;
+    unsigned grown = a->keep ? a->keep * 2u : 1u, max = (unsigned)tpi_options.cache_keep_max;
+    a->keep = (uint8_t)(grown < max ? grown : max);
     a->last_grow = tick;
 }
 

@@ -87,6 +87,46 @@
 
 #define TPI_TLS __thread __attribute__((tls_model("initial-exec")))
 
+/* ---- options (options.c) ---------------------------------------------------------- */
+
+enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
+
+/* X(NAME, field, type, default, min, max, description): one row per option,
+ * read from TIERPOOL_<NAME>. Sizes take K/M/G, durations ms or s, booleans
+ * 0/1/true/false/on/off, formats 0/1/text/json. docs/tuning.md explains
+ * what each trades. */
+#define TPI_OPTIONS(X)                                                                               \
+    X(PURGE_DELAY, purge_delay_ms, TPI_OPT_MS, 1000, 0, 3600000,                                     \
+      "base delay before free memory goes back to the OS; adapts between it and purge_delay_max")    \
+    X(PURGE_DELAY_MAX, purge_delay_max_ms, TPI_OPT_MS, 30000, 0, 3600000,                            \
+      "longest purge delay the adaptation may reach when purged memory is soon needed again")        \
+    X(PURGE_MADV_FREE, purge_madv_free, TPI_OPT_BOOL, 0, 0, 1,                                        \
+      "purge with MADV_FREE (lazy, RSS falls only under pressure) instead of MADV_DONTNEED")         \
+    X(BACKGROUND_PURGE, background_purge, TPI_OPT_BOOL, 0, 0, 1,                                      \
+      "a helper thread purges on time, so an idle process shrinks too")                             \
+    X(HUGE_PAGES, huge_pages, TPI_OPT_BOOL, 0, 0, 1,                                                  \
+      "ask for transparent huge pages on slab chunks (faster TLB, more RSS); off asks for none")      \
+    X(HUGE_CACHE, huge_cache_bytes, TPI_OPT_SIZE, 64LL << 20, 0, 1LL << 40,                            \
+      "bytes of freed huge-block mappings kept per pool for reuse until the purge delay passes")     \
+    X(CACHE_KEEP_MAX, cache_keep_max, TPI_OPT_INT, 8, 0, 64,                                          \
+      "most empty pages a thread cache keeps per size class when the class thrashes")              \
+    X(SHOW_STATS, show_stats, TPI_OPT_FORMAT, 0, 0, 2,                                                \
+      "print statistics to stderr at exit: 0, 1/text or json")                                     \
+    X(VERBOSE, verbose, TPI_OPT_BOOL, 0, 0, 1,                                                        \
+      "print the effective options to stderr at start")
+
+typedef struct tpi_options_t {
+#define TPI_OPTION_FIELD(NAME, field, type, def, min, max, desc) long long field;
+    TPI_OPTIONS(TPI_OPTION_FIELD)
+#undef TPI_OPTION_FIELD
+} tpi_options_t;
+
+extern tpi_options_t tpi_options;
+void tpi_options_init(void);
+void tpi_options_print(void);
+/* Reads the options and sets up thread exit and fork handling, once. */
+void tpi_process_ensure_init(void);
+
 /* ---- size classes (size_class.c) ------------------------------------------------- */
 
 typedef struct tpi_class_info {
@@ -222,7 +262,6 @@ void *tpi_page_block_start(const tpi_page *page, const void *p);
 
 /* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
 
-#define TPI_ADAPT_KEEP_MAX 8   /* empty pages a tcache may keep per class */
 #define TPI_ADAPT_WINDOW 4     /* acquire this soon after a release: grow */
 #define TPI_ADAPT_PERIOD 256   /* no growth for this long: shrink */
 #define TPI_ADAPT_DECAY_EVERY 64 /* page events between two decay passes */

@@ -16,7 +16,7 @@
  * Flush: a page whose blocks all come back is handed to the pool, unless it
  * is the class's current page or the class may keep more empty pages; how
  * many adapts per class to the workload (adapt.c). A thread thus caches at
- * most 1 + TPI_ADAPT_KEEP_MAX empty pages per class, and fewer when idle.
+ * most 1 + CACHE_KEEP_MAX empty pages per class, and fewer when idle.
  */
 #include "internal.h"
 

@@ -58,15 +58,22 @@ static void tpi_thread_exit(void *arg);
 
 static void tpi_process_init(void)
 {
+    tpi_options_init();
+    if (tpi_options.verbose) tpi_options_print();
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);
+}
+
+void tpi_process_ensure_init(void)
+{
+    pthread_once(&tpi_once, tpi_process_init);
 }
 
 static tpi_thread *tpi_thread_record(void)
 {
     tpi_thread *t = tpi_tls_thread;
     if (tpi_likely(t != NULL)) return t;
-    pthread_once(&tpi_once, tpi_process_init);
+    tpi_process_ensure_init();
     pthread_mutex_lock(&tpi_threads_lock);
     t = tpi_threads_free;
     if (t) tpi_threads_free = t->next_free;

@@ -37,9 +37,20 @@ static void test_policy_alone(void)
         tpi_adapt_on_acquire(&a, tick++);
         EXPECT(a.keep == expect[i]);
     }
-    for (unsigned i = 0; i < TPI_ADAPT_KEEP_MAX; i++) EXPECT(tpi_adapt_may_keep(&a));
+    for (unsigned i = 0; i < 8; i++) EXPECT(tpi_adapt_may_keep(&a));
     EXPECT(!tpi_adapt_may_keep(&a));
-    EXPECT(a.retained == TPI_ADAPT_KEEP_MAX);
+    EXPECT(a.retained == 8);
+
+    /* The cap is the CACHE_KEEP_MAX option. */
+    tpi_adapt b;
+    tpi_adapt_init(&b);
+    EXPECT(tp_option_set("cache_keep_max", "3") == 0);
+    for (uint32_t t = 1; t < 9; t += 2) {
+        tpi_adapt_on_release(&b, t);
+        tpi_adapt_on_acquire(&b, t + 1);
+    }
+    EXPECT(b.keep == 3);
+    EXPECT(tp_option_set("cache_keep_max", "8") == 0);
 
     /* Idle: no change before the period, then halving, with the surplus. */
     EXPECT(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD - 2) == 0);

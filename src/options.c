@@ -1,0 +1,190 @@
+/*
+ * options.c: every run-time option of tierpool, in one table.
+ *
+ * Each option is one row of TPI_OPTIONS (internal.h): name, type, default,
+ * range and a one-line description. From the row come the field in
+ * tpi_options, the environment variable TIERPOOL_<NAME>, the parser, and
+ * the entries tp_option_at lists (for `tierpool options` and the docs).
+ *
+ * The environment is read once, at the first allocation, without allocating
+ * (getenv and a hand-written parser); a bad value prints one warning naming
+ * the option and keeps the default, never more.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+tpi_options_t tpi_options = {
+#define TPI_OPTION_DEFAULT(NAME, field, type, def, min, max, desc) .field = (def),
+    TPI_OPTIONS(TPI_OPTION_DEFAULT)
+#undef TPI_OPTION_DEFAULT
+};
+
+typedef struct tpi_option_row {
+    const char *name;        /* upper case, as in TIERPOOL_<NAME> */
+    int type;                /* TPI_OPT_* */
+    long long def, min, max;
+    const char *description;
+    long long *value;
+} tpi_option_row;
+
+static const tpi_option_row tpi_option_rows[] = {
+#define TPI_OPTION_ROW(NAME, field, type, def, min, max, desc) {#NAME, type, def, min, max, desc, &tpi_options.field},
+    TPI_OPTIONS(TPI_OPTION_ROW)
+#undef TPI_OPTION_ROW
+};
+
+#define TPI_OPTION_COUNT (sizeof tpi_option_rows / sizeof tpi_option_rows[0])
+
+static const char *const tpi_type_names[] = {
+    [TPI_OPT_BOOL] = "bool", [TPI_OPT_INT] = "int", [TPI_OPT_SIZE] = "size",
+    [TPI_OPT_MS] = "milliseconds", [TPI_OPT_FORMAT] = "format",
+};
+
+static void tpi_option_warn(const char *name, const char *value, const char *why)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "tierpool: warning: option %s: %s '%s'; keeping the default\n", name,
+                     why, value ? value : "");
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+        (void)w;
+    }
+}
+
+/* Parses `text` as an option of `type`; false if it is not one. */
+static bool tpi_option_parse(int type, const char *text, long long *out)
+{
+    if (!text || !*text) return false;
+    if (type == TPI_OPT_BOOL || type == TPI_OPT_FORMAT) {
+        static const struct { const char *word; long long value; } words[] = {
+            {"0", 0}, {"1", 1}, {"false", 0}, {"true", 1}, {"off", 0}, {"on", 1},
+            {"no", 0}, {"yes", 1}, {"text", 1}, {"json", 2},
+        };
+        for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+            if (strcasecmp(text, words[i].word) != 0) continue;
+            if (type == TPI_OPT_BOOL && words[i].value > 1) return false;
+            *out = words[i].value;
+            return true;
+        }
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || errno == ERANGE || v < 0) return false;
+    long long unit = 1;
+    if (type == TPI_OPT_SIZE && *end) {
+        switch (*end | 0x20) {
+        case 'k': unit = 1LL << 10; break;
+        case 'm': unit = 1LL << 20; break;
+        case 'g': unit = 1LL << 30; break;
+        default: return false;
+        }
+        end++;
+        if ((*end | 0x20) == 'i') end++;
+        if ((*end | 0x20) == 'b') end++;
+    } else if (type == TPI_OPT_MS && *end) {
+        if (strcasecmp(end, "ms") == 0) end += 2;
+        else if (strcasecmp(end, "s") == 0) { unit = 1000; end++; }
+    }
+    if (*end) return false;
+    if (v > __LONG_LONG_MAX__ / unit) return false;
+    *out = v * unit;
+    return true;
+}
+
+static const tpi_option_row *tpi_option_find(const char *name)
+{
+    if (!name) return NULL;
+    if (strncasecmp(name, "TIERPOOL_", 9) == 0) name += 9;
+    for (size_t i = 0; i < TPI_OPTION_COUNT; i++)
+        if (strcasecmp(name, tpi_option_rows[i].name) == 0) return &tpi_option_rows[i];
+    return NULL;
+}
+
+static int tpi_option_assign(const tpi_option_row *row, const char *text, const char *shown_name)
+{
+    long long v;
+    if (!tpi_option_parse(row->type, text, &v)) {
+        tpi_option_warn(shown_name, text, "not a valid value");
+        return -1;
+    }
+    if (v < row->min || v > row->max) {
+        tpi_option_warn(shown_name, text, "out of range");
+        return -1;
+    }
+    *row->value = v;
+    return 0;
+}
+
+void tpi_options_init(void)
+{
+    char env_name[64];
+    for (size_t i = 0; i < TPI_OPTION_COUNT; i++) {
+        snprintf(env_name, sizeof env_name, "TIERPOOL_%s", tpi_option_rows[i].name);
+        const char *text = getenv(env_name);
+        if (text) tpi_option_assign(&tpi_option_rows[i], text, env_name);
+    }
+}
+
+int tp_option_set(const char *name, const char *value)
+{
+    tpi_process_ensure_init(); /* so the environment cannot override this later */
+    const tpi_option_row *row = tpi_option_find(name);
+    if (!row) {
+        tpi_option_warn(name ? name : "(null)", value, "unknown option, value");
+        errno = EINVAL;
+        return -1;
+    }
+    if (tpi_option_assign(row, value, row->name) != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    return 0;
+}
+
+long long tp_option_get(const char *name)
+{
+    tpi_process_ensure_init();
+    const tpi_option_row *row = tpi_option_find(name);
+    if (!row) {
+        errno = EINVAL;
+        return -1;
+    }
+    return *row->value;
+}
+
+int tp_option_at(size_t index, tp_option_desc *out)
+{
+    tpi_process_ensure_init();
+    if (index >= TPI_OPTION_COUNT || !out) return -1;
+    const tpi_option_row *row = &tpi_option_rows[index];
+    out->name = row->name;
+    out->type = tpi_type_names[row->type];
+    out->description = row->description;
+    out->value = *row->value;
+    out->default_value = row->def;
+    out->min = row->min;
+    out->max = row->max;
+    return 0;
+}
+
+void tpi_options_print(void)
+{
+    char line[256];
+    for (size_t i = 0; i < TPI_OPTION_COUNT; i++) {
+        const tpi_option_row *row = &tpi_option_rows[i];
+        int n = snprintf(line, sizeof line, "tierpool: option %-18s = %lld%s\n", row->name, *row->value,
+                         *row->value == row->def ? "" : " (set)");
+        if (n > 0) {
+            ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+            (void)w;
+        }
+    }
+}
