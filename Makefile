@@ -71,9 +71,11 @@ bench: deps-bench
 bench-quick: deps-bench
 	$(PYTHON) bench/run.py --build-dir $(BUILD) --quick
 
+# tierpool.pc is written at configure time with CMAKE_INSTALL_PREFIX in it,
+# which `cmake --install --prefix` does not change: configure with PREFIX too.
 install:
-	$(call configure_build,$(BUILD),$(RELEASE_FLAGS))
-	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+	$(call configure_build,$(BUILD),$(RELEASE_FLAGS) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)))
+	$(CMAKE) --install $(BUILD) --prefix $(abspath $(PREFIX))
 
 # The generator writes to a temporary file first, so a failed run leaves the
 # checked-in table as it was.
