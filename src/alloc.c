@@ -58,6 +58,14 @@ static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
     return tc ? tc : &tpi_tcache_empty;
 }
 
+/* After tpi_pool_tcache gave the empty tcache: the default pool's first use
+ * on this thread sets it up; an explicit pool's failure stays a failure. */
+static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
+{
+    if (pool && pool != &tpi_pool_default_instance) return NULL;
+    return tpi_thread_init_default();
+}
+
 void *tp_pool_malloc(tp_pool *pool, size_t size)
 {
     tpi_tcache *tc = tpi_pool_tcache(pool);
@@ -80,9 +88,18 @@ void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    if (total > TPI_LARGE_MAX) {
+        /* A fresh mapping reads as zero; a cached one is cleared there. */
+        tpi_tcache *tc = tpi_pool_tcache(pool);
+        if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
+        if (!tc) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return tpi_huge_malloc(tc->pool, total, 0, true);
+    }
     void *p = tp_pool_malloc(pool, total);
-    /* Huge blocks are fresh mappings and read as zero already. */
-    if (p && total <= TPI_LARGE_MAX) memset(p, 0, total);
+    if (p) memset(p, 0, total);
     return p;
 }
 
@@ -103,12 +120,10 @@ void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
         return NULL;
     }
     tpi_tcache *tc = tpi_pool_tcache(pool);
-    if (tc == &tpi_tcache_empty) {
-        tc = pool && pool != &tpi_pool_default_instance ? NULL : tpi_thread_init_default();
-        if (!tc) {
-            errno = ENOMEM;
-            return NULL;
-        }
+    if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
+    if (!tc) {
+        errno = ENOMEM;
+        return NULL;
     }
     size_t need = size > alignment ? size : alignment;
     if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) {

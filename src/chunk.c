@@ -39,6 +39,7 @@ tpi_chunk *tpi_chunk_create(tp_pool *pool)
     chunk->free_slices = TPI_ALL_SLICES;
     chunk->dirty_slices = 0;
     for (unsigned i = 0; i < TPI_SLICES_PER_CHUNK; i++) chunk->slice_map[i] = &tpi_page_empty;
+    tpi_os_huge_pages(chunk, TPI_CHUNK_SIZE, tpi_options.huge_pages != 0);
     tpi_registry_set((uintptr_t)chunk, TPI_CHUNK_SIZE, TPI_REG_SLAB, TPI_REG_SLAB);
     return chunk;
 }
@@ -52,6 +53,11 @@ void tpi_chunk_destroy(tpi_chunk *chunk)
 bool tpi_chunk_is_empty(const tpi_chunk *chunk)
 {
     return chunk->free_slices == TPI_ALL_SLICES;
+}
+
+bool tpi_chunk_is_clean(const tpi_chunk *chunk)
+{
+    return chunk->dirty_slices == 0;
 }
 
 static uint64_t tpi_run_mask(unsigned first, unsigned count)
@@ -88,10 +94,20 @@ tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count)
     return page;
 }
 
-void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page)
+bool tpi_chunk_run_purged_since(const tpi_chunk *chunk, unsigned first, unsigned count, uint32_t since)
+{
+    for (unsigned i = first; i < first + count; i++)
+        if (chunk->purged_at[i] && (int32_t)(chunk->purged_at[i] - since) >= 0) return true;
+    return false;
+}
+
+void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page, uint32_t now)
 {
     unsigned first = page->slice_index, count = page->slice_count;
-    for (unsigned i = first; i < first + count; i++) chunk->slice_map[i] = &tpi_page_empty;
+    for (unsigned i = first; i < first + count; i++) {
+        chunk->slice_map[i] = &tpi_page_empty;
+        chunk->dirty_since[i] = now;
+    }
     uint64_t run = tpi_run_mask(first, count);
     chunk->free_slices |= run;
     chunk->dirty_slices |= run;
@@ -99,19 +115,27 @@ void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page)
     page->queue = TPI_QUEUE_NONE;
 }
 
-/* Purges every dirty free slice; returns the bytes purged. */
-size_t tpi_chunk_purge(tpi_chunk *chunk)
+/* Purges the free slices dirty for at least `min_age` ms, in runs; returns
+ * the bytes purged. */
+size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age)
 {
     size_t purged = 0;
-    uint64_t dirty = chunk->dirty_slices & chunk->free_slices;
-    while (dirty) {
-        unsigned first = (unsigned)__builtin_ctzll(dirty);
+    uint64_t due = 0;
+    for (uint64_t dirty = chunk->dirty_slices & chunk->free_slices; dirty; dirty &= dirty - 1) {
+        unsigned i = (unsigned)__builtin_ctzll(dirty);
+        if (now - chunk->dirty_since[i] >= min_age) due |= (uint64_t)1 << i;
+    }
+    while (due) {
+        unsigned first = (unsigned)__builtin_ctzll(due);
         unsigned count = 0;
-        while (first + count < TPI_SLICES_PER_CHUNK && (dirty >> (first + count) & 1)) count++;
+        while (first + count < TPI_SLICES_PER_CHUNK && (due >> (first + count) & 1)) {
+            chunk->purged_at[first + count] = now ? now : 1;
+            count++;
+        }
         tpi_os_purge((char *)chunk + ((size_t)first << TPI_SLICE_SHIFT), (size_t)count << TPI_SLICE_SHIFT);
         purged += (size_t)count << TPI_SLICE_SHIFT;
-        dirty &= ~tpi_run_mask(first, count);
+        due &= ~tpi_run_mask(first, count);
+        chunk->dirty_slices &= ~tpi_run_mask(first, count);
     }
-    chunk->dirty_slices = 0;
     return purged;
 }

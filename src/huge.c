@@ -7,6 +7,10 @@
  * the chunk holding p as TPI_REG_HUGE. Mappings are whole chunks of address
  * space (only touched OS pages become resident), so no one else's mapping
  * can share a chunk with them. realloc moves pages with mremap, never copies.
+ *
+ * Freed mappings of ordinary alignment go to a small per-pool cache (at most
+ * HUGE_CACHE bytes) and are reused for requests that fit them within 25%,
+ * until a purge pass finds them older than the purge delay.
  */
 #include "internal.h"
 
@@ -33,26 +37,79 @@ static void tpi_huge_unregister(tpi_huge *h)
     tpi_registry_set((uintptr_t)h, h->map_size, TPI_REG_NONE, TPI_REG_NONE);
 }
 
-static void tpi_huge_link(tp_pool *pool, tpi_huge *h)
+static void tpi_huge_link_to(tpi_huge **list, tpi_huge *h)
 {
     h->prev = NULL;
-    h->next = pool->huge;
-    if (pool->huge) pool->huge->prev = h;
-    pool->huge = h;
+    h->next = *list;
+    if (*list) (*list)->prev = h;
+    *list = h;
+}
+
+static void tpi_huge_unlink_from(tpi_huge **list, tpi_huge *h)
+{
+    if (h->prev) h->prev->next = h->next; else *list = h->next;
+    if (h->next) h->next->prev = h->prev;
+}
+
+static void tpi_huge_link(tp_pool *pool, tpi_huge *h)
+{
+    tpi_huge_link_to(&pool->huge, h);
 }
 
 static void tpi_huge_unlink(tp_pool *pool, tpi_huge *h)
 {
-    if (h->prev) h->prev->next = h->next; else pool->huge = h->next;
-    if (h->next) h->next->prev = h->prev;
+    tpi_huge_unlink_from(&pool->huge, h);
+}
+
+/* Pool lock held. A cached mapping of `map_size` to `map_size` * 5/4. */
+static tpi_huge *tpi_huge_cache_take(tp_pool *pool, size_t map_size)
+{
+    for (tpi_huge *h = pool->huge_cache; h; h = h->next) {
+        if (h->map_size < map_size || h->map_size - map_size > map_size / 4) continue;
+        tpi_huge_unlink_from(&pool->huge_cache, h);
+        pool->huge_cache_bytes -= h->map_size;
+        return h;
+    }
+    return NULL;
+}
+
+/* Pool lock held. Unmaps cached mappings at least `min_age` ms old. */
+size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age)
+{
+    size_t released = 0;
+    tpi_huge *h = pool->huge_cache;
+    while (h) {
+        tpi_huge *next = h->next;
+        if (now - h->freed_ms >= min_age || now < h->freed_ms) {
+            tpi_huge_unlink_from(&pool->huge_cache, h);
+            pool->huge_cache_bytes -= h->map_size;
+            pool->mapped -= h->map_size;
+            released += h->map_size;
+            tpi_os_unmap(h, h->map_size);
+        }
+        h = next;
+    }
+    return released;
 }
 
 void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
 {
-    (void)zero; /* fresh mappings read as zero */
     if (size > TPI_MAX_REQUEST) {
         errno = ENOMEM;
         return NULL;
+    }
+    if (alignment <= TPI_HUGE_OFFSET) {
+        size_t map_size = tpi_round_chunk(TPI_HUGE_OFFSET + size);
+        pthread_mutex_lock(&pool->lock);
+        tpi_huge *h = tpi_huge_cache_take(pool, map_size);
+        if (h) tpi_huge_link(pool, h);
+        pthread_mutex_unlock(&pool->lock);
+        if (h) {
+            h->magic = TPI_HUGE_MAGIC;
+            tpi_huge_register(h);
+            if (zero) memset(h->block, 0, size);
+            return h->block;
+        }
     }
     size_t offset = alignment > TPI_HUGE_OFFSET ? alignment : TPI_HUGE_OFFSET;
     size_t map_align = TPI_CHUNK_SIZE, map_offset = 0;
@@ -104,13 +161,22 @@ void tpi_huge_free(void *p)
     tpi_huge *h = tpi_huge_of(p);
     if (!h) tpi_fatal("free of a pointer inside a huge block", p);
     tp_pool *pool = h->pool;
-    pthread_mutex_lock(&pool->lock);
-    tpi_huge_unlink(pool, h);
-    pool->mapped -= h->map_size;
-    pthread_mutex_unlock(&pool->lock);
     tpi_huge_unregister(h);
     h->magic = 0;
-    tpi_os_unmap(h, h->map_size);
+    bool cache = (char *)p - (char *)h == TPI_HUGE_OFFSET;
+    pthread_mutex_lock(&pool->lock);
+    tpi_huge_unlink(pool, h);
+    cache = cache && pool->huge_cache_bytes + h->map_size <= (size_t)tpi_options.huge_cache_bytes;
+    if (cache) {
+        h->freed_ms = tpi_clock();
+        tpi_huge_link_to(&pool->huge_cache, h);
+        pool->huge_cache_bytes += h->map_size;
+    } else {
+        pool->mapped -= h->map_size;
+    }
+    tpi_purge_maybe(pool);
+    pthread_mutex_unlock(&pool->lock);
+    if (!cache) tpi_os_unmap(h, h->map_size);
 }
 
 void *tpi_huge_realloc(void *p, size_t size)
@@ -182,4 +248,5 @@ void tpi_huge_release_all(tp_pool *pool)
         h = next;
     }
     pool->huge = NULL;
+    tpi_huge_cache_purge(pool, 0, 0);
 }

@@ -216,6 +216,8 @@ typedef struct tpi_chunk {
     struct tpi_chunk *prev;
     uint64_t free_slices;                        /* pool lock: bit i = slice i free */
     uint64_t dirty_slices;                       /* pool lock: free but maybe resident */
+    uint32_t dirty_since[TPI_SLICES_PER_CHUNK];  /* ms: when slice i last went free */
+    uint32_t purged_at[TPI_SLICES_PER_CHUNK];    /* ms: when slice i was last purged; 0 = never */
     tpi_page *slice_map[TPI_SLICES_PER_CHUNK];   /* slice -> page holding it */
     tpi_page pages[TPI_SLICES_PER_CHUNK];        /* descriptor of a page starting at slice i */
 } tpi_chunk;
@@ -246,10 +248,12 @@ static inline tpi_page *tpi_page_of(const void *p)
 tpi_chunk *tpi_chunk_create(tp_pool *pool);
 void tpi_chunk_destroy(tpi_chunk *chunk);
 bool tpi_chunk_is_empty(const tpi_chunk *chunk);
+bool tpi_chunk_is_clean(const tpi_chunk *chunk);
 int tpi_chunk_find_run(const tpi_chunk *chunk, unsigned count);
 tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count);
-void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page);
-size_t tpi_chunk_purge(tpi_chunk *chunk);
+bool tpi_chunk_run_purged_since(const tpi_chunk *chunk, unsigned first, unsigned count, uint32_t since);
+void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page, uint32_t now);
+size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age);
 
 /* page.c */
 void tpi_page_init(tpi_page *page, unsigned class_index);
@@ -310,6 +314,7 @@ extern tpi_tcache tpi_tcache_empty;
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
 void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size);
 void tpi_tcache_abandon(tpi_tcache *tc);
+void tpi_tcache_trim(tpi_tcache *tc);
 void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);
 void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page);
 void tpi_tcache_page_empty(tpi_page *page);
@@ -334,7 +339,31 @@ static inline uintptr_t tpi_thread_id(void)
 }
 
 tpi_tcache *tpi_thread_tcache(tp_pool *pool);
+/* The calling thread's live tcache for the pool, or NULL; creates none. */
+tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool);
 tpi_tcache *tpi_thread_init_default(void);
+
+/* ---- giving memory back (purge.c) ---------------------------------------------------
+ * Free slices and cached huge mappings go back to the OS once they have been
+ * free for the pool's purge delay. The delay adapts: purged memory taken
+ * again within the delay doubles it (up to PURGE_DELAY_MAX); a delay without
+ * such regret for 4 delays halves it back toward PURGE_DELAY. Time comes from
+ * tpi_clock, which tests replace to drive the policy without sleeping. */
+
+typedef struct tpi_decay {
+    uint32_t delay_ms;      /* current purge delay */
+    uint32_t last_regret;   /* ms of the last reuse of recently purged memory */
+    uint64_t next_pass;     /* ms before which a pass has nothing due */
+} tpi_decay;
+
+extern uint64_t (*tpi_clock)(void);
+void tpi_decay_init(tpi_decay *d);
+void tpi_decay_on_regret(tpi_decay *d, uint32_t now);
+void tpi_decay_on_pass(tpi_decay *d, uint32_t now);
+size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force);
+void tpi_purge_maybe(tp_pool *pool);
+void tpi_background_ensure(void);
+void tpi_background_after_fork(void);
 
 /* ---- pools (pool.c) -------------------------------------------------------------------- */
 
@@ -347,6 +376,11 @@ struct tp_pool {
     char name[TPI_POOL_NAME_MAX];
     size_t memory_limit;               /* 0 = unlimited */
     size_t mapped;                     /* bytes of chunks and huge mappings */
+    tpi_decay decay;                   /* purge delay and its adaptation */
+    size_t purged_bytes;               /* total bytes purged */
+    size_t purges;                     /* purge calls made */
+    struct tpi_huge *huge_cache;       /* freed huge mappings kept for reuse */
+    size_t huge_cache_bytes;
     tpi_chunk *chunks;                 /* slab chunks */
     struct tpi_huge *huge;             /* live huge blocks */
     tpi_page_queue abandoned[TPI_CLASS_COUNT]; /* pages of exited threads */
@@ -370,6 +404,7 @@ void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
+void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c);
 
 /* A pool's memory at a glance, read under its lock (slow; for reports). */
 typedef struct tpi_usage {
@@ -392,6 +427,7 @@ typedef struct tpi_huge {
     void *block;           /* the user's pointer */
     size_t size;           /* usable bytes */
     size_t map_size;       /* bytes mapped from the header on */
+    uint64_t freed_ms;     /* when it entered the huge cache */
     struct tpi_huge *next; /* pool's huge list */
     struct tpi_huge *prev;
 } tpi_huge;
@@ -401,6 +437,7 @@ void tpi_huge_free(void *p);
 void *tpi_huge_realloc(void *p, size_t size);
 tpi_huge *tpi_huge_of(const void *p);
 void tpi_huge_release_all(tp_pool *pool);
+size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age);
 
 /* ---- the OS contract (os.c) ----------------------------------------------------------- */
 
@@ -418,6 +455,10 @@ void tpi_os_purge(void *addr, size_t size);
 void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr);
 /* Grows or shrinks a mapping without moving it; false if it cannot. */
 bool tpi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
+/* Asks for transparent huge pages on the range, or for none. */
+void tpi_os_huge_pages(void *addr, size_t size, bool enable);
+/* Milliseconds of a monotonic clock. */
+uint64_t tpi_os_clock_ms(void);
 
 /* ---- errors (alloc.c) ----------------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <sys/mman.h>
+#include <time.h>
 
 void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
 {
@@ -43,8 +44,23 @@ void tpi_os_unmap(void *addr, size_t size)
 void tpi_os_purge(void *addr, size_t size)
 {
     int saved = errno;
-    madvise(addr, size, MADV_DONTNEED);
+    if (!tpi_options.purge_madv_free || madvise(addr, size, MADV_FREE) != 0)
+        madvise(addr, size, MADV_DONTNEED);
     errno = saved;
+}
+
+void tpi_os_huge_pages(void *addr, size_t size, bool enable)
+{
+    int saved = errno;
+    madvise(addr, size, enable ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    errno = saved;
+}
+
+uint64_t tpi_os_clock_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr)

@@ -25,15 +25,19 @@ tp_pool tpi_pool_default_instance = {
     .live = true,
 };
 
-/* Unused chunks a pool keeps mapped (purged) rather than unmapping at once. */
-#define TPI_POOL_SPARE_CHUNKS 1
-
 /* ---- memory accounting ------------------------------------------------------ */
 
+static bool tpi_pool_over_limit(const tp_pool *pool, size_t bytes)
+{
+    return pool->memory_limit && (pool->mapped + bytes > pool->memory_limit || pool->mapped + bytes < bytes);
+}
+
+/* Pool lock held. Counts `bytes` of new mappings against the limit, first
+ * dropping cached huge mappings if that makes room. */
 bool tpi_pool_charge(tp_pool *pool, size_t bytes)
 {
-    if (pool->memory_limit && (pool->mapped + bytes > pool->memory_limit || pool->mapped + bytes < bytes))
-        return false;
+    if (tpi_pool_over_limit(pool, bytes) && pool->huge_cache) tpi_huge_cache_purge(pool, 0, 0);
+    if (tpi_pool_over_limit(pool, bytes)) return false;
     pool->mapped += bytes;
     return true;
 }
@@ -44,7 +48,13 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
 {
     for (tpi_chunk *c = pool->chunks; c; c = c->next) {
         int first = tpi_chunk_find_run(c, count);
-        if (first >= 0) return tpi_chunk_take_run(c, (unsigned)first, count);
+        if (first < 0) continue;
+        /* Memory purged less than one delay ago is needed again: the delay
+         * was too short for this workload. */
+        uint32_t now = (uint32_t)tpi_clock();
+        if (tpi_chunk_run_purged_since(c, (unsigned)first, count, now - pool->decay.delay_ms))
+            tpi_decay_on_regret(&pool->decay, now);
+        return tpi_chunk_take_run(c, (unsigned)first, count);
     }
     if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
     tpi_chunk *c = tpi_chunk_create(pool);
@@ -59,42 +69,17 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
     return tpi_chunk_take_run(c, 1, count);
 }
 
-static void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c)
+void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c)
 {
     if (c->prev) c->prev->next = c->next; else pool->chunks = c->next;
     if (c->next) c->next->prev = c->prev;
     pool->mapped -= TPI_CHUNK_SIZE;
 }
 
-/* Frees chunks with no page in use beyond `keep` spare ones; returns bytes. */
-static size_t tpi_pool_release_empty_chunks(tp_pool *pool, unsigned keep)
+/* The slices stay resident until a purge pass finds them due (purge.c). */
+static void tpi_pool_return_slices(tpi_page *page)
 {
-    size_t released = 0;
-    unsigned spare = 0;
-    tpi_chunk *c = pool->chunks;
-    while (c) {
-        tpi_chunk *next = c->next;
-        if (tpi_chunk_is_empty(c) && spare++ >= keep) {
-            tpi_pool_unlink_chunk(pool, c);
-            tpi_chunk_destroy(c);
-            released += TPI_CHUNK_SIZE;
-        }
-        c = next;
-    }
-    return released;
-}
-
-static void tpi_pool_return_slices(tp_pool *pool, tpi_page *page)
-{
-    tpi_chunk *c = page->chunk;
-    tpi_chunk_return_run(c, page);
-    if (tpi_chunk_is_empty(c)) {
-        /* A whole chunk is free: give it back beyond one spare. The spare is
-         * purged, so an idle pool holds no resident slab memory. */
-        tpi_pool_release_empty_chunks(pool, TPI_POOL_SPARE_CHUNKS);
-        for (tpi_chunk *k = pool->chunks; k; k = k->next)
-            if (tpi_chunk_is_empty(k)) tpi_chunk_purge(k);
-    }
+    tpi_chunk_return_run(page->chunk, page, (uint32_t)tpi_clock());
 }
 
 /* ---- pages for tcaches ------------------------------------------------------------- */
@@ -141,8 +126,10 @@ void tpi_pool_page_release(tp_pool *pool, tpi_page *page)
 {
     atomic_store_explicit(&page->owner, 0, memory_order_relaxed);
     atomic_store_explicit(&page->tcache, NULL, memory_order_relaxed);
+    tpi_background_ensure(); /* before the lock: starting a thread may allocate */
     pthread_mutex_lock(&pool->lock);
-    tpi_pool_return_slices(pool, page);
+    tpi_pool_return_slices(page);
+    tpi_purge_maybe(pool);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -170,7 +157,7 @@ static void tpi_pool_collect_abandoned(tp_pool *pool)
             if (page->used == 0) {
                 if (page->prev) page->prev->next = page->next; else q->first = page->next;
                 if (page->next) page->next->prev = page->prev; else q->last = page->prev;
-                tpi_pool_return_slices(pool, page);
+                tpi_pool_return_slices(page);
             }
             page = next;
         }
@@ -251,6 +238,11 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->mapped = 0;
     pool->chunks = NULL;
     pool->huge = NULL;
+    pool->huge_cache = NULL;
+    pool->huge_cache_bytes = 0;
+    pool->purged_bytes = 0;
+    pool->purges = 0;
+    tpi_decay_init(&pool->decay);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
     pool->meta_page = NULL;
@@ -277,7 +269,7 @@ static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
         if (keep_chunks) {
             for (unsigned i = 1; i < TPI_SLICES_PER_CHUNK; i++) {
                 tpi_page *page = &c->pages[i];
-                if (page->slice_count) tpi_chunk_return_run(c, page);
+                if (page->slice_count) tpi_chunk_return_run(c, page, (uint32_t)tpi_clock());
             }
         } else {
             tpi_pool_unlink_chunk(pool, c);
@@ -313,10 +305,12 @@ void tp_pool_reset(tp_pool *pool)
 size_t tp_pool_trim(tp_pool *pool)
 {
     if (!pool) pool = &tpi_pool_default_instance;
+    /* The caller's own empty pages can go too; other threads' are theirs. */
+    tpi_tcache *tc = tpi_thread_tcache_peek(pool);
+    if (tc) tpi_tcache_trim(tc);
     pthread_mutex_lock(&pool->lock);
     tpi_pool_collect_abandoned(pool);
-    size_t released = tpi_pool_release_empty_chunks(pool, 0);
-    for (tpi_chunk *c = pool->chunks; c; c = c->next) released += tpi_chunk_purge(c);
+    size_t released = tpi_pool_purge(pool, tpi_clock(), true);
     pthread_mutex_unlock(&pool->lock);
     return released;
 }

@@ -14,9 +14,10 @@
  * from the pool (one lock per page of blocks).
  *
  * Flush: a page whose blocks all come back is handed to the pool, unless it
- * is the class's current page or the class may keep more empty pages; how
- * many adapts per class to the workload (adapt.c). A thread thus caches at
- * most 1 + CACHE_KEEP_MAX empty pages per class, and fewer when idle.
+ * is the class's current page of a single slice or the class may keep more
+ * empty pages; how many adapts per class to the workload (adapt.c). A thread
+ * thus caches at most 1 + CACHE_KEEP_MAX empty pages per class, and fewer
+ * when idle.
  */
 #include "internal.h"
 
@@ -76,6 +77,16 @@ void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
     tc->thread_id = thread_id;
 }
 
+/* A page kept empty (retained) that is in use again stops counting as kept.
+ * Only the current page can be taken while flagged: the fast path pops from
+ * it without looking, so the flag is cleared when a slow path notices. */
+static void tpi_tcache_unretain(tpi_tcache *tc, tpi_page *page)
+{
+    if (!page->retained) return;
+    page->retained = 0;
+    tc->adapt[page->class_index].retained--;
+}
+
 /* ---- frees that miss the fast path ----------------------------------------------- */
 
 static void tpi_tcache_unfull(tpi_tcache *tc, tpi_page *page)
@@ -93,10 +104,7 @@ void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page)
 {
     unsigned cls = page->class_index;
     tpi_queue_remove(page->queue == TPI_QUEUE_FULL ? &tc->full[cls] : &tc->avail[cls], page);
-    if (page->retained) {
-        page->retained = 0;
-        tc->adapt[cls].retained--;
-    }
+    tpi_tcache_unretain(tc, page);
     if (tc->current[cls] == page)
         tpi_tcache_set_current(tc, cls, tc->avail[cls].first ? tc->avail[cls].first : &tpi_page_empty);
     tpi_adapt_on_release(&tc->adapt[cls], tc->ticks++);
@@ -108,7 +116,11 @@ void tpi_tcache_page_empty(tpi_page *page)
 {
     tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_relaxed);
     unsigned cls = page->class_index;
-    if (tc->current[cls] == page || page->retained) return;
+    if (page->retained) return;
+    /* A current page of one slice stays: cheap to hold, and it saves a pool
+     * round trip to a program cycling around one block. Bigger ones stay only
+     * when the class has shown that it thrashes. */
+    if (tc->current[cls] == page && page->slice_count == 1) return;
     if (tpi_adapt_may_keep(&tc->adapt[cls])) {
         page->retained = 1;
         tpi_queue_remove(&tc->avail[cls], page);
@@ -127,7 +139,10 @@ static void tpi_tcache_decay(tpi_tcache *tc)
         tpi_page *page = tc->avail[cls].last;
         while (excess && page) {
             tpi_page *prev = page->prev;
-            if (page->retained && page != tc->current[cls]) {
+            if (page->retained && page->used > 0) {
+                tpi_tcache_unretain(tc, page);
+                excess--;
+            } else if (page->retained && page != tc->current[cls]) {
                 tpi_tcache_retire(tc, page);
                 excess--;
             }
@@ -183,10 +198,7 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
     while (page) {
         tpi_page *next = page->next;
         if (tpi_page_refill(page)) {
-            if (page->retained) {
-                page->retained = 0;
-                tc->adapt[cls].retained--;
-            }
+            tpi_tcache_unretain(tc, page);
             if (page != tc->avail[cls].first) {
                 tpi_queue_remove(&tc->avail[cls], page);
                 tpi_queue_push_front(&tc->avail[cls], page);
@@ -196,6 +208,7 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
         }
         /* Park it as full; if a remote free slipped in, use that instead. */
         if (!tpi_page_mark_full(page)) continue;
+        tpi_tcache_unretain(tc, page);
         tpi_queue_remove(&tc->avail[cls], page);
         tpi_queue_push_back(&tc->full[cls], page);
         page->queue = TPI_QUEUE_FULL;
@@ -249,8 +262,24 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
             return NULL;
         }
     }
+    tpi_background_ensure();
     if (size > TPI_LARGE_MAX) return tpi_huge_malloc(tc->pool, size, 0, false);
     return tpi_tcache_malloc_class(tc, tpi_class_of(size));
+}
+
+/* Gives every empty page back to the pool, the current ones included. */
+void tpi_tcache_trim(tpi_tcache *tc)
+{
+    if (atomic_load_explicit(&tc->delayed_free, memory_order_relaxed)) tpi_tcache_drain_delayed(tc);
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tpi_page *page = tc->avail[cls].first;
+        while (page) {
+            tpi_page *next = page->next;
+            tpi_page_collect(page);
+            if (page->used == 0) tpi_tcache_retire(tc, page);
+            page = next;
+        }
+    }
 }
 
 /* ---- thread exit ------------------------------------------------------------------------- */

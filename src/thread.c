@@ -50,6 +50,7 @@ static void tpi_fork_parent(void)
 
 static void tpi_fork_child(void)
 {
+    tpi_background_after_fork();
     tpi_pools_unlock_all();
     pthread_mutex_unlock(&tpi_threads_lock);
 }
@@ -60,6 +61,7 @@ static void tpi_process_init(void)
 {
     tpi_options_init();
     if (tpi_options.verbose) tpi_options_print();
+    tpi_decay_init(&tpi_pool_default_instance.decay);
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);
 }
@@ -124,6 +126,16 @@ tpi_tcache *tpi_thread_tcache(tp_pool *pool)
     s->tcache = tc;
     if (pool == &tpi_pool_default_instance) tpi_tls_default = tc;
     return tc;
+}
+
+tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool)
+{
+    tpi_thread *t = tpi_tls_thread;
+    if (!t || pool->id >= t->slot_count) return NULL;
+    tpi_slot *s = &t->slots[pool->id];
+    if (!s->tcache || s->pool != pool || s->gen != atomic_load_explicit(&pool->gen, memory_order_acquire))
+        return NULL;
+    return s->tcache;
 }
 
 tpi_tcache *tpi_thread_init_default(void)

@@ -1,0 +1,133 @@
+/*
+ * purge.c: giving memory back to the OS, on a delay that adapts.
+ *
+ * Free slices of a pool's chunks stay resident ("dirty") until they have been
+ * free for the pool's purge delay; then a pass purges them (MADV_DONTNEED)
+ * and unmaps chunks left empty and clean. Cached huge mappings age the same
+ * way. Passes run from slow paths (a page taken from or given to the pool, a
+ * huge free, thread exit), from the optional background thread, and in full
+ * from tp_pool_trim.
+ *
+ * The delay adapts to reuse, because first-touching purged memory costs about
+ * 12 us per 4 KiB page on a VM: taking memory that was purged less than one
+ * delay ago doubles the delay (up to PURGE_DELAY_MAX); four delays without
+ * such regret halve it back toward PURGE_DELAY.
+ */
+#include "internal.h"
+
+#include <time.h>
+
+uint64_t (*tpi_clock)(void) = tpi_os_clock_ms;
+
+/* ---- the delay policy ---------------------------------------------------------- */
+
+void tpi_decay_init(tpi_decay *d)
+{
+    d->delay_ms = (uint32_t)tpi_options.purge_delay_ms;
+    d->last_regret = 0;
+    d->next_pass = 0;
+}
+
+void tpi_decay_on_regret(tpi_decay *d, uint32_t now)
+{
+    uint64_t max = (uint64_t)tpi_options.purge_delay_max_ms;
+    uint64_t grown = d->delay_ms ? (uint64_t)d->delay_ms * 2 : 1;
+    if (grown > max) grown = max;
+    if (grown > d->delay_ms) d->delay_ms = (uint32_t)grown;
+    d->last_regret = now ? now : 1;
+}
+
+void tpi_decay_on_pass(tpi_decay *d, uint32_t now)
+{
+    uint32_t base = (uint32_t)tpi_options.purge_delay_ms;
+    if (d->delay_ms > base && (uint64_t)(uint32_t)(now - d->last_regret) >= 4ull * d->delay_ms) {
+        d->delay_ms = d->delay_ms / 2 > base ? d->delay_ms / 2 : base;
+        d->last_regret = now;
+    }
+}
+
+/* ---- passes ---------------------------------------------------------------------------- */
+
+/* Pool lock held. Purges what has been free for the delay (everything when
+ * forced), unmaps empty clean chunks; returns the bytes given back. */
+size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
+{
+    if (!force && now < pool->decay.next_pass) return 0;
+    uint32_t now32 = (uint32_t)now;
+    uint32_t min_age = force ? 0 : pool->decay.delay_ms;
+    size_t released = tpi_huge_cache_purge(pool, now, min_age);
+    size_t purged = 0;
+    tpi_chunk *c = pool->chunks;
+    while (c) {
+        tpi_chunk *next = c->next;
+        purged += tpi_chunk_purge(c, now32, min_age);
+        if (tpi_chunk_is_empty(c) && tpi_chunk_is_clean(c)) {
+            tpi_pool_unlink_chunk(pool, c);
+            tpi_chunk_destroy(c);
+        }
+        c = next;
+    }
+    if (purged) {
+        pool->purged_bytes += purged;
+        pool->purges++;
+    }
+    tpi_decay_on_pass(&pool->decay, now32);
+    uint64_t step = pool->decay.delay_ms / 4;
+    pool->decay.next_pass = now + (step > 10 ? step : 10);
+    return released + purged;
+}
+
+/* A pass if one is due; cheap to call from slow paths (pool lock held). */
+void tpi_purge_maybe(tp_pool *pool)
+{
+    uint64_t now = tpi_clock();
+    if (now >= pool->decay.next_pass) tpi_pool_purge(pool, now, false);
+}
+
+/* ---- the background thread -------------------------------------------------------------- */
+
+static _Atomic int tpi_background_started;
+
+static void tpi_background_visit(tp_pool *pool, void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool->lock);
+    tpi_purge_maybe(pool);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static void *tpi_background_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        uint64_t ms = (uint64_t)tpi_options.purge_delay_ms / 4;
+        if (ms < 10) ms = 10;
+        if (ms > 1000) ms = 1000;
+        struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        nanosleep(&t, NULL);
+        tpi_pools_each(tpi_background_visit, NULL);
+    }
+    return NULL;
+}
+
+/* Starts the thread once, lazily, from a slow path that holds no lock. */
+void tpi_background_ensure(void)
+{
+    if (!tpi_options.background_purge) return;
+    if (atomic_load_explicit(&tpi_background_started, memory_order_relaxed)) return;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&tpi_background_started, &expected, 1)) return;
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&thread, &attr, tpi_background_main, NULL) != 0)
+        atomic_store(&tpi_background_started, 0);
+    pthread_attr_destroy(&attr);
+}
+
+/* The child of a fork has no background thread: start one again lazily. */
+void tpi_background_after_fork(void)
+{
+    atomic_store(&tpi_background_started, 0);
+}

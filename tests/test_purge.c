@@ -1,0 +1,152 @@
+/*
+ * test_purge.c: giving memory back. The delay policy with a hand-driven
+ * clock, purge passes of a pool under a mock clock (no sleeping), trim of a
+ * 512 MiB heap, and the background thread against the real clock.
+ */
+#include "../src/internal.h"
+#include "test.h"
+#include "util.h"
+
+#include <time.h>
+
+static uint64_t mock_now = 1000000;
+static uint64_t mock_clock(void)
+{
+    return mock_now;
+}
+
+static void test_delay_policy(void)
+{
+    tpi_decay d;
+    tpi_decay_init(&d);
+    uint32_t base = (uint32_t)tp_option_get("purge_delay");
+    uint32_t max = (uint32_t)tp_option_get("purge_delay_max");
+    CHECK_EQ(d.delay_ms, base);
+    /* Regret doubles, up to the maximum. */
+    uint32_t now = 5000;
+    tpi_decay_on_regret(&d, now);
+    CHECK_EQ(d.delay_ms, 2 * base);
+    for (int i = 0; i < 40; i++) tpi_decay_on_regret(&d, now);
+    CHECK_EQ(d.delay_ms, max);
+    /* Passes without regret for 4 delays halve it back to the base. */
+    tpi_decay_on_pass(&d, now + 4 * max - 1);
+    CHECK_EQ(d.delay_ms, max);
+    uint32_t t = now + 4 * max;
+    tpi_decay_on_pass(&d, t);
+    CHECK_EQ(d.delay_ms, max / 2);
+    for (int i = 0; i < 20; i++) {
+        t += 4 * d.delay_ms;
+        tpi_decay_on_pass(&d, t);
+    }
+    CHECK_EQ(d.delay_ms, base);
+}
+
+/* Allocates `total` bytes in blocks of `size` from the pool, touching each. */
+static void **fill(tp_pool *pool, size_t size, size_t total, size_t *count)
+{
+    size_t n = total / size;
+    void **blocks = malloc(n * sizeof *blocks);
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = tp_pool_malloc(pool, size);
+        memset(blocks[i], 1, size);
+    }
+    *count = n;
+    return blocks;
+}
+
+static void drain(void **blocks, size_t n)
+{
+    for (size_t i = 0; i < n; i++) tp_free(blocks[i]);
+    free(blocks);
+}
+
+static void pass(tp_pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    tpi_pool_purge(pool, tpi_clock(), false);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+static void test_purge_on_delay(void)
+{
+    tpi_clock = mock_clock;
+    tp_pool *pool = tp_pool_create("purge", NULL);
+    uint32_t delay = pool->decay.delay_ms;
+    size_t n, rss0 = util_rss();
+    void **blocks = fill(pool, 256 * KiB, 64 * MiB, &n);
+    drain(blocks, n);
+    size_t rss_freed = util_rss();
+    CHECK_GE(rss_freed, rss0 + 48 * MiB); /* freed but not yet purged */
+
+    mock_now += delay - 1;
+    pool->decay.next_pass = 0;
+    pass(pool);
+    CHECK_GE(util_rss(), rss0 + 48 * MiB); /* not due yet */
+    CHECK_EQ(pool->purged_bytes, 0);
+
+    mock_now += 2;
+    pool->decay.next_pass = 0;
+    pass(pool);
+    CHECK_GE(pool->purged_bytes, 48 * MiB);
+    CHECK_LE(util_rss(), rss0 + 8 * MiB);
+
+    /* The same memory needed again right away: the delay grows. */
+    blocks = fill(pool, 256 * KiB, 64 * MiB, &n);
+    CHECK_EQ(pool->decay.delay_ms, 2 * delay);
+    drain(blocks, n);
+    tp_pool_destroy(pool);
+    tpi_clock = tpi_os_clock_ms;
+}
+
+static void test_trim_512m(void)
+{
+    size_t rss0 = util_rss();
+    uint64_t seed = 42;
+    size_t cap = TEST_SCALE(512 * MiB), total = 0, n = 0;
+    void **blocks = malloc((cap / (64 * KiB) + 1) * sizeof *blocks);
+    while (total < cap) {
+        size_t size = 64 * KiB + (size_t)(util_rand(&seed) % (960 * KiB));
+        blocks[n] = tp_malloc(size);
+        memset(blocks[n], 7, size);
+        n++;
+        total += size;
+    }
+    CHECK_GE(util_rss(), rss0 + cap / 2);
+    drain(blocks, n);
+    size_t released = tp_pool_trim(NULL);
+    CHECK_GE(released, cap / 2);
+    CHECK_LE(util_rss(), rss0 + 16 * MiB);
+}
+
+static void test_background_thread(void)
+{
+    CHECK_EQ(tp_option_set("background_purge", "1"), 0);
+    CHECK_EQ(tp_option_set("purge_delay", "20ms"), 0);
+    tp_pool *pool = tp_pool_create("background", NULL);
+    size_t n, rss0 = util_rss();
+    void **blocks = fill(pool, 512 * KiB, TEST_SCALE(128 * MiB), &n);
+    drain(blocks, n);
+    void *p = tp_malloc(100); /* a slow path starts the thread */
+    tp_free(p);
+    /* No fixed sleep: poll until the thread has purged, up to 10 s. */
+    int waited = 0;
+    while (util_rss() > rss0 + 16 * MiB && waited < 1000) {
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+        waited++;
+    }
+    CHECK_LE(util_rss(), rss0 + 16 * MiB);
+    tp_pool_destroy(pool);
+    tp_option_set("background_purge", "0");
+    tp_option_set("purge_delay", "1s");
+}
+
+int main(void)
+{
+    tp_free(tp_malloc(1)); /* options and the default pool set up */
+    test_delay_policy();
+    test_purge_on_delay();
+    test_trim_512m();
+    test_background_thread();
+    return test_report();
+}
