@@ -4,30 +4,21 @@
  */
 #include "../src/internal.h"
 
-#include <stdio.h>
-#include <stdlib.h>
+#include "test.h"
 
-static int failures, passes;
-#define EXPECT(cond)                                                             \
-    do {                                                                         \
-        if (cond) passes++;                                                      \
-        else {                                                                   \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                        \
-    } while (0)
+#include <stdlib.h>
 
 static void test_policy_alone(void)
 {
     tpi_adapt a;
     tpi_adapt_init(&a);
-    EXPECT(a.keep == 0);
-    EXPECT(!tpi_adapt_may_keep(&a));
+    CHECK(a.keep == 0);
+    CHECK(!tpi_adapt_may_keep(&a));
 
     /* An acquire long after a release: no growth. */
     tpi_adapt_on_release(&a, 10);
     tpi_adapt_on_acquire(&a, 10 + TPI_ADAPT_WINDOW + 1);
-    EXPECT(a.keep == 0);
+    CHECK(a.keep == 0);
 
     /* Acquires right after releases: 1, 2, 4, 8, then capped. */
     uint32_t tick = 100;
@@ -35,35 +26,35 @@ static void test_policy_alone(void)
     for (unsigned i = 0; i < 5; i++) {
         tpi_adapt_on_release(&a, tick++);
         tpi_adapt_on_acquire(&a, tick++);
-        EXPECT(a.keep == expect[i]);
+        CHECK(a.keep == expect[i]);
     }
-    for (unsigned i = 0; i < 8; i++) EXPECT(tpi_adapt_may_keep(&a));
-    EXPECT(!tpi_adapt_may_keep(&a));
-    EXPECT(a.retained == 8);
+    for (unsigned i = 0; i < 8; i++) CHECK(tpi_adapt_may_keep(&a));
+    CHECK(!tpi_adapt_may_keep(&a));
+    CHECK(a.retained == 8);
 
     /* The cap is the CACHE_KEEP_MAX option. */
     tpi_adapt b;
     tpi_adapt_init(&b);
-    EXPECT(tp_option_set("cache_keep_max", "3") == 0);
+    CHECK(tp_option_set("cache_keep_max", "3") == 0);
     for (uint32_t t = 1; t < 9; t += 2) {
         tpi_adapt_on_release(&b, t);
         tpi_adapt_on_acquire(&b, t + 1);
     }
-    EXPECT(b.keep == 3);
-    EXPECT(tp_option_set("cache_keep_max", "8") == 0);
+    CHECK(b.keep == 3);
+    CHECK(tp_option_set("cache_keep_max", "8") == 0);
 
     /* Idle: no change before the period, then halving, with the surplus. */
-    EXPECT(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD - 2) == 0);
-    EXPECT(a.keep == 8);
-    EXPECT(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD) == 4);
-    EXPECT(a.keep == 4);
+    CHECK(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD - 2) == 0);
+    CHECK(a.keep == 8);
+    CHECK(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD) == 4);
+    CHECK(a.keep == 4);
     a.retained = 4; /* the caller gave the surplus back */
-    EXPECT(tpi_adapt_decay(&a, tick + 2 * TPI_ADAPT_PERIOD) == 2);
+    CHECK(tpi_adapt_decay(&a, tick + 2 * TPI_ADAPT_PERIOD) == 2);
     a.retained = 2;
-    EXPECT(tpi_adapt_decay(&a, tick + 3 * TPI_ADAPT_PERIOD) == 1);
+    CHECK(tpi_adapt_decay(&a, tick + 3 * TPI_ADAPT_PERIOD) == 1);
     a.retained = 1;
-    EXPECT(tpi_adapt_decay(&a, tick + 4 * TPI_ADAPT_PERIOD) == 1);
-    EXPECT(a.keep == 0);
+    CHECK(tpi_adapt_decay(&a, tick + 4 * TPI_ADAPT_PERIOD) == 1);
+    CHECK(a.keep == 0);
 }
 
 /* Allocates one block more than a page holds, frees everything: the cycle
@@ -83,11 +74,11 @@ static void test_policy_in_tcache(void)
     page_boundary_round(cls);
     tpi_tcache *tc = tpi_tls_default;
     for (int i = 0; i < 10; i++) page_boundary_round(cls);
-    EXPECT(tc->adapt[cls].keep >= 1);
+    CHECK(tc->adapt[cls].keep >= 1);
     uint32_t ticks = tc->ticks;
     for (int i = 0; i < 100; i++) page_boundary_round(cls);
-    EXPECT(tc->ticks == ticks); /* no page moved between cache and pool */
-    EXPECT(tc->adapt[cls].retained >= 1);
+    CHECK(tc->ticks == ticks); /* no page moved between cache and pool */
+    CHECK(tc->adapt[cls].retained >= 1);
 
     /* Page traffic in another class, none in this one: it shrinks back.
      * The other class only takes pages (blocks stay live), so it never grows. */
@@ -97,8 +88,8 @@ static void test_policy_in_tcache(void)
     while (used < n && tc->adapt[cls].retained) {
         for (size_t k = 0; k < per_page; k++) live[used++] = tp_malloc(8192);
     }
-    EXPECT(tc->adapt[cls].keep == 0);
-    EXPECT(tc->adapt[cls].retained == 0);
+    CHECK(tc->adapt[cls].keep == 0);
+    CHECK(tc->adapt[cls].retained == 0);
     for (size_t k = 0; k < used; k++) tp_free(live[k]);
     free(live);
 }
@@ -107,6 +98,5 @@ int main(void)
 {
     test_policy_alone();
     test_policy_in_tcache();
-    printf("test_adapt: %d passed, %d failed\n", passes, failures);
-    return failures != 0;
+    return test_report();
 }
