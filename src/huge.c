@@ -98,6 +98,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         errno = ENOMEM;
         return NULL;
     }
+    if (size == 0) size = 1; /* the block must lie inside its mapping */
     if (alignment <= TPI_HUGE_OFFSET) {
         size_t map_size = tpi_round_chunk(TPI_HUGE_OFFSET + size);
         pthread_mutex_lock(&pool->lock);

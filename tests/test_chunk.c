@@ -107,25 +107,25 @@ static void test_slices(void)
 
     /* a returned run is dirty: preferred to the clean slices before it */
     memset(d->start, 0xab, TPI_SLICE_SIZE);
-    tpi_chunk_return_run(c, a);
+    tpi_chunk_return_run(c, a, 1);
     CHECK_EQ(a->slice_count, 0);
     CHECK_PTR_EQ(c->slice_map[1], &tpi_page_empty);
-    CHECK_EQ(tpi_chunk_purge(c), TPI_SLICE_SIZE); /* slice 1 is clean again */
-    tpi_chunk_return_run(c, d);
+    CHECK_EQ(tpi_chunk_purge(c, 1, 0), TPI_SLICE_SIZE); /* slice 1 is clean again */
+    tpi_chunk_return_run(c, d, 1);
     CHECK_EQ(tpi_chunk_find_run(c, 1), 5);
     CHECK_EQ(tpi_chunk_find_run(c, 2), 5);
     CHECK_EQ(tpi_chunk_find_run(c, 4), 5);
 
     /* purge: every dirty free run, in as many pieces as it takes */
-    tpi_chunk_return_run(c, b);
+    tpi_chunk_return_run(c, b, 1);
     tpi_page *e = tpi_chunk_take_run(c, 3, 1); /* splits the dirty run 2..5 */
-    CHECK_EQ(tpi_chunk_purge(c), 3 * TPI_SLICE_SIZE);
-    CHECK_EQ(tpi_chunk_purge(c), 0);
+    CHECK_EQ(tpi_chunk_purge(c, 1, 0), 3 * TPI_SLICE_SIZE);
+    CHECK_EQ(tpi_chunk_purge(c, 1, 0), 0);
     const unsigned char *slice5 = (const unsigned char *)c + 5 * TPI_SLICE_SIZE;
     size_t nonzero = 0;
     for (size_t i = 0; i < TPI_SLICE_SIZE; i++) nonzero += slice5[i] != 0;
     CHECK_EQ(nonzero, 0); /* purged memory reads as zero */
-    tpi_chunk_return_run(c, e);
+    tpi_chunk_return_run(c, e, 1);
     CHECK(tpi_chunk_is_empty(c));
 
     /* the largest page, at the end of the chunk */
@@ -134,7 +134,7 @@ static void test_slices(void)
     CHECK_PTR_EQ(c->slice_map[63], big);
     CHECK_EQ(tpi_chunk_find_run(c, 32), -1);
     CHECK_EQ(tpi_chunk_find_run(c, 31), 1);
-    tpi_chunk_return_run(c, big);
+    tpi_chunk_return_run(c, big, 1);
     CHECK(tpi_chunk_is_empty(c));
 
     uintptr_t base = (uintptr_t)c;

@@ -67,7 +67,7 @@ static void test_carve_every_class(tpi_chunk *c)
         }
         CHECK_EQ(bad, 0);
         CHECK_EQ(page->used, 0);
-        tpi_chunk_return_run(c, page);
+        tpi_chunk_return_run(c, page, 1);
         (void)extends;
     }
 }
@@ -108,7 +108,7 @@ static void test_lists(tpi_chunk *c)
     CHECK_EQ(atomic_load(&page->thread_free), 0);
     CHECK_EQ(list_length(page->free), 3);
     CHECK_EQ(tpi_page_collect(page), 0);
-    tpi_chunk_return_run(c, page);
+    tpi_chunk_return_run(c, page, 1);
 }
 
 /* A full page: mark_full sets TPI_NOTIFY only when no remote free is
@@ -145,7 +145,7 @@ static void test_notify(tpi_chunk *c)
     tpi_page_free_remote(page, d);
     CHECK_EQ(atomic_load(&page->thread_free), (uintptr_t)d);
     CHECK_EQ(tpi_page_collect(page), 1);
-    tpi_chunk_return_run(c, page);
+    tpi_chunk_return_run(c, page, 1);
 }
 
 static void test_block_start(tpi_chunk *c)
@@ -162,14 +162,14 @@ static void test_block_start(tpi_chunk *c)
     CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * (carved - 1)), s + (size_t)160 * (carved - 1));
     /* past the carved blocks: not a block */
     CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * carved), NULL);
-    tpi_chunk_return_run(c, page);
+    tpi_chunk_return_run(c, page, 1);
 
     page = make_page(c, 1, 52); /* 320 KiB blocks over 30 slices */
     tpi_page_extend(page);
     s = page->start;
     CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 + 70000), s + 327680);
     CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 * 5 + 327679), s + 327680 * 5);
-    tpi_chunk_return_run(c, page);
+    tpi_chunk_return_run(c, page, 1);
 }
 
 int main(void)
