@@ -47,20 +47,34 @@ static inline uint8_t util_pattern(uint64_t id, size_t i)
     return (uint8_t)((((id * 0x9e3779b97f4a7c15ULL) >> 56) + i * 131u) % 255u + 1u);
 }
 
-static __attribute__((unused)) void util_fill(void *p, size_t n, uint64_t id)
+/* Marks: a pattern over a block's first and last 4 KiB and 16 bytes of each
+ * 4 KiB between, so that blocks of megabytes are checked in little time.
+ * util_marks writes them (UTIL_WRITE), or checks the marks below `limit`
+ * (the part a realloc keeps) for the pattern (UTIL_VERIFY) or for zero
+ * (UTIL_ZERO); returns the first bad offset, or UTIL_OK. */
+enum { UTIL_WRITE, UTIL_VERIFY, UTIL_ZERO };
+#define UTIL_OK SIZE_MAX
+static __attribute__((unused)) size_t util_marks(void *p, size_t n, size_t limit, uint64_t id, int mode)
 {
     uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) b[i] = util_pattern(id, i);
+    size_t edge = 4096, tail = n > 2 * edge ? n - edge : edge;
+    for (size_t i = 0; i < n && i < limit;) {
+        uint8_t want = mode == UTIL_ZERO ? 0 : util_pattern(id, i);
+        if (mode == UTIL_WRITE)
+            b[i] = want;
+        else if (b[i] != want)
+            return i;
+        i++;
+        if (i >= edge && i < tail && i % edge >= 16) { /* past a stride's mark: skip to the next */
+            size_t next = (i / edge + 1) * edge;
+            i = next < tail ? next : tail;
+        }
+    }
+    return UTIL_OK;
 }
-
-/* Offset of the first byte in [0, n) not holding id's pattern, or n. */
-static __attribute__((unused)) size_t util_check(const void *p, size_t n, uint64_t id)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != util_pattern(id, i)) return i;
-    return n;
-}
+#define util_mark(p, n, id) ((void)util_marks(p, n, SIZE_MAX, id, UTIL_WRITE))
+#define util_verify(p, n, limit, id) util_marks(p, n, limit, id, UTIL_VERIFY)
+#define util_zero(p, n) util_marks(p, n, SIZE_MAX, 0, UTIL_ZERO)
 
 /* Runs fn(arg) in a forked child with stderr captured into err (NUL
  * terminated). Returns the child's wait status. */
