@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Builds and runs bench/pair.c, then writes bench/results/pair.md.
+"""Builds and runs tierpool's benchmarks, then writes bench/results/*.md.
 
-`make bench` runs this with the defaults (7 interleaved runs per figure);
-`make bench-quick` with --quick (3 shorter runs). The raw measurements go to
-bench/results/pair.tsv, the tables of medians to bench/results/pair.md, which
-is also printed. Only one benchmark runs at a time on a machine: a second one
+  pair     bench/pair.c: single-thread malloc+free pairs and batches, every
+           allocator in one process -> pair.md
+  threads  bench/threads.c: multi-threaded workloads, one process per
+           allocator (peers and libtierpool-malloc through LD_PRELOAD),
+           throughput and peak RSS -> threads.md
+
+`make bench` runs both with the defaults (7 interleaved runs per figure);
+`make bench-quick` with --quick (3 shorter runs). Raw measurements go to
+bench/results/*.tsv; the tables of medians to bench/results/*.md, which are
+also printed. Only one benchmark runs at a time on a machine: a second one
 waits for the first (a lock file in /tmp).
 """
 import argparse
@@ -19,6 +25,11 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = ["libjemalloc2", "libmimalloc2.0", "libtcmalloc-minimal4"]
+# name -> shared object preloaded for the threaded workloads
+PRELOAD = {"mimalloc": "libmimalloc.so.2", "tcmalloc": "libtcmalloc_minimal.so.4",
+           "jemalloc": "libjemalloc.so.2"}
+# (workload, threads) of bench/threads.c
+THREAD_CONFIGS = [("own", 1), ("own", 2), ("larson", 2), ("prodcons", 2)]
 LOCK = "/tmp/tierpool-bench.lock"
 
 
@@ -56,26 +67,68 @@ def machine():
 def build(build_dir):
     subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release"],
                    check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2),
-                    "--target", "tp_bench_pair"], check=True, stdout=subprocess.DEVNULL)
-    return os.path.join(build_dir, "bench", "tp_bench_pair")
+    subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2), "--target",
+                    "tp_bench_pair", "tp_bench_threads", "tp_bench_maxrss", "tierpool-malloc"],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
-def parse(text):
-    """(samples, notes): samples[(pattern, size)][allocator] = [ns, ...]."""
+def shared_object(name):
+    """Full path of an installed shared object (ldconfig's cache), or None."""
+    for line in sh(["ldconfig", "-p"]).splitlines():
+        f = line.split()
+        if f and f[0] == name and "=>" in f:
+            return f[-1]
+    return None
+
+
+def run_threads(build_dir, runs, scale):
+    """Interleaved runs of bench/threads.c; returns (tsv text, notes)."""
+    binary = os.path.join(build_dir, "bench", "tp_bench_threads")
+    maxrss = os.path.join(build_dir, "bench", "tp_bench_maxrss")
+    allocs = [("tierpool", "tp", None), ("glibc", "sys", None)]
+    own = os.path.join(build_dir, "libtierpool-malloc.so")
+    allocs.append(("tierpool-malloc", "sys", own) if os.path.exists(own) else None)
+    notes = [["allocator", "tierpool", "tp_malloc/tp_free"], ["allocator", "glibc", "malloc/free"]]
+    if allocs[-1]:
+        notes.append(["allocator", "tierpool-malloc", "LD_PRELOAD=" + own])
+    for name, so in PRELOAD.items():
+        path = shared_object(so)
+        allocs.append((name, "sys", path) if path else None)
+        notes.append(["allocator", name, "LD_PRELOAD=" + path] if path else ["skip", name, so + " not installed"])
+    allocs = [a for a in allocs if a]
+    lines = ["pattern\tthreads\tallocator\trun\tmops\tmaxrss_kb"]
+    for r in range(runs):
+        for workload, threads in THREAD_CONFIGS:
+            for j in range(len(allocs)):
+                name, mode, preload = allocs[(j + r) % len(allocs)]
+                env = dict(os.environ)
+                if preload:
+                    env["LD_PRELOAD"] = preload
+                proc = subprocess.run([maxrss, binary, mode, workload, str(threads), str(scale)],
+                                      capture_output=True, text=True, env=env)
+                if proc.returncode != 0:
+                    raise SystemExit(f"bench: {name} {workload} {threads} failed:\n{proc.stderr}")
+                mops = proc.stdout.split()[4]
+                kb = proc.stderr.split("maxrss_kb")[-1].split()[0]
+                lines.append(f"{workload}\t{threads}\t{name}\t{r}\t{mops}\t{kb}")
+    return "\n".join(lines) + "\n", notes
+
+
+def parse(text, column=4):
+    """(samples, notes, order): samples[(pattern, size)][allocator] = [value
+    of `column`, ...] from the tab-separated lines; '#' lines are notes."""
     samples, notes, order = {}, [], []
     for line in text.splitlines():
         if line.startswith("#"):
             notes.append(line[1:].strip().split("\t"))
             continue
         f = line.split("\t")
-        if len(f) != 5 or f[0] == "pattern":
+        if len(f) <= column or f[0] == "pattern":
             continue
-        pattern, size, alloc, _, ns = f
-        key = (pattern, int(size))
+        key = (f[0], int(f[1]))
         if key not in samples:
             order.append(key)
-        samples.setdefault(key, {}).setdefault(alloc, []).append(float(ns))
+        samples.setdefault(key, {}).setdefault(f[2], []).append(float(f[column]))
     return samples, notes, order
 
 
@@ -108,23 +161,30 @@ def table(samples, keys, allocs, first_col, label):
     return "\n".join(med), "\n".join(spread)
 
 
-def report(samples, notes, order, info, command, runs):
-    allocs = [n[1] for n in notes if n[0] == "allocator"]
+def header(title, info, command, runs, notes, what):
     skipped = [f"{n[1]} ({n[2]})" for n in notes if n[0] == "skip"]
-    pairs = [k for k in order if k[0] == "pair"]
-    batches = [k for k in order if k[0] != "pair"]
     out = [
-        "# tierpool: malloc+free benchmark (bench/pair.c)",
+        f"# tierpool: {title}",
         "",
         f"- command: `{command}`",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- machine: {info['cpu']}, {info['nproc']} CPUs, Linux {info['kernel']}",
         f"- C library: {info['libc']}; peers: {info['peers']}",
         f"- compiler: {info['compiler']}; tierpool {info['commit']}",
-        f"- each figure: median of {runs} interleaved runs; in brackets, the median over glibc's",
+        f"- each figure: median of {runs} interleaved runs of {what}; in brackets, the ratio to glibc's",
     ]
     if skipped:
         out.append(f"- skipped: {'; '.join(skipped)}")
+    return out
+
+
+def report_pair(text, info, command, runs):
+    samples, notes, order = parse(text)
+    allocs = [n[1] for n in notes if n[0] == "allocator"]
+    out = header("malloc+free benchmark (bench/pair.c)", info, command, runs, notes,
+                 "all allocators in one process")
+    pairs = [k for k in order if k[0] == "pair"]
+    batches = [k for k in order if k[0] != "pair"]
     if pairs:
         med, spread = table(samples, pairs, allocs, "size (B)", lambda k: str(k[1]))
         out += ["", "## ns per malloc+free pair (one thread, warmed up)", "", med,
@@ -136,36 +196,66 @@ def report(samples, notes, order, info, command, runs):
     return "\n".join(out) + "\n"
 
 
+def report_threads(text, notes, info, command, runs, scale):
+    mops, _, order = parse(text, 4)
+    rss, _, _ = parse(text, 5)
+    for row in rss.values():
+        for a in row:
+            row[a] = [kb / 1024 for kb in row[a]]
+    allocs = [n[1] for n in notes if n[0] == "allocator"]
+    out = header("multi-threaded workloads (bench/threads.c)", info, command, runs, notes,
+                 f"one process per allocator, scale {scale}")
+    label = lambda k: f"{k[0]}, {k[1]} thread{'s' if k[1] > 1 else ''}"
+    med, spread = table(mops, order, allocs, "workload", label)
+    out += ["", "## million operations per second (higher is better)", "", med,
+            "", "min-max over the runs:", "", spread]
+    med, _ = table(rss, order, allocs, "workload", label)
+    out += ["", "## peak resident memory of the process, MiB (lower is better)", "",
+            "About 2 MiB of it is the program itself (bench/maxrss.c measures it).", "", med]
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 shorter runs per figure")
     ap.add_argument("--runs", type=int, help="runs per figure (default 7, quick 3)")
-    ap.add_argument("--seconds", type=float, help="length of one measurement (default 0.02, quick 0.005)")
+    ap.add_argument("--seconds", type=float, help="length of one pair measurement (default 0.02, quick 0.005)")
+    ap.add_argument("--scale", type=int, help="threads.c work per run (default 20000, quick 4000)")
+    ap.add_argument("--only", choices=["pair", "threads"], help="run one of the two benchmarks")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 7)
     seconds = args.seconds or (0.005 if args.quick else 0.02)
+    scale = args.scale or (4000 if args.quick else 20000)
 
-    binary = build(args.build_dir)
+    build(args.build_dir)
     os.makedirs(args.out, exist_ok=True)
-    cmd = [binary, "--runs", str(runs), "--seconds", str(seconds)]
+    info = machine()
+    command = ("python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])).strip()
+    pair_cmd = [os.path.join(args.build_dir, "bench", "tp_bench_pair"),
+                "--runs", str(runs), "--seconds", str(seconds)]
+    results = []
     with open(LOCK, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print("bench: another benchmark is running; waiting for it", file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
-        print(f"bench: {' '.join(shlex.quote(c) for c in cmd)}", file=sys.stderr)
-        text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    with open(os.path.join(args.out, "pair.tsv"), "w") as f:
-        f.write(text)
-    samples, notes, order = parse(text)
-    command = "python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    md = report(samples, notes, order, machine(), command.strip(), runs)
-    with open(os.path.join(args.out, "pair.md"), "w") as f:
-        f.write(md)
-    print(md, end="")
+        if args.only in (None, "pair"):
+            print(f"bench: {' '.join(shlex.quote(c) for c in pair_cmd)}", file=sys.stderr)
+            text = subprocess.run(pair_cmd, capture_output=True, text=True, check=True).stdout
+            results.append(("pair", text, report_pair(text, info, command, runs)))
+        if args.only in (None, "threads"):
+            print(f"bench: bench/threads.c, {runs} runs, scale {scale}", file=sys.stderr)
+            text, notes = run_threads(args.build_dir, runs, scale)
+            results.append(("threads", text, report_threads(text, notes, info, command, runs, scale)))
+    for name, text, md in results:
+        with open(os.path.join(args.out, name + ".tsv"), "w") as f:
+            f.write(text)
+        with open(os.path.join(args.out, name + ".md"), "w") as f:
+            f.write(md)
+        print(md)
 
 
 if __name__ == "__main__":
