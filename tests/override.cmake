@@ -1,0 +1,66 @@
+# Tests of the drop-in malloc (libtierpool-malloc.so, tierpool-malloc.o) and
+# of `tierpool run`, included by tests/CMakeLists.txt; sources in override/,
+# all named override_* and labelled "override" (`ctest -R override`).
+#
+# Sanitizer builds cannot preload an allocator (the sanitizer's runtime owns
+# malloc), so they keep only the export check.
+set(TPO_DIR ${CMAKE_CURRENT_SOURCE_DIR}/override)
+set(TPO_LIBRARY $<TARGET_FILE:tierpool-malloc>)
+
+# tpo_test(NAME COMMAND...): exit status 77 means skipped.
+function(tpo_test name)
+  add_test(NAME override_${name} COMMAND ${ARGN})
+  set_tests_properties(override_${name} PROPERTIES LABELS override TIMEOUT 120 SKIP_RETURN_CODE 77)
+endfunction()
+
+tpo_test(exports sh ${TPO_DIR}/exports.sh ${CMAKE_NM} ${TPO_LIBRARY})
+
+if(TP_SANITIZE)
+  return()
+endif()
+
+# tpo_program(NAME SOURCES...): a test program that links nothing of
+# tierpool's; it finds the library at run time (override/preload.h).
+function(tpo_program name)
+  add_executable(override_${name} ${ARGN})
+  target_include_directories(override_${name} PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  # -fno-builtin: the compiler must not fold or drop the calls under test.
+  target_compile_options(override_${name} PRIVATE $<$<COMPILE_LANGUAGE:C>:${TP_WARNINGS}>
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Werror -Wshadow> -fno-builtin)
+  target_link_libraries(override_${name} PRIVATE ${CMAKE_DL_LIBS} Threads::Threads)
+  set_target_properties(override_${name} PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+endfunction()
+
+set(TPO_CONFORMANCE_SOURCES ${TPO_DIR}/conformance.c ${TPO_DIR}/conformance_cxx.cc)
+tpo_program(conformance ${TPO_CONFORMANCE_SOURCES})
+tpo_program(threads ${TPO_DIR}/threads.c)
+tpo_program(fork ${TPO_DIR}/fork.c)
+tpo_program(probe ${TPO_DIR}/probe.c)
+
+foreach(name conformance threads fork)
+  tpo_test(${name}_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} $<TARGET_FILE:override_${name}>)
+endforeach()
+
+# The same conformance program linked with tierpool-malloc.o: fully static
+# when the static C and C++ libraries are installed, else an ordinary link.
+include(CheckCXXSourceCompiles)
+set(CMAKE_REQUIRED_LINK_OPTIONS -static)
+check_cxx_source_compiles("#include <new>\nint main() { delete new int; }" TPO_HAVE_STATIC_LINK)
+unset(CMAKE_REQUIRED_LINK_OPTIONS)
+tpo_program(conformance_static ${TPO_CONFORMANCE_SOURCES})
+target_compile_definitions(override_conformance_static PRIVATE TPO_STATIC)
+target_link_libraries(override_conformance_static PRIVATE ${TP_MALLOC_OBJECT})
+if(TPO_HAVE_STATIC_LINK)
+  target_link_options(override_conformance_static PRIVATE -static)
+endif()
+add_dependencies(override_conformance_static tierpool-malloc-object)
+set_target_properties(override_conformance_static PROPERTIES LINK_DEPENDS ${TP_MALLOC_OBJECT})
+tpo_test(conformance_static override_conformance_static)
+
+foreach(program python3 sqlite3 lua5.4 sort gcc)
+  tpo_test(real_${program} sh ${TPO_DIR}/real_programs.sh ${program} ${TPO_LIBRARY} ${PROJECT_SOURCE_DIR}
+    ${CMAKE_CURRENT_BINARY_DIR}/override-${program})
+endforeach()
+
+tpo_test(cli sh ${TPO_DIR}/cli.sh ${CMAKE_COMMAND} ${PROJECT_BINARY_DIR} $<TARGET_FILE:override_probe>
+  ${CMAKE_CURRENT_BINARY_DIR}/override-prefix)
