@@ -19,9 +19,11 @@
 #define TPO_EXPORT __attribute__((visibility("default")))
 #define TPO_ALIAS(name) __attribute__((alias(#name), visibility("default")))
 
+/* valloc and pvalloc promise the kernel's page, which is 16 or 64 KiB on
+ * some arm64 and ppc64 systems, not the engine's 4 KiB unit. */
 static size_t tpo_page_size(void)
 {
-    return TPI_OS_PAGE;
+    return (size_t)getpagesize();
 }
 
 TPO_EXPORT void *malloc(size_t size)
