@@ -19,6 +19,8 @@
 #define TIERPOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -101,6 +103,85 @@ TP_API TP_MALLOC_ATTR void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignmen
 TP_API size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out);
 /* Frees count blocks (any pools, NULL entries skipped). */
 TP_API void tp_free_bulk(void **ptrs, size_t count);
+
+/* ---- statistics ----------------------------------------------------------------------
+ * Each field is defined once, here: X(name, kind, unit, help). kind is
+ * counter (only grows) or gauge; unit is bytes, ms or empty. The struct,
+ * the text table, JSON and Prometheus output all come from these lists.
+ *
+ * Counting costs the fast paths nothing shared: allocations are counted in
+ * the calling thread's cache, live blocks are read from the pages. So frees
+ * are allocations minus live blocks, and a block freed by another thread
+ * counts as live until its page's owner collects it. Figures from running
+ * threads are read without stopping them: exact when the pool is quiet,
+ * close while it is busy. */
+
+#define TP_STATS_VERSION 1
+#define TP_STATS_CLASSES 60   /* size classes of the small and large tiers */
+
+#define TP_STATS_POOL_FIELDS(X)                                                                       \
+    X(allocs, counter, , "blocks allocated, all tiers")                                                \
+    X(frees, counter, , "blocks freed and collected by their page")                                    \
+    X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
+    X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
+    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (estimated per class)")     \
+    X(pages, gauge, , "slab pages in use")                                                             \
+    X(page_bytes, gauge, bytes, "bytes of slab pages in use")                                          \
+    X(peak_page_bytes, gauge, bytes, "highest bytes of slab pages and huge blocks so far")             \
+    X(committed_bytes, gauge, bytes, "bytes in pages, free slices not yet purged, and huge mappings")  \
+    X(resident_bytes, gauge, bytes, "bytes of the pool's mappings resident in RAM (mincore)")          \
+    X(mapped_bytes, gauge, bytes, "bytes of address space mapped for the pool")                       \
+    X(refills, counter, , "thread-cache refills: a page's free list taken in one batch")               \
+    X(flushes, counter, , "empty pages handed from thread caches back to the pool")                    \
+    X(remote_frees, counter, , "blocks freed by a thread other than their page's owner")               \
+    X(purges, counter, , "purge passes that gave memory back")                                         \
+    X(purged_bytes, counter, bytes, "bytes given back to the OS by purging")                           \
+    X(huge_blocks, gauge, , "live huge blocks")                                                        \
+    X(huge_bytes, gauge, bytes, "bytes mapped for live huge blocks")                                   \
+    X(huge_cached_bytes, gauge, bytes, "bytes of freed huge mappings kept for reuse")                  \
+    X(purge_delay_ms, gauge, ms, "current purge delay (adapts to reuse)")                              \
+    X(internal_waste_bytes, gauge, bytes, "usable minus requested bytes of live blocks")               \
+    X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")
+
+#define TP_STATS_CLASS_FIELDS(X)                                                                       \
+    X(block_size, gauge, bytes, "block size of the class")                                             \
+    X(allocs, counter, , "blocks allocated")                                                           \
+    X(frees, counter, , "blocks freed and collected by their page")                                    \
+    X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
+    X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
+    X(pages, gauge, , "pages of the class in use")                                                     \
+    X(page_bytes, gauge, bytes, "bytes of the class's pages")                                          \
+    X(refills, counter, , "thread-cache refills")                                                      \
+    X(flushes, counter, , "empty pages handed back to the pool")                                       \
+    X(remote_frees, counter, , "blocks freed by another thread than the owner")                        \
+    X(cache_keep, gauge, , "most empty pages a thread cache keeps (largest over threads)")
+
+typedef struct tp_class_stats {
+#define TP_STATS_DECLARE(name, kind, unit, help) uint64_t name;
+    TP_STATS_CLASS_FIELDS(TP_STATS_DECLARE)
+} tp_class_stats;
+
+typedef struct tp_stats {
+    uint32_t version;         /* TP_STATS_VERSION of the library that filled it */
+    uint32_t size;            /* sizeof(tp_stats) of the library that filled it */
+    char pool[32];            /* pool name, or "process" for all pools */
+    TP_STATS_POOL_FIELDS(TP_STATS_DECLARE)
+    double fragmentation;     /* (internal + external waste) / committed bytes, 0..1 */
+    tp_class_stats classes[TP_STATS_CLASSES];
+#undef TP_STATS_DECLARE
+} tp_stats;
+
+enum { TP_STATS_TEXT = 0, TP_STATS_JSON = 1, TP_STATS_PROMETHEUS = 2 };
+
+/* Fills *out for a pool, or for every pool together when pool is NULL.
+ * Returns 0, or -1 with errno EINVAL for a NULL out. */
+TP_API int tp_stats_get(tp_pool *pool, tp_stats *out);
+/* Writes the statistics of a pool (NULL: every pool and the process total)
+ * in a format, a piece of text at a time, allocating nothing. Returns 0, or
+ * -1 with errno EINVAL for an unknown format. */
+TP_API int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const char *text), void *arg);
+/* tp_stats_write to a stdio stream. */
+TP_API int tp_stats_print(tp_pool *pool, int format, FILE *out);
 
 /* ---- options ----------------------------------------------------------------------
  * Every option is also read from the environment as TIERPOOL_<NAME> at the

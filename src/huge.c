@@ -51,14 +51,24 @@ static void tpi_huge_unlink_from(tpi_huge **list, tpi_huge *h)
     if (h->next) h->next->prev = h->prev;
 }
 
+/* Pool lock held for these three: the live list and its byte count. */
 static void tpi_huge_link(tp_pool *pool, tpi_huge *h)
 {
     tpi_huge_link_to(&pool->huge, h);
+    pool->huge_live_bytes += h->map_size;
+    tpi_pool_note_peak(pool);
 }
 
 static void tpi_huge_unlink(tp_pool *pool, tpi_huge *h)
 {
     tpi_huge_unlink_from(&pool->huge, h);
+    pool->huge_live_bytes -= h->map_size;
+}
+
+static void tpi_huge_account(tp_pool *pool, tpi_huge *h)
+{
+    tpi_huge_link(pool, h);
+    pool->huge_allocs++;
 }
 
 /* Pool lock held. A cached mapping of `map_size` to `map_size` * 5/4. */
@@ -103,7 +113,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         size_t map_size = tpi_round_chunk(TPI_HUGE_OFFSET + size);
         pthread_mutex_lock(&pool->lock);
         tpi_huge *h = tpi_huge_cache_take(pool, map_size);
-        if (h) tpi_huge_link(pool, h);
+        if (h) tpi_huge_account(pool, h);
         pthread_mutex_unlock(&pool->lock);
         if (h) {
             h->magic = TPI_HUGE_MAGIC;
@@ -143,7 +153,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     h->size = map_size - offset;
     tpi_huge_register(h);
     pthread_mutex_lock(&pool->lock);
-    tpi_huge_link(pool, h);
+    tpi_huge_account(pool, h);
     pthread_mutex_unlock(&pool->lock);
     return h->block;
 }
@@ -197,6 +207,7 @@ void *tpi_huge_realloc(void *p, size_t size)
         tpi_os_unmap((char *)h + new_map, old_map - new_map);
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= old_map - new_map;
+        pool->huge_live_bytes -= old_map - new_map;
         pthread_mutex_unlock(&pool->lock);
         h->map_size = new_map;
         h->size = new_map - offset;
@@ -249,5 +260,6 @@ void tpi_huge_release_all(tp_pool *pool)
         h = next;
     }
     pool->huge = NULL;
+    pool->huge_live_bytes = 0;
     tpi_huge_cache_purge(pool, 0, 0);
 }

@@ -124,6 +124,8 @@ typedef struct tpi_options_t {
 extern tpi_options_t tpi_options;
 void tpi_options_init(void);
 void tpi_options_print(void);
+/* stats.c: registers the at-exit report when SHOW_STATS asks for one. */
+void tpi_stats_init(void);
 /* Reads the options and sets up thread exit and fork handling, once. */
 void tpi_process_ensure_init(void);
 
@@ -285,6 +287,16 @@ unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick);
 
 /* ---- thread caches (tcache.c) ------------------------------------------------------ */
 
+/* Counters a tcache keeps per class, written by its thread only (stats.c
+ * reads them racily, which is benign for aligned 64-bit words). */
+typedef struct tpi_class_counters {
+    uint64_t allocs;       /* slow-path allocations (fast ones: slot_allocs) */
+    uint64_t requested;    /* bytes requested by those */
+    uint64_t refills;      /* batches taken into a page's free list */
+    uint64_t flushes;      /* empty pages handed back to the pool */
+    uint64_t remote_frees; /* blocks collected from pages' remote lists */
+} tpi_class_counters;
+
 typedef struct tpi_page_queue {
     tpi_page *first;
     tpi_page *last;
@@ -293,6 +305,8 @@ typedef struct tpi_page_queue {
 typedef struct tpi_tcache {
     /* hot: malloc of <= 1 KiB indexes this by (size + 15) / 16 */
     tpi_page *direct[TPI_SMALL_SLOTS];
+    uint64_t slot_allocs[TPI_SMALL_SLOTS];    /* fast-path allocations per slot */
+    uint64_t slot_requested[TPI_SMALL_SLOTS]; /* and their requested bytes */
     uintptr_t thread_id;                  /* owner's id (tpi_thread_id) */
     tp_pool *pool;
     _Atomic uintptr_t delayed_free;       /* blocks other threads sent us (full pages) */
@@ -300,6 +314,9 @@ typedef struct tpi_tcache {
     tpi_page_queue avail[TPI_CLASS_COUNT];/* pages with free blocks (or not yet known full) */
     tpi_page_queue full[TPI_CLASS_COUNT]; /* pages with none */
     tpi_adapt adapt[TPI_CLASS_COUNT];     /* how many empty pages to keep */
+    tpi_class_counters counters[TPI_CLASS_COUNT];
+    struct tpi_tcache *live_next;         /* pool's list of tcaches in use */
+    struct tpi_tcache *live_prev;
     uint32_t ticks;                       /* page events so far: adapt.c's clock */
     struct tpi_tcache *next_free;         /* pool's list of unused tcaches */
 } tpi_tcache;
@@ -319,7 +336,7 @@ void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);
 void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page);
 void tpi_tcache_page_empty(tpi_page *page);
 void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page);
-void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls);
+void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size);
 
 /* ---- threads (thread.c) --------------------------------------------------------------- */
 
@@ -385,6 +402,12 @@ struct tp_pool {
     struct tpi_huge *huge;             /* live huge blocks */
     tpi_page_queue abandoned[TPI_CLASS_COUNT]; /* pages of exited threads */
     tpi_tcache *free_tcaches;          /* tcaches of exited threads, for reuse */
+    tpi_tcache *live_tcaches;          /* tcaches in use, for statistics */
+    tpi_class_counters retired[TPI_CLASS_COUNT]; /* counters of released tcaches */
+    uint64_t huge_allocs;              /* huge blocks allocated */
+    size_t page_bytes;                 /* bytes of slices in pages now */
+    size_t huge_live_bytes;            /* bytes mapped for live huge blocks */
+    size_t peak_page_bytes;            /* highest page_bytes + huge bytes */
     tpi_page *meta_page;               /* page tcaches are carved from */
     size_t meta_used;                  /* bytes carved from meta_page */
     bool live;                         /* false once destroyed (struct is reused) */
@@ -404,6 +427,7 @@ void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
+void tpi_pool_note_peak(tp_pool *pool);
 void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c);
 
 /* A pool's memory at a glance, read under its lock (slow; for reports). */

@@ -42,6 +42,13 @@ bool tpi_pool_charge(tp_pool *pool, size_t bytes)
     return true;
 }
 
+/* Pool lock held: after memory in use grew. */
+void tpi_pool_note_peak(tp_pool *pool)
+{
+    size_t in_use = pool->page_bytes + pool->huge_live_bytes;
+    if (in_use > pool->peak_page_bytes) pool->peak_page_bytes = in_use;
+}
+
 /* ---- slices ----------------------------------------------------------------------- */
 
 static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
@@ -54,6 +61,8 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
         uint32_t now = (uint32_t)tpi_clock();
         if (tpi_chunk_run_purged_since(c, (unsigned)first, count, now - pool->decay.delay_ms))
             tpi_decay_on_regret(&pool->decay, now);
+        pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
+        tpi_pool_note_peak(pool);
         return tpi_chunk_take_run(c, (unsigned)first, count);
     }
     if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
@@ -66,6 +75,8 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
     c->next = pool->chunks;
     if (pool->chunks) pool->chunks->prev = c;
     pool->chunks = c;
+    pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
+    tpi_pool_note_peak(pool);
     return tpi_chunk_take_run(c, 1, count);
 }
 
@@ -77,8 +88,9 @@ void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c)
 }
 
 /* The slices stay resident until a purge pass finds them due (purge.c). */
-static void tpi_pool_return_slices(tpi_page *page)
+static void tpi_pool_return_slices(tp_pool *pool, tpi_page *page)
 {
+    pool->page_bytes -= (size_t)page->slice_count << TPI_SLICE_SHIFT;
     tpi_chunk_return_run(page->chunk, page, (uint32_t)tpi_clock());
 }
 
@@ -100,7 +112,7 @@ tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned cls)
         if (page->next) page->next->prev = NULL; else pool->abandoned[cls].last = NULL;
         page->next = page->prev = NULL;
         tpi_page_own(page, tc);
-        tpi_page_collect(page);
+        tc->counters[cls].remote_frees += tpi_page_collect(page);
         if (page->free || tpi_page_extend(page)) {
             pthread_mutex_unlock(&pool->lock);
             return page;
@@ -108,7 +120,7 @@ tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned cls)
         if (tpi_page_mark_full(page)) {
             tpi_tcache_park_full(tc, page);
         } else {
-            tpi_page_collect(page);
+            tc->counters[cls].remote_frees += tpi_page_collect(page);
             pthread_mutex_unlock(&pool->lock);
             return page;
         }
@@ -128,7 +140,7 @@ void tpi_pool_page_release(tp_pool *pool, tpi_page *page)
     atomic_store_explicit(&page->tcache, NULL, memory_order_relaxed);
     tpi_background_ensure(); /* before the lock: starting a thread may allocate */
     pthread_mutex_lock(&pool->lock);
-    tpi_pool_return_slices(page);
+    tpi_pool_return_slices(pool, page);
     tpi_purge_maybe(pool);
     pthread_mutex_unlock(&pool->lock);
 }
@@ -153,11 +165,11 @@ static void tpi_pool_collect_abandoned(tp_pool *pool)
         tpi_page *page = q->first;
         while (page) {
             tpi_page *next = page->next;
-            tpi_page_collect(page);
+            pool->retired[cls].remote_frees += tpi_page_collect(page);
             if (page->used == 0) {
                 if (page->prev) page->prev->next = page->next; else q->first = page->next;
                 if (page->next) page->next->prev = page->prev; else q->last = page->prev;
-                tpi_pool_return_slices(page);
+                tpi_pool_return_slices(pool, page);
             }
             page = next;
         }
@@ -193,15 +205,41 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
         tc = (tpi_tcache *)(pool->meta_page->start + pool->meta_used);
         pool->meta_used += size;
     }
-    pthread_mutex_unlock(&pool->lock);
     tpi_tcache_init(tc, pool, thread_id);
     atomic_store_explicit(&tc->delayed_free, delayed, memory_order_relaxed);
+    tc->live_prev = NULL;
+    tc->live_next = pool->live_tcaches;
+    if (pool->live_tcaches) pool->live_tcaches->live_prev = tc;
+    pool->live_tcaches = tc;
+    pthread_mutex_unlock(&pool->lock);
     return tc;
+}
+
+/* Pool lock held: the tcache's counts move to the pool's. */
+static void tpi_pool_fold_counters(tp_pool *pool, const tpi_tcache *tc)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tpi_class_counters *r = &pool->retired[cls];
+        const tpi_class_counters *c = &tc->counters[cls];
+        r->allocs += c->allocs;
+        r->requested += c->requested;
+        r->refills += c->refills;
+        r->flushes += c->flushes;
+        r->remote_frees += c->remote_frees;
+    }
+    for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++) {
+        tpi_class_counters *r = &pool->retired[tpi_small_class[slot]];
+        r->allocs += tc->slot_allocs[slot];
+        r->requested += tc->slot_requested[slot];
+    }
 }
 
 void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc)
 {
     pthread_mutex_lock(&pool->lock);
+    tpi_pool_fold_counters(pool, tc);
+    if (tc->live_prev) tc->live_prev->live_next = tc->live_next; else pool->live_tcaches = tc->live_next;
+    if (tc->live_next) tc->live_next->live_prev = tc->live_prev;
     tc->next_free = pool->free_tcaches;
     pool->free_tcaches = tc;
     pthread_mutex_unlock(&pool->lock);
@@ -245,6 +283,12 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     tpi_decay_init(&pool->decay);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
+    pool->live_tcaches = NULL;
+    memset(pool->retired, 0, sizeof pool->retired);
+    pool->huge_allocs = 0;
+    pool->page_bytes = 0;
+    pool->huge_live_bytes = 0;
+    pool->peak_page_bytes = 0;
     pool->meta_page = NULL;
     pool->meta_used = 0;
     pool->live = true;
@@ -261,8 +305,10 @@ static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
     tpi_huge_release_all(pool);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
+    pool->live_tcaches = NULL;
     pool->meta_page = NULL;
     pool->meta_used = 0;
+    pool->page_bytes = 0;
     tpi_chunk *c = pool->chunks;
     while (c) {
         tpi_chunk *next = c->next;

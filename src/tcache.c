@@ -108,6 +108,7 @@ void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page)
     if (tc->current[cls] == page)
         tpi_tcache_set_current(tc, cls, tc->avail[cls].first ? tc->avail[cls].first : &tpi_page_empty);
     tpi_adapt_on_release(&tc->adapt[cls], tc->ticks++);
+    tc->counters[cls].flushes++;
     tpi_pool_page_release(tc->pool, page);
 }
 
@@ -182,13 +183,15 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
 /* ---- malloc slow path --------------------------------------------------------------- */
 
 /* Makes `page` (on the avail queue) usable: local frees, remote frees, then a
- * fresh carve. False if it has no free block at all. */
-static bool tpi_page_refill(tpi_page *page)
+ * fresh carve, each one batch. False if it has no free block at all. */
+static bool tpi_page_refill(tpi_tcache *tc, tpi_page *page)
 {
     if (page->free) return true;
-    tpi_page_collect(page);
-    if (page->free) return true;
-    return tpi_page_extend(page);
+    tpi_class_counters *c = &tc->counters[page->class_index];
+    c->remote_frees += tpi_page_collect(page);
+    if (!page->free && !tpi_page_extend(page)) return false;
+    c->refills++;
+    return true;
 }
 
 static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
@@ -197,7 +200,7 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
     tpi_page *page = tc->avail[cls].first;
     while (page) {
         tpi_page *next = page->next;
-        if (tpi_page_refill(page)) {
+        if (tpi_page_refill(tc, page)) {
             tpi_tcache_unretain(tc, page);
             if (page != tc->avail[cls].first) {
                 tpi_queue_remove(&tc->avail[cls], page);
@@ -222,6 +225,7 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
         tpi_tcache_set_current(tc, cls, &tpi_page_empty);
         return NULL;
     }
+    tc->counters[cls].refills++;
     tpi_queue_push_front(&tc->avail[cls], page);
     page->queue = TPI_QUEUE_AVAIL;
     tpi_tcache_set_current(tc, cls, page);
@@ -237,10 +241,10 @@ void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
     atomic_store_explicit(&page->owner, tc->thread_id | TPI_PAGE_FULL, memory_order_relaxed);
 }
 
-void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls)
+void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
 {
     tpi_page *page = tc->current[cls];
-    if (!page->free && !(page != &tpi_page_empty && tpi_page_refill(page))) {
+    if (!page->free && !(page != &tpi_page_empty && tpi_page_refill(tc, page))) {
         page = tpi_tcache_find_page(tc, cls);
         if (!page) {
             errno = ENOMEM;
@@ -250,6 +254,8 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls)
     tpi_block *b = page->free;
     page->free = b->next;
     page->used++;
+    tc->counters[cls].allocs++;
+    tc->counters[cls].requested += size;
     return b;
 }
 
@@ -264,7 +270,7 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
     }
     tpi_background_ensure();
     if (size > TPI_LARGE_MAX) return tpi_huge_malloc(tc->pool, size, 0, false);
-    return tpi_tcache_malloc_class(tc, tpi_class_of(size));
+    return tpi_tcache_malloc_class(tc, tpi_class_of(size), size);
 }
 
 /* Gives every empty page back to the pool, the current ones included. */
@@ -275,7 +281,7 @@ void tpi_tcache_trim(tpi_tcache *tc)
         tpi_page *page = tc->avail[cls].first;
         while (page) {
             tpi_page *next = page->next;
-            tpi_page_collect(page);
+            tc->counters[cls].remote_frees += tpi_page_collect(page);
             if (page->used == 0) tpi_tcache_retire(tc, page);
             page = next;
         }
@@ -290,7 +296,7 @@ static void tpi_tcache_abandon_queue(tpi_tcache *tc, tpi_page_queue *q)
     while (page) {
         tpi_page *next = page->next;
         page->next = page->prev = NULL;
-        tpi_page_collect(page);
+        tc->counters[page->class_index].remote_frees += tpi_page_collect(page);
         if (page->used == 0) {
             tpi_pool_page_release(tc->pool, page);
         } else {

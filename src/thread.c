@@ -62,6 +62,7 @@ static void tpi_process_init(void)
     tpi_options_init();
     if (tpi_options.verbose) tpi_options_print();
     tpi_decay_init(&tpi_pool_default_instance.decay);
+    tpi_stats_init();
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);
 }

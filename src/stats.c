@@ -1,0 +1,453 @@
+/*
+ * stats.c: statistics, gathered on demand and written as a text table, JSON
+ * or the Prometheus text format from the one field list in tierpool.h.
+ *
+ * Nothing here runs on a fast path. A read takes the pool lock (so pages and
+ * tcaches stay put) and adds up:
+ *   allocations   the counters of every live tcache of the pool (written by
+ *                 their threads without atomics: read racily, which is benign
+ *                 for aligned 64-bit words) plus those folded in from tcaches
+ *                 of exited threads;
+ *   live blocks   page->used of every page in the pool's chunks;
+ *   memory        the chunks' slice maps, the huge lists, and mincore() for
+ *                 what is resident.
+ * Frees are allocations minus live blocks.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+_Static_assert(TP_STATS_CLASSES == TPI_CLASS_COUNT, "tierpool.h's class count is stale");
+
+#if defined(__clang__) || defined(__GNUC__)
+#define TPI_RACY_READER __attribute__((no_sanitize("thread")))
+#else
+#define TPI_RACY_READER
+#endif
+
+/* ---- gathering -------------------------------------------------------------------- */
+
+static size_t tpi_resident(const void *addr, size_t size)
+{
+    unsigned char vec[1024];
+    size_t resident = 0;
+    for (size_t off = 0; off < size; off += sizeof vec * TPI_OS_PAGE) {
+        size_t len = size - off < sizeof vec * TPI_OS_PAGE ? size - off : sizeof vec * TPI_OS_PAGE;
+        if (mincore((char *)addr + off, len, vec) != 0) continue;
+        for (size_t i = 0; i < (len + TPI_OS_PAGE - 1) / TPI_OS_PAGE; i++) resident += vec[i] & 1;
+    }
+    return resident * TPI_OS_PAGE;
+}
+
+static void tpi_add_counters(tp_class_stats *c, uint64_t *requested, const tpi_class_counters *k)
+{
+    c->allocs += k->allocs;
+    *requested += k->requested;
+    c->refills += k->refills;
+    c->flushes += k->flushes;
+    c->remote_frees += k->remote_frees;
+}
+
+/* Pool lock held. Adds the pool's figures into *out (several pools add up
+ * into one struct for the process). requested[] collects requested bytes. */
+TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint64_t *requested)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++)
+        tpi_add_counters(&out->classes[cls], &requested[cls], &pool->retired[cls]);
+    for (const tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) {
+        for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+            tpi_add_counters(&out->classes[cls], &requested[cls], &tc->counters[cls]);
+            if (tc->adapt[cls].keep > out->classes[cls].cache_keep) out->classes[cls].cache_keep = tc->adapt[cls].keep;
+        }
+        for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++) {
+            unsigned cls = tpi_small_class[slot];
+            out->classes[cls].allocs += tc->slot_allocs[slot];
+            requested[cls] += tc->slot_requested[slot];
+        }
+    }
+    size_t dirty = 0;
+    for (const tpi_chunk *c = pool->chunks; c; c = c->next) {
+        for (unsigned i = 1; i < TPI_SLICES_PER_CHUNK; i++) {
+            const tpi_page *page = &c->pages[i];
+            if (!page->slice_count || page->class_index == TPI_CLASS_META) continue;
+            tp_class_stats *cs = &out->classes[page->class_index];
+            cs->pages++;
+            cs->page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
+            cs->live_blocks += page->used;
+        }
+        dirty += (size_t)__builtin_popcountll(c->dirty_slices & c->free_slices) << TPI_SLICE_SHIFT;
+        out->resident_bytes += tpi_resident(c, TPI_CHUNK_SIZE);
+    }
+    for (const tpi_huge *h = pool->huge; h; h = h->next) {
+        out->huge_blocks++;
+        out->huge_bytes += h->map_size;
+        out->resident_bytes += tpi_resident(h, h->map_size);
+    }
+    for (const tpi_huge *h = pool->huge_cache; h; h = h->next) out->resident_bytes += tpi_resident(h, h->map_size);
+    out->allocs += pool->huge_allocs;
+    out->huge_cached_bytes += pool->huge_cache_bytes;
+    out->committed_bytes += pool->page_bytes + dirty + pool->huge_live_bytes + pool->huge_cache_bytes;
+    out->mapped_bytes += pool->mapped;
+    out->peak_page_bytes += pool->peak_page_bytes;
+    out->purges += pool->purges;
+    out->purged_bytes += pool->purged_bytes;
+    if (pool->decay.delay_ms > out->purge_delay_ms) out->purge_delay_ms = pool->decay.delay_ms;
+}
+
+/* Derives the totals and the waste figures from the per-class ones. */
+static void tpi_stats_finish(tp_stats *out, const uint64_t *requested)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tp_class_stats *c = &out->classes[cls];
+        c->block_size = tpi_classes[cls].block_size;
+        /* Blocks freed by another thread and not yet collected still count
+         * in page->used, so live can lead allocs by a hair while busy. */
+        if (c->live_blocks > c->allocs) c->live_blocks = c->allocs;
+        c->frees = c->allocs - c->live_blocks;
+        c->live_bytes = c->live_blocks * c->block_size;
+        uint64_t live_requested = c->allocs ? (uint64_t)((double)requested[cls] / (double)c->allocs * (double)c->live_blocks) : 0;
+        out->allocs += c->allocs;
+        out->frees += c->frees;
+        out->live_blocks += c->live_blocks;
+        out->live_bytes += c->live_bytes;
+        out->live_requested_bytes += live_requested;
+        out->pages += c->pages;
+        out->page_bytes += c->page_bytes;
+        out->refills += c->refills;
+        out->flushes += c->flushes;
+        out->remote_frees += c->remote_frees;
+    }
+    out->live_blocks += out->huge_blocks;
+    out->live_bytes += out->huge_bytes;
+    out->live_requested_bytes += out->huge_bytes;
+    out->frees = out->allocs - out->live_blocks;
+    out->internal_waste_bytes = out->live_bytes - out->live_requested_bytes;
+    out->external_waste_bytes = out->committed_bytes > out->live_bytes ? out->committed_bytes - out->live_bytes : 0;
+    out->fragmentation = out->committed_bytes
+        ? (double)(out->internal_waste_bytes + out->external_waste_bytes) / (double)out->committed_bytes
+        : 0.0;
+    if (out->fragmentation > 1.0) out->fragmentation = 1.0;
+}
+
+static void tpi_stats_begin(tp_stats *out, const char *name)
+{
+    memset(out, 0, sizeof *out);
+    out->version = TP_STATS_VERSION;
+    out->size = sizeof *out;
+    snprintf(out->pool, sizeof out->pool, "%s", name);
+}
+
+static void tpi_stats_of_pool(tp_pool *pool, tp_stats *out)
+{
+    uint64_t requested[TPI_CLASS_COUNT] = {0};
+    tpi_stats_begin(out, pool->name);
+    pthread_mutex_lock(&pool->lock);
+    tpi_stats_gather(pool, out, requested);
+    pthread_mutex_unlock(&pool->lock);
+    tpi_stats_finish(out, requested);
+}
+
+typedef struct tpi_process_sum {
+    tp_stats *out;
+    uint64_t *requested;
+} tpi_process_sum;
+
+static void tpi_stats_add_pool(tp_pool *pool, void *arg)
+{
+    tpi_process_sum *sum = arg;
+    pthread_mutex_lock(&pool->lock);
+    tpi_stats_gather(pool, sum->out, sum->requested);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+int tp_stats_get(tp_pool *pool, tp_stats *out)
+{
+    if (!out) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (pool) {
+        tpi_stats_of_pool(pool, out);
+        return 0;
+    }
+    uint64_t requested[TPI_CLASS_COUNT] = {0};
+    tpi_stats_begin(out, "process");
+    tpi_process_sum sum = {out, requested};
+    tpi_pools_each(tpi_stats_add_pool, &sum);
+    tpi_stats_finish(out, requested);
+    return 0;
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+typedef struct tpi_emitter {
+    void (*write)(void *arg, const char *text);
+    void *arg;
+} tpi_emitter;
+
+__attribute__((format(printf, 2, 3))) static void tpi_emit(tpi_emitter *e, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    e->write(e->arg, line);
+}
+
+#define TPI_IS_COUNTER_counter 1
+#define TPI_IS_COUNTER_gauge 0
+#define TPI_IS_COUNTER(kind) TPI_IS_COUNTER_##kind
+
+/* The label value of a pool name for Prometheus and the JSON string: \, "
+ * and newlines escaped; other control characters dropped. */
+static void tpi_escape(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; *src && n + 3 < cap; src++) {
+        char c = *src;
+        if (c == '\\' || c == '"') {
+            dst[n++] = '\\';
+            dst[n++] = c;
+        } else if (c == '\n') {
+            dst[n++] = '\\';
+            dst[n++] = 'n';
+        } else if ((unsigned char)c >= 0x20) {
+            dst[n++] = c;
+        }
+    }
+    dst[n] = 0;
+}
+
+static bool tpi_class_used(const tp_class_stats *c)
+{
+    return c->allocs || c->pages;
+}
+
+/* ---- text ---- */
+
+static void tpi_write_text(tpi_emitter *e, const tp_stats *s)
+{
+    tpi_emit(e, "tierpool statistics: pool \"%s\"\n", s->pool);
+#define TPI_TEXT_FIELD(name, kind, unit, help) \
+    tpi_emit(e, "  %-22s %16llu %-7s %s\n", #name, (unsigned long long)s->name, #unit, help);
+    TP_STATS_POOL_FIELDS(TPI_TEXT_FIELD)
+#undef TPI_TEXT_FIELD
+    tpi_emit(e, "  %-22s %15.2f%% %-7s %s\n", "fragmentation", 100.0 * s->fragmentation, "",
+             "internal plus external waste over committed bytes");
+    tpi_emit(e, "\n  %10s %12s %12s %10s %12s %7s %12s %9s %9s %9s %4s\n", "class", "allocs", "frees", "live",
+             "live bytes", "pages", "page bytes", "refills", "flushes", "remote", "keep");
+    for (unsigned i = 0; i < TP_STATS_CLASSES; i++) {
+        const tp_class_stats *c = &s->classes[i];
+        if (!tpi_class_used(c)) continue;
+        tpi_emit(e, "  %10llu %12llu %12llu %10llu %12llu %7llu %12llu %9llu %9llu %9llu %4llu\n",
+                 (unsigned long long)c->block_size, (unsigned long long)c->allocs, (unsigned long long)c->frees,
+                 (unsigned long long)c->live_blocks, (unsigned long long)c->live_bytes,
+                 (unsigned long long)c->pages, (unsigned long long)c->page_bytes, (unsigned long long)c->refills,
+                 (unsigned long long)c->flushes, (unsigned long long)c->remote_frees,
+                 (unsigned long long)c->cache_keep);
+    }
+}
+
+/* ---- JSON ---- */
+
+static void tpi_write_json_pool(tpi_emitter *e, const tp_stats *s, const char *key)
+{
+    char name[80];
+    tpi_escape(name, sizeof name, s->pool);
+    tpi_emit(e, "%s{\"pool\": \"%s\"", key, name);
+#define TPI_JSON_FIELD(name, kind, unit, help) tpi_emit(e, ", \"" #name "\": %llu", (unsigned long long)s->name);
+    TP_STATS_POOL_FIELDS(TPI_JSON_FIELD)
+#undef TPI_JSON_FIELD
+    tpi_emit(e, ", \"fragmentation\": %.6f, \"classes\": [", s->fragmentation);
+    const char *sep = "";
+    for (unsigned i = 0; i < TP_STATS_CLASSES; i++) {
+        const tp_class_stats *c = &s->classes[i];
+        if (!tpi_class_used(c)) continue;
+        tpi_emit(e, "%s{", sep);
+        const char *field_sep = "";
+#define TPI_JSON_CLASS_FIELD(name, kind, unit, help)                                        \
+    tpi_emit(e, "%s\"" #name "\": %llu", field_sep, (unsigned long long)c->name); \
+    field_sep = ", ";
+        TP_STATS_CLASS_FIELDS(TPI_JSON_CLASS_FIELD)
+#undef TPI_JSON_CLASS_FIELD
+        tpi_emit(e, "}");
+        sep = ", ";
+    }
+    tpi_emit(e, "]}");
+}
+
+/* ---- Prometheus ---- */
+
+/* Prometheus wants base units: milliseconds become seconds (the name's _ms
+ * becomes _seconds); bytes fields already end in _bytes. */
+#define TPI_PROM_NAME_bytes(field) #field
+#define TPI_PROM_NAME_(field) #field
+#define TPI_PROM_NAME_ms(field) #field "_as_seconds"
+#define TPI_PROM_NAME(field, unit) TPI_PROM_NAME_##unit(field)
+#define TPI_PROM_SCALE_bytes 1.0
+#define TPI_PROM_SCALE_ 1.0
+#define TPI_PROM_SCALE_ms 0.001
+#define TPI_PROM_SCALE(unit) TPI_PROM_SCALE_##unit
+
+/* A metric name from a field name: "purge_delay_ms_as_seconds" reads as
+ * "purge_delay_seconds". */
+static void tpi_prom_name(char *dst, size_t cap, const char *prefix, const char *field, const char *total)
+{
+    char base[64];
+    snprintf(base, sizeof base, "%s", field);
+    char *ms = strstr(base, "_ms_as_seconds");
+    if (ms) strcpy(ms, "_seconds");
+    snprintf(dst, cap, "tierpool_%s%s%s", prefix, base, total);
+}
+
+static void tpi_prom_value(tpi_emitter *e, const char *metric, const char *labels, uint64_t value, double scale)
+{
+    if (scale == 1.0) tpi_emit(e, "%s{%s} %llu\n", metric, labels, (unsigned long long)value);
+    else tpi_emit(e, "%s{%s} %.3f\n", metric, labels, (double)value * scale);
+}
+
+static void tpi_write_prometheus(tpi_emitter *e, const tp_stats *pools, size_t count)
+{
+    char name[80], metric[96], labels[160];
+#define TPI_PROM_FIELD(field, kind, unit, help)                                                      \
+    tpi_prom_name(metric, sizeof metric, "", TPI_PROM_NAME(field, unit), TPI_IS_COUNTER(kind) ? "_total" : ""); \
+    tpi_emit(e, "# HELP %s %s.\n# TYPE %s %s\n", metric, help, metric, #kind);                      \
+    for (size_t i = 0; i < count; i++) {                                                              \
+        tpi_escape(name, sizeof name, pools[i].pool);                                                 \
+        snprintf(labels, sizeof labels, "pool=\"%s\"", name);                                         \
+        tpi_prom_value(e, metric, labels, pools[i].field, TPI_PROM_SCALE(unit));                      \
+    }
+    TP_STATS_POOL_FIELDS(TPI_PROM_FIELD)
+#undef TPI_PROM_FIELD
+    tpi_emit(e, "# HELP tierpool_fragmentation_ratio Internal plus external waste over committed bytes.\n");
+    tpi_emit(e, "# TYPE tierpool_fragmentation_ratio gauge\n");
+    for (size_t i = 0; i < count; i++) {
+        tpi_escape(name, sizeof name, pools[i].pool);
+        tpi_emit(e, "tierpool_fragmentation_ratio{pool=\"%s\"} %.6f\n", name, pools[i].fragmentation);
+    }
+#define TPI_PROM_CLASS_FIELD(field, kind, unit, help)                                                 \
+    if (strcmp(#field, "block_size") != 0) {                                                          \
+        tpi_prom_name(metric, sizeof metric, "class_", TPI_PROM_NAME(field, unit),                    \
+                      TPI_IS_COUNTER(kind) ? "_total" : "");                                          \
+        tpi_emit(e, "# HELP %s Per size class: %s.\n# TYPE %s %s\n", metric, help, metric, #kind);    \
+        for (size_t i = 0; i < count; i++) {                                                          \
+            tpi_escape(name, sizeof name, pools[i].pool);                                             \
+            for (unsigned k = 0; k < TP_STATS_CLASSES; k++) {                                         \
+                const tp_class_stats *c = &pools[i].classes[k];                                       \
+                if (!tpi_class_used(c)) continue;                                                     \
+                snprintf(labels, sizeof labels, "pool=\"%s\",size_class=\"%llu\"", name,              \
+                         (unsigned long long)c->block_size);                                          \
+                tpi_prom_value(e, metric, labels, c->field, TPI_PROM_SCALE(unit));                    \
+            }                                                                                         \
+        }                                                                                             \
+    }
+    TP_STATS_CLASS_FIELDS(TPI_PROM_CLASS_FIELD)
+#undef TPI_PROM_CLASS_FIELD
+}
+
+/* ---- entry points ---- */
+
+/* Statistics of every live pool, gathered into `out` (up to `cap`). */
+typedef struct tpi_pool_list {
+    tp_pool *pools[64];
+    size_t count;
+} tpi_pool_list;
+
+static void tpi_list_pool(tp_pool *pool, void *arg)
+{
+    tpi_pool_list *list = arg;
+    if (list->count < sizeof list->pools / sizeof list->pools[0]) list->pools[list->count++] = pool;
+}
+
+int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const char *text), void *arg)
+{
+    if (!write || format < TP_STATS_TEXT || format > TP_STATS_PROMETHEUS) {
+        errno = EINVAL;
+        return -1;
+    }
+    tpi_emitter e = {write, arg};
+    /* The per-pool structs are big (about 5 KiB each): one at a time, except
+     * for Prometheus, which groups by metric and so needs them together. */
+    tpi_pool_list list = {.count = 0};
+    if (pool) {
+        list.pools[0] = pool;
+        list.count = 1;
+    } else {
+        tpi_pools_each(tpi_list_pool, &list);
+    }
+    tp_stats one;
+    if (format == TP_STATS_PROMETHEUS) {
+        tp_stats stats[8];
+        for (size_t first = 0; first < list.count; first += 8) {
+            size_t n = list.count - first < 8 ? list.count - first : 8;
+            for (size_t i = 0; i < n; i++) tpi_stats_of_pool(list.pools[first + i], &stats[i]);
+            tpi_write_prometheus(&e, stats, n);
+        }
+        return 0;
+    }
+    if (format == TP_STATS_JSON) tpi_emit(&e, "{\"version\": %d, \"pools\": [", TP_STATS_VERSION);
+    for (size_t i = 0; i < list.count; i++) {
+        tpi_stats_of_pool(list.pools[i], &one);
+        if (format == TP_STATS_JSON) {
+            tpi_write_json_pool(&e, &one, i ? ", " : "");
+        } else {
+            tpi_write_text(&e, &one);
+            tpi_emit(&e, "\n");
+        }
+    }
+    if (!pool) {
+        tp_stats_get(NULL, &one);
+        if (format == TP_STATS_JSON) tpi_write_json_pool(&e, &one, "], \"process\": ");
+        else tpi_write_text(&e, &one);
+    } else if (format == TP_STATS_JSON) {
+        tpi_emit(&e, "]");
+    }
+    if (format == TP_STATS_JSON) tpi_emit(&e, "}\n");
+    return 0;
+}
+
+static void tpi_write_file(void *arg, const char *text)
+{
+    fputs(text, (FILE *)arg);
+}
+
+int tp_stats_print(tp_pool *pool, int format, FILE *out)
+{
+    if (!out) {
+        errno = EINVAL;
+        return -1;
+    }
+    return tp_stats_write(pool, format, tpi_write_file, out);
+}
+
+/* ---- at exit ----------------------------------------------------------------------------- */
+
+static void tpi_write_stderr(void *arg, const char *text)
+{
+    (void)arg;
+    size_t n = strlen(text);
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, text, n);
+        if (w <= 0) return;
+        text += w;
+        n -= (size_t)w;
+    }
+}
+
+static void tpi_stats_at_exit(void)
+{
+    tp_stats_write(NULL, tpi_options.show_stats == 2 ? TP_STATS_JSON : TP_STATS_TEXT, tpi_write_stderr, NULL);
+}
+
+void tpi_stats_init(void)
+{
+    if (tpi_options.show_stats) atexit(tpi_stats_at_exit);
+}
