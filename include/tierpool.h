@@ -112,7 +112,9 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
  * Counting costs the fast paths nothing shared: allocations are counted in
  * the calling thread's cache, live blocks are read from the pages. So frees
  * are allocations minus live blocks, and a block freed by another thread
- * counts as live until its page's owner collects it. Figures from running
+ * counts as live until its page's owner collects it. Requested bytes are
+ * estimated per class from the requests that took a slow path (a sample;
+ * the fast path counts blocks only). Figures from running
  * threads are read without stopping them: exact when the pool is quiet,
  * close while it is busy. */
 
@@ -124,7 +126,7 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(frees, counter, , "blocks freed and collected by their page")                                    \
     X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
     X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
-    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (estimated per class)")     \
+    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (estimated per class)")      \
     X(pages, gauge, , "slab pages in use")                                                             \
     X(page_bytes, gauge, bytes, "bytes of slab pages in use")                                          \
     X(peak_page_bytes, gauge, bytes, "highest bytes of slab pages and huge blocks so far")             \

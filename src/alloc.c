@@ -3,7 +3,7 @@
  *
  * malloc fast path (<= 1 KiB, default pool), about fifteen instructions:
  *   one TLS load (the tcache), one load from direct[(size+15)/16] (the page),
- *   pop page->free, used++, two counter adds in the tcache (statistics).
+ *   pop page->free, used++, one counter add in the tcache (statistics).
  *   The one branch to the slow path covers an empty
  *   page, a thread not initialised yet (its tcache's pages are all the empty
  *   page) and sizes above 1 KiB.
@@ -40,11 +40,10 @@ static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
         tpi_page *page = tc->direct[slot];
         tpi_block *b = page->free;
         if (tpi_likely(b != NULL)) {
+            /* Statistics: one add to this thread's own counter. */
+            tc->slot_allocs[slot]++;
             page->free = b->next;
             page->used++;
-            /* Statistics: two adds to this thread's own counters. */
-            tc->slot_allocs[slot]++;
-            tc->slot_requested[slot] += size;
             return b;
         }
     }

@@ -291,7 +291,10 @@ unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick);
  * reads them racily, which is benign for aligned 64-bit words). */
 typedef struct tpi_class_counters {
     uint64_t allocs;       /* slow-path allocations (fast ones: slot_allocs) */
-    uint64_t requested;    /* bytes requested by those */
+    uint64_t requested;    /* bytes requested by those: a sample of the class's
+                            * requests, from which stats.c estimates the
+                            * requested bytes of live blocks */
+    uint64_t fast_allocs;  /* fast-path allocations (pool's retired counters only) */
     uint64_t refills;      /* batches taken into a page's free list */
     uint64_t flushes;      /* empty pages handed back to the pool */
     uint64_t remote_frees; /* blocks collected from pages' remote lists */
@@ -306,7 +309,6 @@ typedef struct tpi_tcache {
     /* hot: malloc of <= 1 KiB indexes this by (size + 15) / 16 */
     tpi_page *direct[TPI_SMALL_SLOTS];
     uint64_t slot_allocs[TPI_SMALL_SLOTS];    /* fast-path allocations per slot */
-    uint64_t slot_requested[TPI_SMALL_SLOTS]; /* and their requested bytes */
     uintptr_t thread_id;                  /* owner's id (tpi_thread_id) */
     tp_pool *pool;
     _Atomic uintptr_t delayed_free;       /* blocks other threads sent us (full pages) */

@@ -227,11 +227,8 @@ static void tpi_pool_fold_counters(tp_pool *pool, const tpi_tcache *tc)
         r->flushes += c->flushes;
         r->remote_frees += c->remote_frees;
     }
-    for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++) {
-        tpi_class_counters *r = &pool->retired[tpi_small_class[slot]];
-        r->allocs += tc->slot_allocs[slot];
-        r->requested += tc->slot_requested[slot];
-    }
+    for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++)
+        pool->retired[tpi_small_class[slot]].fast_allocs += tc->slot_allocs[slot];
 }
 
 void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc)

@@ -46,31 +46,33 @@ static size_t tpi_resident(const void *addr, size_t size)
     return resident * TPI_OS_PAGE;
 }
 
+/* requested[] gathers, per class, the bytes and the count of the slow-path
+ * allocations: the sample the requested bytes of live blocks are estimated
+ * from (the fast path counts blocks, not bytes). */
 static void tpi_add_counters(tp_class_stats *c, uint64_t *requested, const tpi_class_counters *k)
 {
-    c->allocs += k->allocs;
-    *requested += k->requested;
+    c->allocs += k->allocs + k->fast_allocs;
+    requested[0] += k->requested;
+    requested[1] += k->allocs;
     c->refills += k->refills;
     c->flushes += k->flushes;
     c->remote_frees += k->remote_frees;
 }
 
 /* Pool lock held. Adds the pool's figures into *out (several pools add up
- * into one struct for the process). requested[] collects requested bytes. */
+ * into one struct for the process). requested[2 * class] collects sampled
+ * requested bytes, requested[2 * class + 1] the sample's size. */
 TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint64_t *requested)
 {
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++)
-        tpi_add_counters(&out->classes[cls], &requested[cls], &pool->retired[cls]);
+        tpi_add_counters(&out->classes[cls], &requested[2 * cls], &pool->retired[cls]);
     for (const tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) {
         for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
-            tpi_add_counters(&out->classes[cls], &requested[cls], &tc->counters[cls]);
+            tpi_add_counters(&out->classes[cls], &requested[2 * cls], &tc->counters[cls]);
             if (tc->adapt[cls].keep > out->classes[cls].cache_keep) out->classes[cls].cache_keep = tc->adapt[cls].keep;
         }
-        for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++) {
-            unsigned cls = tpi_small_class[slot];
-            out->classes[cls].allocs += tc->slot_allocs[slot];
-            requested[cls] += tc->slot_requested[slot];
-        }
+        for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++)
+            out->classes[tpi_small_class[slot]].allocs += tc->slot_allocs[slot];
     }
     size_t dirty = 0;
     for (const tpi_chunk *c = pool->chunks; c; c = c->next) {
@@ -112,7 +114,9 @@ static void tpi_stats_finish(tp_stats *out, const uint64_t *requested)
         if (c->live_blocks > c->allocs) c->live_blocks = c->allocs;
         c->frees = c->allocs - c->live_blocks;
         c->live_bytes = c->live_blocks * c->block_size;
-        uint64_t live_requested = c->allocs ? (uint64_t)((double)requested[cls] / (double)c->allocs * (double)c->live_blocks) : 0;
+        uint64_t sampled = requested[2 * cls + 1];
+        uint64_t live_requested = sampled ? (uint64_t)((double)requested[2 * cls] / (double)sampled * (double)c->live_blocks)
+                                          : c->live_bytes;
         out->allocs += c->allocs;
         out->frees += c->frees;
         out->live_blocks += c->live_blocks;
@@ -146,7 +150,7 @@ static void tpi_stats_begin(tp_stats *out, const char *name)
 
 static void tpi_stats_of_pool(tp_pool *pool, tp_stats *out)
 {
-    uint64_t requested[TPI_CLASS_COUNT] = {0};
+    uint64_t requested[2 * TPI_CLASS_COUNT] = {0};
     tpi_stats_begin(out, pool->name);
     pthread_mutex_lock(&pool->lock);
     tpi_stats_gather(pool, out, requested);
@@ -177,7 +181,7 @@ int tp_stats_get(tp_pool *pool, tp_stats *out)
         tpi_stats_of_pool(pool, out);
         return 0;
     }
-    uint64_t requested[TPI_CLASS_COUNT] = {0};
+    uint64_t requested[2 * TPI_CLASS_COUNT] = {0};
     tpi_stats_begin(out, "process");
     tpi_process_sum sum = {out, requested};
     tpi_pools_each(tpi_stats_add_pool, &sum);
