@@ -177,7 +177,7 @@ void tpi_free_generic(void *p)
         if (tpi_page_block_start(page, p) != p)
             tpi_fatal("free of a pointer inside a block", p);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-        if (owner != 0 && (owner & ~TPI_PAGE_FULL) == tpi_thread_id())
+        if (owner != 0 && (owner & ~TPI_PAGE_FLAGS) == tpi_thread_id())
             tpi_tcache_free_local_slow(page, p);
         else
             tpi_page_free_remote(page, p);

@@ -110,6 +110,8 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "bytes of freed huge-block mappings kept per pool for reuse until the purge delay passes")     \
     X(CACHE_KEEP_MAX, cache_keep_max, TPI_OPT_INT, 8, 0, 64,                                          \
       "most empty pages a thread cache keeps per size class when the class thrashes")              \
+    X(CHECK, check, TPI_OPT_BOOL, 0, 0, 1,                                                            \
+      "validate every free on the slow path: interior or uncarved pointers abort with a message")  \
     X(SHOW_STATS, show_stats, TPI_OPT_FORMAT, 0, 0, 2,                                                \
       "print statistics to stderr at exit: 0, 1/text or json")                                     \
     X(VERBOSE, verbose, TPI_OPT_BOOL, 0, 0, 1,                                                        \
@@ -163,10 +165,14 @@ struct tpi_tcache;
 struct tpi_chunk;
 
 /* page->owner: the owning thread's id, with TPI_PAGE_FULL set while the page
- * sits on its tcache's full queue. The free fast path compares the whole word
- * with the caller's id, so a full page and a foreign page both take the one
- * slow branch. 0 = no owner (free slices, or abandoned). */
+ * sits on its tcache's full queue and TPI_PAGE_CHECKED when the CHECK option
+ * is on. The free fast path compares the whole word with the caller's id, so
+ * a full page, a foreign page and checked mode all take the one slow branch.
+ * 0 = no owner (free slices, or abandoned). Thread ids are aligned to 16 at
+ * least, leaving the low bits free. */
 #define TPI_PAGE_FULL ((uintptr_t)1)
+#define TPI_PAGE_CHECKED ((uintptr_t)2)
+#define TPI_PAGE_FLAGS (TPI_PAGE_FULL | TPI_PAGE_CHECKED)
 /* page->thread_free: the remote list with TPI_NOTIFY in its low bit while the
  * page is full. The first remote free that sees the bit clears it and pushes
  * its block on the owner's delayed list instead, so the owner learns that the
@@ -310,6 +316,7 @@ typedef struct tpi_tcache {
     tpi_page *direct[TPI_SMALL_SLOTS];
     uint64_t slot_allocs[TPI_SMALL_SLOTS];    /* fast-path allocations per slot */
     uintptr_t thread_id;                  /* owner's id (tpi_thread_id) */
+    uintptr_t owner_word;                 /* thread_id | TPI_PAGE_CHECKED if checking */
     tp_pool *pool;
     _Atomic uintptr_t delayed_free;       /* blocks other threads sent us (full pages) */
     tpi_page *current[TPI_CLASS_COUNT];   /* page malloc pops from; head of avail */

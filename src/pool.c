@@ -99,7 +99,7 @@ static void tpi_pool_return_slices(tp_pool *pool, tpi_page *page)
 static void tpi_page_own(tpi_page *page, tpi_tcache *tc)
 {
     atomic_store_explicit(&page->tcache, tc, memory_order_release);
-    atomic_store_explicit(&page->owner, tc->thread_id, memory_order_release);
+    atomic_store_explicit(&page->owner, tc->owner_word, memory_order_release);
 }
 
 tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned cls)

@@ -75,6 +75,7 @@ void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
     tc->ticks = 1;
     tc->pool = pool;
     tc->thread_id = thread_id;
+    tc->owner_word = thread_id | (tpi_options.check ? TPI_PAGE_CHECKED : 0);
 }
 
 /* A page kept empty (retained) that is in use again stops counting as kept.
@@ -91,7 +92,7 @@ static void tpi_tcache_unretain(tpi_tcache *tc, tpi_page *page)
 
 static void tpi_tcache_unfull(tpi_tcache *tc, tpi_page *page)
 {
-    atomic_store_explicit(&page->owner, tc->thread_id, memory_order_relaxed);
+    atomic_store_explicit(&page->owner, tc->owner_word, memory_order_relaxed);
     tpi_page_clear_notify(page);
     tpi_queue_remove(&tc->full[page->class_index], page);
     tpi_queue_push_back(&tc->avail[page->class_index], page);
@@ -172,7 +173,7 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
         tpi_block *next = b->next;
         tpi_page *page = tpi_page_of(b);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-        if ((owner & ~TPI_PAGE_FULL) == tc->thread_id && tpi_thread_id() == tc->thread_id)
+        if ((owner & ~TPI_PAGE_FLAGS) == tc->thread_id && tpi_thread_id() == tc->thread_id)
             tpi_tcache_free_local_slow(page, b);
         else
             tpi_page_free_remote(page, b);
@@ -215,7 +216,7 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
         tpi_queue_remove(&tc->avail[cls], page);
         tpi_queue_push_back(&tc->full[cls], page);
         page->queue = TPI_QUEUE_FULL;
-        atomic_store_explicit(&page->owner, tc->thread_id | TPI_PAGE_FULL, memory_order_relaxed);
+        atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
         page = next;
     }
     tpi_adapt_on_acquire(&tc->adapt[cls], tc->ticks++);
@@ -238,7 +239,7 @@ void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
 {
     tpi_queue_push_back(&tc->full[page->class_index], page);
     page->queue = TPI_QUEUE_FULL;
-    atomic_store_explicit(&page->owner, tc->thread_id | TPI_PAGE_FULL, memory_order_relaxed);
+    atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
 }
 
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 TPI_TLS tpi_tcache *tpi_tls_default = &tpi_tcache_empty;
-TPI_TLS char tpi_tls_id_anchor;
+TPI_TLS char tpi_tls_id_anchor __attribute__((aligned(16)));
 
 typedef struct tpi_slot {
     tp_pool *pool;
