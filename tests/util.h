@@ -40,37 +40,47 @@ static __attribute__((unused)) uint64_t util_rand(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-/* The byte a block with this id holds at offset i. Never 0, so that a
- * zeroed or foreign byte is told from the pattern. */
+/* The byte a block with this id holds at offset i: odd, so never 0, so that
+ * a zeroed byte is told from the pattern. */
 static inline uint8_t util_pattern(uint64_t id, size_t i)
 {
-    return (uint8_t)((((id * 0x9e3779b97f4a7c15ULL) >> 56) + i * 131u) % 255u + 1u);
+    return (uint8_t)(((id * 0x9e3779b97f4a7c15ULL) >> 56) + i * 131u) | 1u;
 }
 
-/* Marks: a pattern over a block's first and last 4 KiB and 16 bytes of each
- * 4 KiB between, so that blocks of megabytes are checked in little time.
+/* Marks: a pattern over a block's first and last KiB and 16 bytes of each
+ * 32 KiB between, so that blocks of megabytes are checked in little time
+ * (and without touching every OS page: page faults are what costs).
  * util_marks writes them (UTIL_WRITE), or checks the marks below `limit`
  * (the part a realloc keeps) for the pattern (UTIL_VERIFY) or for zero
  * (UTIL_ZERO); returns the first bad offset, or UTIL_OK. */
 enum { UTIL_WRITE, UTIL_VERIFY, UTIL_ZERO };
 #define UTIL_OK SIZE_MAX
+#define UTIL_EDGE 1024u
+#define UTIL_STRIDE 32768u
+
+static size_t util_mark_range(uint8_t *b, size_t from, size_t to, uint64_t id, int mode)
+{
+    if (mode == UTIL_WRITE) {
+        for (size_t i = from; i < to; i++) b[i] = util_pattern(id, i);
+        return UTIL_OK;
+    }
+    for (size_t i = from; i < to; i++)
+        if (b[i] != (mode == UTIL_ZERO ? 0 : util_pattern(id, i))) return i;
+    return UTIL_OK;
+}
+
 static __attribute__((unused)) size_t util_marks(void *p, size_t n, size_t limit, uint64_t id, int mode)
 {
     uint8_t *b = p;
-    size_t edge = 4096, tail = n > 2 * edge ? n - edge : edge;
-    for (size_t i = 0; i < n && i < limit;) {
-        uint8_t want = mode == UTIL_ZERO ? 0 : util_pattern(id, i);
-        if (mode == UTIL_WRITE)
-            b[i] = want;
-        else if (b[i] != want)
-            return i;
-        i++;
-        if (i >= edge && i < tail && i % edge >= 16) { /* past a stride's mark: skip to the next */
-            size_t next = (i / edge + 1) * edge;
-            i = next < tail ? next : tail;
-        }
+    size_t end = n < limit ? n : limit, bad;
+    if (n <= 2 * UTIL_EDGE) return util_mark_range(b, 0, end, id, mode);
+    size_t tail = n - UTIL_EDGE;
+    if ((bad = util_mark_range(b, 0, UTIL_EDGE < end ? UTIL_EDGE : end, id, mode)) != UTIL_OK) return bad;
+    for (size_t off = UTIL_STRIDE; off < tail && off < end; off += UTIL_STRIDE) {
+        size_t to = off + 16 < tail ? off + 16 : tail;
+        if ((bad = util_mark_range(b, off, to < end ? to : end, id, mode)) != UTIL_OK) return bad;
     }
-    return UTIL_OK;
+    return tail < end ? util_mark_range(b, tail, end, id, mode) : UTIL_OK;
 }
 #define util_mark(p, n, id) ((void)util_marks(p, n, SIZE_MAX, id, UTIL_WRITE))
 #define util_verify(p, n, limit, id) util_marks(p, n, limit, id, UTIL_VERIFY)
