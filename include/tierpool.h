@@ -185,6 +185,11 @@ TP_API int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, co
 /* tp_stats_write to a stdio stream. */
 TP_API int tp_stats_print(tp_pool *pool, int format, FILE *out);
 
+/* Starts publishing this process's statistics to shared memory, as
+ * TIERPOOL_PUBLISH=1 does, for `tierpool top PID` and `tierpool stats PID`.
+ * Returns 0 (also when already publishing), or -1 with errno ENOMEM. */
+TP_API int tp_monitor_start(void);
+
 /* ---- options ----------------------------------------------------------------------
  * Every option is also read from the environment as TIERPOOL_<NAME> at the
  * first allocation; `tierpool options` and docs/tuning.md list them. Names are

@@ -112,6 +112,10 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "most empty pages a thread cache keeps per size class when the class thrashes")              \
     X(CHECK, check, TPI_OPT_BOOL, 0, 0, 1,                                                            \
       "validate every free on the slow path: interior or uncarved pointers abort with a message")  \
+    X(PUBLISH, publish, TPI_OPT_BOOL, 0, 0, 1,                                                        \
+      "publish statistics to shared memory for `tierpool top` and `tierpool stats PID`")           \
+    X(PUBLISH_INTERVAL, publish_interval_ms, TPI_OPT_MS, 1000, 10, 3600000,                           \
+      "how often the published statistics are refreshed")                                          \
     X(SHOW_STATS, show_stats, TPI_OPT_FORMAT, 0, 0, 2,                                                \
       "print statistics to stderr at exit: 0, 1/text or json")                                     \
     X(VERBOSE, verbose, TPI_OPT_BOOL, 0, 0, 1,                                                        \
@@ -389,6 +393,9 @@ void tpi_decay_on_pass(tpi_decay *d, uint32_t now);
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force);
 void tpi_purge_maybe(tp_pool *pool);
 void tpi_background_ensure(void);
+/* monitor.c: starts publishing if PUBLISH asks for it (no lock held). */
+void tpi_monitor_ensure(void);
+void tpi_monitor_after_fork(void);
 void tpi_background_after_fork(void);
 
 /* ---- pools (pool.c) -------------------------------------------------------------------- */

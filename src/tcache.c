@@ -270,6 +270,7 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
         }
     }
     tpi_background_ensure();
+    tpi_monitor_ensure();
     if (size > TPI_LARGE_MAX) return tpi_huge_malloc(tc->pool, size, 0, false);
     return tpi_tcache_malloc_class(tc, tpi_class_of(size), size);
 }
