@@ -11,8 +11,9 @@
  * allowed (and a failed realloc must leave the block intact). Now and then
  * a pool is reset or destroyed, and its blocks leave the model.
  *
- * Usage: test_differential [SEED [OPS]]   (default seed 1, 1,000,000 ops;
- * fewer under the sanitizers). A failure prints the seed and the operation.
+ * Usage: test_differential [SEED [OPS | -N]]: default seed 1 and 1,000,000
+ * operations (fewer under the sanitizers), -N for that count divided by N.
+ * A failure prints the seed and the operation.
  */
 #include "tierpool.h"
 #include "test.h"
@@ -223,7 +224,9 @@ static void check_all(void)
 int main(int argc, char **argv)
 {
     seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 1;
-    uint64_t ops = argc > 2 ? strtoull(argv[2], NULL, 0) : TEST_SCALE(1000000);
+    /* OPS: a count, or -N for the default count divided by N */
+    uint64_t ops = TEST_SCALE(1000000);
+    if (argc > 2) ops = argv[2][0] == '-' ? ops / strtoull(argv[2] + 1, NULL, 0) : strtoull(argv[2], NULL, 0);
     rng = seed;
     printf("seed %" PRIu64 ", %" PRIu64 " operations\n", seed, ops);
     for (int k = 1; k < POOLS; k++) {
