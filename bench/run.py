@@ -171,6 +171,7 @@ def header(title, info, command, runs, notes, what):
         f"- machine: {info['cpu']}, {info['nproc']} CPUs, Linux {info['kernel']}",
         f"- C library: {info['libc']}; peers: {info['peers']}",
         f"- compiler: {info['compiler']}; tierpool {info['commit']}",
+        f"- load average (1 min) before and after: {info['load']}",
         f"- each figure: median of {runs} interleaved runs of {what}; in brackets, the ratio to glibc's",
     ]
     if skipped:
@@ -235,21 +236,25 @@ def main():
     command = ("python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])).strip()
     pair_cmd = [os.path.join(args.build_dir, "bench", "tp_bench_pair"),
                 "--runs", str(runs), "--seconds", str(seconds)]
-    results = []
+    results = []  # (name, raw text, function rendering the markdown)
     with open(LOCK, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print("bench: another benchmark is running; waiting for it", file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
+        load_before = os.getloadavg()[0]
         if args.only in (None, "pair"):
             print(f"bench: {' '.join(shlex.quote(c) for c in pair_cmd)}", file=sys.stderr)
             text = subprocess.run(pair_cmd, capture_output=True, text=True, check=True).stdout
-            results.append(("pair", text, report_pair(text, info, command, runs)))
+            results.append(("pair", text, lambda t=text: report_pair(t, info, command, runs)))
         if args.only in (None, "threads"):
             print(f"bench: bench/threads.c, {runs} runs, scale {scale}", file=sys.stderr)
             text, notes = run_threads(args.build_dir, runs, scale)
-            results.append(("threads", text, report_threads(text, notes, info, command, runs, scale)))
+            results.append(("threads", text,
+                            lambda t=text, n=notes: report_threads(t, n, info, command, runs, scale)))
+    info["load"] = f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
+    results = [(name, text, render()) for name, text, render in results]
     for name, text, md in results:
         with open(os.path.join(args.out, name + ".tsv"), "w") as f:
             f.write(text)
