@@ -62,7 +62,8 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: tierpool COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
-        fprintf(out, "  %s %s\n      %s\n", commands[i].name, commands[i].usage, commands[i].summary);
+        fprintf(out, "  %s%s%s\n      %s\n", commands[i].name, *commands[i].usage ? " " : "", commands[i].usage,
+                commands[i].summary);
     fprintf(out,
             "\nrun options:\n"
             "  --stats   set TIERPOOL_SHOW_STATS=1: the allocator prints its statistics\n"
@@ -95,13 +96,16 @@ static bool find_library(char *out, size_t size)
     char *slash = strrchr(self, '/');
     if (slash) *slash = '\0';
     for (size_t i = 0; i < sizeof library_dirs / sizeof library_dirs[0]; i++) {
-        int len = snprintf(out, size, "%s/%s/%s", self, library_dirs[i], TP_CLI_LIBRARY);
+        /* The folder made canonical, the name kept: the soname's link, not
+         * the file it points to now, so the program gets what an upgrade
+         * installs. */
+        int len = snprintf(out, size, "%s/%s", self, library_dirs[i]);
         if (len < 0 || (size_t)len >= size) continue;
-        char *resolved = realpath(out, NULL);
-        if (!resolved) continue;
-        len = snprintf(out, size, "%s", resolved);
-        free(resolved);
-        if (len > 0 && (size_t)len < size) return true;
+        char *dir = realpath(out, NULL);
+        if (!dir) continue;
+        len = snprintf(out, size, "%s/%s", dir, TP_CLI_LIBRARY);
+        free(dir);
+        if (len > 0 && (size_t)len < size && access(out, R_OK) == 0) return true;
     }
     fprintf(stderr, "tierpool: %s not found next to %s nor in", TP_CLI_LIBRARY, self);
     for (size_t i = 1; i < sizeof library_dirs / sizeof library_dirs[0]; i++)
