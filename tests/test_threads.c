@@ -11,6 +11,8 @@
  *   shared_bag      8 threads push bursts of blocks on one mutex-protected bag
  *                   and pop random ones, so pages fill up on one thread and
  *                   drain on others (the full-page notification path).
+ *   trim_and_stats  rounds of 4 short-lived random_ops threads while another
+ *                   thread trims every pool and reads their statistics.
  *   pool_cycles     persistent workers share an explicit pool, then the main
  *                   thread destroys it and creates the next (the struct is
  *                   reused): workers must get a fresh cache each time; some
@@ -40,6 +42,7 @@ static void make_pools(void)
 
 typedef struct ro_arg {
     unsigned id;
+    int ops;
     thr_block left[RO_SLOTS]; /* handed to the main thread at exit */
 } ro_arg;
 
@@ -97,7 +100,7 @@ static void *ro_thread(void *argp)
     thr_block slots[RO_SLOTS];
     memset(slots, 0, sizeof slots);
     uint64_t seq = (uint64_t)a->id << 40;
-    for (int op = 0; op < RO_OPS; op++) {
+    for (int op = 0; op < a->ops; op++) {
         thr_block *b = &slots[thr_rand(&r) % RO_SLOTS];
         if (!b->p) ro_alloc(&r, b, ++seq);
         else if (thr_rand(&r) % 5 == 0) ro_realloc(&r, b, ++seq);
@@ -111,18 +114,68 @@ static void *ro_thread(void *argp)
     return NULL;
 }
 
-static void test_random_ops(void)
+/* n threads of random ops; the main thread frees what they leave. */
+static void ro_run(unsigned n, int ops, unsigned first_id)
 {
     static ro_arg args[RO_THREADS];
     pthread_t t[RO_THREADS];
-    for (unsigned i = 0; i < RO_THREADS; i++) {
+    for (unsigned i = 0; i < n; i++) {
         memset(&args[i], 0, sizeof args[i]);
-        args[i].id = i;
+        args[i].id = first_id + i;
+        args[i].ops = ops;
         thr_start(&t[i], ro_thread, &args[i]);
     }
-    for (unsigned i = 0; i < RO_THREADS; i++) thr_join(t[i]);
-    for (unsigned i = 0; i < RO_THREADS; i++)
+    for (unsigned i = 0; i < n; i++) thr_join(t[i]);
+    for (unsigned i = 0; i < n; i++)
         for (int j = 0; j < RO_SLOTS; j++) thr_block_free(&args[i].left[j]);
+}
+
+static void test_random_ops(void)
+{
+    ro_run(RO_THREADS, RO_OPS, 0);
+}
+
+/* ---- trim_and_stats -------------------------------------------------------------- */
+
+#define TS_ROUNDS (20 / THR_SCALE)
+
+static atomic_bool ts_stop;
+
+static void ts_count(void *arg, const char *text)
+{
+    *(size_t *)arg += strlen(text);
+}
+
+/* Trims every pool and reads statistics while other threads allocate,
+ * exit and abandon pages. */
+static void *ts_janitor(void *arg)
+{
+    (void)arg;
+    unsigned n = 0;
+    while (!atomic_load(&ts_stop)) {
+        tp_pool *pool = pools[n++ % NPOOLS];
+        tp_pool_trim(pool);
+        tp_stats st;
+        memset(&st, 0, sizeof st);
+        if (CHECK(tp_stats_get(n % 5 == 0 ? NULL : pool, &st) == 0)) {
+            CHECK(st.version == TP_STATS_VERSION && st.size == sizeof st);
+            CHECK(st.frees <= st.allocs && st.live_blocks <= st.allocs);
+        }
+        size_t bytes = 0;
+        CHECK(tp_stats_write(pool, n % 3, ts_count, &bytes) == 0 && bytes > 0);
+        usleep(500);
+    }
+    return NULL;
+}
+
+static void test_trim_and_stats(void)
+{
+    pthread_t janitor;
+    atomic_store(&ts_stop, false);
+    thr_start(&janitor, ts_janitor, NULL);
+    for (int round = 0; round < TS_ROUNDS; round++) ro_run(4, 2000, 1000 + 4 * (unsigned)round);
+    atomic_store(&ts_stop, true);
+    thr_join(janitor);
 }
 
 /* ---- rings ------------------------------------------------------------------------- */
@@ -374,6 +427,7 @@ int main(int argc, char **argv)
     thr_run("random_ops", test_random_ops);
     thr_run("rings", test_rings);
     thr_run("shared_bag", test_shared_bag);
+    thr_run("trim_and_stats", test_trim_and_stats);
     for (int i = 1; i < NPOOLS; i++) tp_pool_destroy(pools[i]);
     thr_run("pool_cycles", test_pool_cycles);
     return thr_summary("test_threads");
