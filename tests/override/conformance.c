@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tierpool.h"
@@ -509,6 +511,55 @@ static void test_libc_allocations(void)
     }
 }
 
+/* ---- a pointer tierpool does not own ------------------------------------------------------ */
+
+static char not_ours[64];
+
+static void free_not_ours(void)
+{
+    char *volatile p = not_ours + 16; /* volatile: GCC would see a static */
+    free(p);
+}
+
+static void realloc_not_ours(void)
+{
+    char *volatile p = not_ours + 16;
+    CHECK(realloc(p, 100) == NULL); /* not reached */
+}
+
+/* Runs call in a child, which must abort with `message` on stderr. */
+static void expect_fatal(void (*call)(void), const char *message)
+{
+    int fds[2];
+    if (!CHECK_EQ(pipe(fds), 0)) return;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        dup2(fds[1], STDERR_FILENO);
+        call();
+        _exit(0);
+    }
+    close(fds[1]);
+    char out[512];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof out - 1 && (n = read(fds[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)n;
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    if (!CHECK_EQ(waitpid(pid, &status, 0), pid)) return;
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    if (!CHECK(strstr(out, message) != NULL)) fprintf(stderr, "    stderr: %s\n", out);
+}
+
+static void test_not_ours(void)
+{
+    expect_fatal(free_not_ours, "tierpool: fatal: free of a pointer tierpool does not own");
+    expect_fatal(realloc_not_ours, "tierpool: fatal: realloc of a pointer tierpool does not own");
+}
+
 int main(void)
 {
     resolve();
@@ -530,6 +581,7 @@ int main(void)
     test_reports();
     test_libc_aliases();
     test_libc_allocations();
+    test_not_ours();
     conformance_cxx(&test_passed, &test_failed);
 
     free(reference);
