@@ -254,9 +254,9 @@ static void test_realloc(void)
 static void test_alignment_sweep(void)
 {
     for (size_t align = 1; align <= 4 * MiB; align <<= 1) {
-        size_t two[] = {1, align + 1};
-        for (size_t k = 0; k < 2; k++) {
-            size_t n = two[k];
+        size_t three[] = {0, 1, align + 1};
+        for (size_t k = 0; k < 3; k++) {
+            size_t n = three[k];
             void *p = aligned_alloc(align, n);
             check_block(p, n, align);
             free(p);
