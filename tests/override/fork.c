@@ -9,6 +9,7 @@
  * its malloc. popen and system cover the C library's own spawning.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ static void *churn(void *arg)
         for (size_t i = 0; i < 32; i++) held[i] = malloc(16 + (i * 97 + salt) % 8000);
         for (size_t i = 0; i < 32; i++) free(held[i]);
         free(malloc(((size_t)3 << 20) / 2));
+        sched_yield(); /* leave the children a core */
     }
     return NULL;
 }
