@@ -86,16 +86,15 @@ def run_threads(build_dir, runs, scale):
     binary = os.path.join(build_dir, "bench", "tp_bench_threads")
     maxrss = os.path.join(build_dir, "bench", "tp_bench_maxrss")
     allocs = [("tierpool", "tp", None), ("glibc", "sys", None)]
-    own = os.path.join(build_dir, "libtierpool-malloc.so")
-    allocs.append(("tierpool-malloc", "sys", own) if os.path.exists(own) else None)
+    preloads = [("tierpool-malloc", os.path.join(build_dir, "libtierpool-malloc.so"))]
+    preloads += [(name, shared_object(so) or so) for name, so in PRELOAD.items()]
     notes = [["allocator", "tierpool", "tp_malloc/tp_free"], ["allocator", "glibc", "malloc/free"]]
-    if allocs[-1]:
-        notes.append(["allocator", "tierpool-malloc", "LD_PRELOAD=" + own])
-    for name, so in PRELOAD.items():
-        path = shared_object(so)
-        allocs.append((name, "sys", path) if path else None)
-        notes.append(["allocator", name, "LD_PRELOAD=" + path] if path else ["skip", name, so + " not installed"])
-    allocs = [a for a in allocs if a]
+    for name, path in preloads:
+        if os.path.exists(path):
+            allocs.append((name, "sys", path))
+            notes.append(["allocator", name, "LD_PRELOAD=" + path])
+        else:
+            notes.append(["skip", name, path + " not found"])
     lines = ["pattern\tthreads\tallocator\trun\tmops\tmaxrss_kb"]
     for r in range(runs):
         for workload, threads in THREAD_CONFIGS:
