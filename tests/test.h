@@ -69,6 +69,17 @@ typedef struct test_case {
     int by_name;
 } test_case;
 
+/* CASE(x) is the case "x" running test_x; BY_NAME(x) the same, run only
+ * when named. TEST_MAIN(case, ...) is main running the cases. */
+#define CASE(x) {#x, test_##x, 0}
+#define BY_NAME(x) {#x, test_##x, 1}
+#define TEST_MAIN(...)                                   \
+    static const test_case test_cases_[] = {__VA_ARGS__}; \
+    int main(int argc, char **argv)                      \
+    {                                                    \
+        return test_run(argc, argv, test_cases_);        \
+    }
+
 #define test_run(argc, argv, cases) \
     test_run_cases(argc, argv, cases, sizeof(cases) / sizeof(cases)[0], __FILE__)
 static int test_report_file(const char *file);

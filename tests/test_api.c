@@ -305,19 +305,13 @@ static void test_huge_realloc_no_copy(void)
     tp_free(r);
 }
 
-static const test_case cases[] = {
-    {"malloc_sizes", test_malloc_sizes, 0},
-    {"malloc_zero_unique", test_malloc_zero_unique, 0},
-    {"null_and_free", test_null_and_free, 0},
-    {"errno", test_errno, 0},
-    {"aligned", test_aligned, 0},
-    {"realloc_tiers", test_realloc_tiers, 0},
-    {"realloc_null_and_zero", test_realloc_null_and_zero, 0},
-    {"calloc", test_calloc, 0},
-    {"huge_realloc_no_copy", test_huge_realloc_no_copy, 0},
-};
-
-int main(int argc, char **argv)
-{
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(malloc_sizes),
+    CASE(malloc_zero_unique),
+    CASE(null_and_free),
+    CASE(errno),
+    CASE(aligned),
+    CASE(realloc_tiers),
+    CASE(realloc_null_and_zero),
+    CASE(calloc),
+    CASE(huge_realloc_no_copy))

@@ -141,24 +141,18 @@ DEATH(free_uncarved)
     tp_free(sink);
 }
 
-static const test_case cases[] = {
-    {"free_stack", test_free_stack, 0},
-    {"free_global", test_free_global, 0},
-    {"free_glibc_small", test_free_glibc_small, 0},
-    {"free_glibc_mmapped", test_free_glibc_mmapped, 0},
-    {"free_sized_glibc", test_free_sized_glibc, 0},
-    {"free_bulk_foreign", test_free_bulk_foreign, 0},
-    {"realloc_foreign", test_realloc_foreign, 0},
-    {"free_interior_small", test_free_interior_small, 1}, /* TIERPOOL_CHECK=1 */
-    {"free_interior_large", test_free_interior_large, 1},
-    {"free_interior_small_remote", test_free_interior_small_remote, 0},
-    {"free_interior_huge_first_chunk", test_free_interior_huge_first_chunk, 0},
-    {"free_interior_huge_later_chunk", test_free_interior_huge_later_chunk, 0},
-    {"free_chunk_header", test_free_chunk_header, 0},
-    {"free_uncarved", test_free_uncarved, 1},
-};
-
-int main(int argc, char **argv)
-{
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(free_stack),
+    CASE(free_global),
+    CASE(free_glibc_small),
+    CASE(free_glibc_mmapped),
+    CASE(free_sized_glibc),
+    CASE(free_bulk_foreign),
+    CASE(realloc_foreign),
+    BY_NAME(free_interior_small), /* TIERPOOL_CHECK=1 */
+    BY_NAME(free_interior_large),
+    CASE(free_interior_small_remote),
+    CASE(free_interior_huge_first_chunk),
+    CASE(free_interior_huge_later_chunk),
+    CASE(free_chunk_header),
+    BY_NAME(free_uncarved))

@@ -210,14 +210,8 @@ static void test_release_all(void)
     tp_pool_destroy(pool);
 }
 
-static const test_case cases[] = {
-    {"layout", test_layout, 0},
-    {"realloc", test_realloc, 0},
-    {"cache", test_cache, 0},
-    {"release_all", test_release_all, 0},
-};
-
-int main(int argc, char **argv)
-{
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(layout),
+    CASE(realloc),
+    CASE(cache),
+    CASE(release_all))

@@ -116,14 +116,8 @@ static void test_clock(void)
     CHECK_GE(tpi_os_clock_ms(), b + 19);
 }
 
-static const test_case cases[] = {
-    {"map_aligned", test_map_aligned, 0},
-    {"purge", test_purge, 0},
-    {"remap", test_remap, 0},
-    {"clock", test_clock, 0},
-};
-
-int main(int argc, char **argv)
-{
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(map_aligned),
+    CASE(purge),
+    CASE(remap),
+    CASE(clock))

@@ -388,19 +388,13 @@ static void test_many_pools(void)
     }
 }
 
-static const test_case cases[] = {
-    {"names", test_names, 0},
-    {"pool_blocks", test_pool_blocks, 0},
-    {"memory_limit", test_memory_limit, 0},
-    {"limit_other_tier", test_limit_other_tier, 1}, /* known bug: see CMakeLists.txt */
-    {"bulk", test_bulk, 0},
-    {"destroy_rss", test_destroy_rss, 0},
-    {"reset", test_reset, 0},
-    {"trim", test_trim, 0},
-    {"many_pools", test_many_pools, 0},
-};
-
-int main(int argc, char **argv)
-{
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(names),
+    CASE(pool_blocks),
+    CASE(memory_limit),
+    BY_NAME(limit_other_tier), /* known bug: see CMakeLists.txt */
+    CASE(bulk),
+    CASE(destroy_rss),
+    CASE(reset),
+    CASE(trim),
+    CASE(many_pools))

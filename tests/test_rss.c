@@ -47,27 +47,27 @@ static void *huge_malloc(void)
     return tp_malloc(64 * MiB);
 }
 
+/* Before measuring: stdio's buffer (the first printf) and the like. */
+static void warm_up(void)
+{
+    printf("rss limit %zu KiB\n", RSS_LIMIT / 1024);
+    util_rss();
+}
+
 static void test_first(void)
 {
+    warm_up();
     CHECK_LT(measure("first tp_malloc(16)", first_malloc), RSS_LIMIT);
     CHECK_LT(measure("second tp_malloc(16)", first_malloc), 64 * KiB);
 }
 
 static void test_pool(void)
 {
+    warm_up();
     CHECK_LT(measure("first tp_pool_malloc(16)", pool_malloc), RSS_LIMIT);
     CHECK_LT(measure("first tp_malloc(64 MiB)", huge_malloc), RSS_LIMIT);
 }
 
-static const test_case cases[] = {
-    {"first", test_first, 0},
-    {"pool", test_pool, 0},
-};
-
-int main(int argc, char **argv)
-{
-    /* warm libc up (stdio, the dynamic linker) before measuring */
-    printf("rss limit %zu KiB\n", RSS_LIMIT / 1024);
-    util_rss();
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(first),
+    CASE(pool))

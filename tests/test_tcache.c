@@ -137,14 +137,8 @@ static void test_stale_after_reset(void)
     tp_pool_destroy(again);
 }
 
-static const test_case cases[] = {
-    {"direct", test_direct, 0},
-    {"full_page", test_full_page, 0},
-    {"empty_pages", test_empty_pages, 0},
-    {"stale_after_reset", test_stale_after_reset, 0},
-};
-
-int main(int argc, char **argv)
-{
-    return test_run(argc, argv, cases);
-}
+TEST_MAIN(
+    CASE(direct),
+    CASE(full_page),
+    CASE(empty_pages),
+    CASE(stale_after_reset))
