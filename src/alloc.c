@@ -35,8 +35,8 @@ _Noreturn void tpi_fatal(const char *what, const void *ptr)
 
 static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
 {
+    size_t slot = (size + 15) >> 4;
     if (tpi_likely(size <= TPI_SMALL_MAX)) {
-        size_t slot = (size + 15) >> 4;
         tpi_page *page = tc->direct[slot];
         tpi_block *b = page->free;
         if (tpi_likely(b != NULL)) {
@@ -174,10 +174,13 @@ void tpi_free_generic(void *p)
         tpi_page *page = tpi_page_of(p);
         if (page->slice_count == 0 || page->class_index == TPI_CLASS_META)
             tpi_fatal("free of a pointer that is not an allocated block", p);
-        if (tpi_page_block_start(page, p) != p)
-            tpi_fatal("free of a pointer inside a block", p);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
-        if (owner != 0 && (owner & ~TPI_PAGE_FLAGS) == tpi_thread_id())
+        bool local = owner != 0 && (owner & ~TPI_PAGE_FLAGS) == tpi_thread_id();
+        /* Only the owner may read `carved` (it carves); others check against
+         * the capacity, which is fixed while the page lives. */
+        if (tpi_page_block_start(page, p, local ? page->carved : page->capacity) != p)
+            tpi_fatal("free of a pointer inside a block", p);
+        if (local)
             tpi_tcache_free_local_slow(page, p);
         else
             tpi_page_free_remote(page, p);
@@ -194,7 +197,7 @@ void tpi_free_generic(void *p)
 
 void tp_free(void *p)
 {
-    if (tpi_likely(tpi_registry_get((uintptr_t)p) == TPI_REG_SLAB)) {
+    if (tpi_likely(tpi_registry_fast((uintptr_t)p) == TPI_REG_SLAB)) {
         tpi_page *page = tpi_page_of(p);
         if (tpi_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == tpi_thread_id())) {
             tpi_block *b = p;

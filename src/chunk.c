@@ -15,15 +15,14 @@
  */
 #include "internal.h"
 
-_Atomic uint8_t tpi_registry[TPI_REGISTRY_SIZE];
+uint8_t tpi_registry[TPI_REGISTRY_SIZE];
 
 void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest)
 {
     uintptr_t end = start + size;
     uint8_t value = first;
     for (uintptr_t a = start; a < end; a += TPI_CHUNK_SIZE) {
-        atomic_store_explicit(&tpi_registry[(a >> TPI_CHUNK_SHIFT) & (TPI_REGISTRY_SIZE - 1)],
-                              value, memory_order_release);
+        __atomic_store_n(tpi_registry_byte(a), value, __ATOMIC_RELEASE);
         value = rest;
     }
 }

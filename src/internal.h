@@ -85,7 +85,14 @@
 #define tpi_unused
 #endif
 
+/* Thread-locals: initial-exec in the shared libraries (no __tls_get_addr
+ * call, and usable when preloaded); local-exec in the static library, which
+ * is built for executables, so a TLS load is one instruction. */
+#if defined(TPI_TLS_LOCAL_EXEC)
+#define TPI_TLS __thread __attribute__((tls_model("local-exec")))
+#else
 #define TPI_TLS __thread __attribute__((tls_model("initial-exec")))
+#endif
 
 /* ---- options (options.c) ---------------------------------------------------------- */
 
@@ -238,12 +245,33 @@ typedef struct tpi_chunk {
 _Static_assert(sizeof(tpi_chunk) <= TPI_SLICE_SIZE, "chunk header exceeds slice 0");
 _Static_assert(sizeof(tpi_page) <= 128, "page descriptor grew past two cache lines");
 
-extern _Atomic uint8_t tpi_registry[TPI_REGISTRY_SIZE];
+/* Written with atomic stores when a chunk is mapped or unmapped. The free
+ * fast path reads its byte with a plain load, so that the compare is one
+ * instruction: that byte is of a chunk holding a live block, which no one
+ * maps or unmaps meanwhile (unless the program frees a block twice). Every
+ * other reader, which may look at chunks around the pointer, loads
+ * atomically (as all do under ThreadSanitizer). */
+extern uint8_t tpi_registry[TPI_REGISTRY_SIZE];
+
+static inline uint8_t *tpi_registry_byte(uintptr_t addr)
+{
+    return &tpi_registry[(addr >> TPI_CHUNK_SHIFT) & (TPI_REGISTRY_SIZE - 1)];
+}
+
+static inline uint8_t tpi_registry_fast(uintptr_t addr)
+{
+#if defined(__SANITIZE_THREAD__)
+    /* TSan cannot see that munmap orders this read before a later mapping's
+     * store to the same byte: give it the atomic load it can follow. */
+    return __atomic_load_n(tpi_registry_byte(addr), __ATOMIC_RELAXED);
+#else
+    return *tpi_registry_byte(addr);
+#endif
+}
 
 static inline uint8_t tpi_registry_get(uintptr_t addr)
 {
-    return atomic_load_explicit(&tpi_registry[(addr >> TPI_CHUNK_SHIFT) & (TPI_REGISTRY_SIZE - 1)],
-                                memory_order_relaxed);
+    return __atomic_load_n(tpi_registry_byte(addr), __ATOMIC_RELAXED);
 }
 void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest);
 
@@ -274,7 +302,8 @@ uint32_t tpi_page_collect(tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
 void tpi_page_clear_notify(tpi_page *page);
-void *tpi_page_block_start(const tpi_page *page, const void *p);
+/* The start of the block holding p, or NULL past the first `limit` blocks. */
+void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
 
 /* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
 

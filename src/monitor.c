@@ -45,14 +45,13 @@ static void tpi_monitor_publish(tpi_shm *shm)
     tpi_pools_each(tpi_monitor_list, &refs);
     tp_stats_get(NULL, &scratch.process);
     for (uint32_t i = 0; i < refs.count; i++) tp_stats_get(refs.pools[i], &scratch.pools[i]);
-    uint64_t seq = atomic_load_explicit(&shm->seq, memory_order_relaxed);
-    atomic_store_explicit(&shm->seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    /* Odd while writing: the acquire half keeps the writes below after it. */
+    atomic_fetch_add_explicit(&shm->seq, 1, memory_order_acq_rel);
     shm->pool_count = refs.count;
     shm->updated_ms = tpi_os_clock_ms();
     memcpy(&shm->process, &scratch.process, sizeof shm->process);
     memcpy(shm->pools, scratch.pools, refs.count * sizeof(tp_stats));
-    atomic_store_explicit(&shm->seq, seq + 2, memory_order_release);
+    atomic_fetch_add_explicit(&shm->seq, 1, memory_order_release);
 }
 
 static void tpi_monitor_unlink(void)
@@ -85,7 +84,8 @@ static tpi_shm *tpi_monitor_create(void)
     shm->pid = pid;
     shm->interval_ms = (uint64_t)tpi_options.publish_interval_ms;
     atomic_store_explicit(&shm->seq, 0, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    /* Readers check the magic after a consistent copy, so its order with
+     * the fields above does not matter. */
     shm->magic = TPI_SHM_MAGIC;
     if (!tpi_monitor_shm) atexit(tpi_monitor_unlink);
     tpi_monitor_pid = pid;

@@ -126,10 +126,10 @@ void tpi_page_clear_notify(tpi_page *page)
     }
 }
 
-void *tpi_page_block_start(const tpi_page *page, const void *p)
+void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
 {
     size_t offset = (size_t)((const char *)p - page->start);
     size_t index = offset / page->block_size;
-    if (index >= page->carved) return NULL;
+    if (index >= limit) return NULL;
     return page->start + index * page->block_size;
 }

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +50,7 @@ static size_t tpi_resident(const void *addr, size_t size)
 /* requested[] gathers, per class, the bytes and the count of the slow-path
  * allocations: the sample the requested bytes of live blocks are estimated
  * from (the fast path counts blocks, not bytes). */
-static void tpi_add_counters(tp_class_stats *c, uint64_t *requested, const tpi_class_counters *k)
+TPI_RACY_READER static void tpi_add_counters(tp_class_stats *c, uint64_t *requested, const tpi_class_counters *k)
 {
     c->allocs += k->allocs + k->fast_allocs;
     requested[0] += k->requested;
@@ -434,12 +435,16 @@ int tp_stats_print(tp_pool *pool, int format, FILE *out)
 
 /* ---- at exit ----------------------------------------------------------------------------- */
 
+/* A copy of stderr taken at start: many programs close stderr in their own
+ * exit handlers, which run before this one (registered at the first malloc). */
+static int tpi_stats_fd = -1;
+
 static void tpi_write_stderr(void *arg, const char *text)
 {
     (void)arg;
     size_t n = strlen(text);
     while (n) {
-        ssize_t w = write(STDERR_FILENO, text, n);
+        ssize_t w = write(tpi_stats_fd, text, n);
         if (w <= 0) return;
         text += w;
         n -= (size_t)w;
@@ -453,5 +458,8 @@ static void tpi_stats_at_exit(void)
 
 void tpi_stats_init(void)
 {
-    if (tpi_options.show_stats) atexit(tpi_stats_at_exit);
+    if (!tpi_options.show_stats) return;
+    tpi_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (tpi_stats_fd < 0) tpi_stats_fd = STDERR_FILENO;
+    atexit(tpi_stats_at_exit);
 }

@@ -154,21 +154,21 @@ static void test_block_start(tpi_chunk *c)
     tpi_page_extend(page);
     uint32_t carved = page->carved;
     char *s = page->start;
-    CHECK_PTR_EQ(tpi_page_block_start(page, s), s);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 1), s);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 159), s);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 160), s + 160);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 160 * 7 + 80), s + 160 * 7);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * (carved - 1)), s + (size_t)160 * (carved - 1));
+    CHECK_PTR_EQ(tpi_page_block_start(page, s, page->carved), s);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 1, page->carved), s);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 159, page->carved), s);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 160, page->carved), s + 160);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 160 * 7 + 80, page->carved), s + 160 * 7);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * (carved - 1), page->carved), s + (size_t)160 * (carved - 1));
     /* past the carved blocks: not a block */
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * carved), NULL);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * carved, page->carved), NULL);
     tpi_chunk_return_run(c, page, 1);
 
     page = make_page(c, 1, 52); /* 320 KiB blocks over 30 slices */
     tpi_page_extend(page);
     s = page->start;
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 + 70000), s + 327680);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 * 5 + 327679), s + 327680 * 5);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 + 70000, page->carved), s + 327680);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 * 5 + 327679, page->carved), s + 327680 * 5);
     tpi_chunk_return_run(c, page, 1);
 }
 

@@ -28,12 +28,6 @@ tp_thread_test(test_thread_churn)
 tp_thread_test(test_fork)
 tp_thread_test(test_steady_state)
 tp_thread_test(test_remote_free_race)
-if(TP_SANITIZE STREQUAL "thread")
-  # KNOWN BUG: data race between a remote free's pointer check (reads
-  # page->carved in tpi_page_block_start) and the owner carving the same page
-  # (writes it in tpi_page_extend). Enable once src/ no longer races.
-  set_tests_properties(test_remote_free_race PROPERTIES DISABLED TRUE)
-endif()
 
 # The fast-path instruction count: tests/fastpath_count.py runs
 # fastpath_count under callgrind and fails above 40 instructions per
