@@ -420,6 +420,7 @@ void tpi_decay_init(tpi_decay *d);
 void tpi_decay_on_regret(tpi_decay *d, uint32_t now);
 void tpi_decay_on_pass(tpi_decay *d, uint32_t now);
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force);
+size_t tpi_pool_release_empty_chunks(tp_pool *pool);
 void tpi_purge_maybe(tp_pool *pool);
 void tpi_background_ensure(void);
 /* monitor.c: starts publishing if PUBLISH asks for it (no lock held). */
@@ -516,8 +517,10 @@ size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age);
 void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset);
 /* Returns a mapping to the OS. */
 void tpi_os_unmap(void *addr, size_t size);
-/* Tells the OS the contents are no longer needed: resident memory drops and
- * the range reads as zero on next touch. Range must be OS-page aligned. */
+/* Tells the OS the contents are no longer needed: resident memory drops
+ * (at once with MADV_DONTNEED, the default, after which the range reads as
+ * zero; under memory pressure with the PURGE_MADV_FREE option, after which
+ * the contents are undefined). Range must be OS-page aligned. */
 void tpi_os_purge(void *addr, size_t size);
 /* Resizes a mapping in place or moves it to `new_addr` (a region of the
  * caller's own mapping, which this replaces) without copying. NULL on failure. */

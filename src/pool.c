@@ -33,10 +33,13 @@ static bool tpi_pool_over_limit(const tp_pool *pool, size_t bytes)
 }
 
 /* Pool lock held. Counts `bytes` of new mappings against the limit, first
- * dropping cached huge mappings if that makes room. */
+ * dropping cached huge mappings and empty chunks if that makes room. */
 bool tpi_pool_charge(tp_pool *pool, size_t bytes)
 {
-    if (tpi_pool_over_limit(pool, bytes) && pool->huge_cache) tpi_huge_cache_purge(pool, 0, 0);
+    if (tpi_pool_over_limit(pool, bytes)) {
+        tpi_huge_cache_purge(pool, 0, 0);
+        tpi_pool_release_empty_chunks(pool);
+    }
     if (tpi_pool_over_limit(pool, bytes)) return false;
     pool->mapped += bytes;
     return true;

@@ -77,6 +77,24 @@ size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
     return released + purged;
 }
 
+/* Pool lock held. Unmaps every chunk with no page in use, dirty or not
+ * (when the memory limit needs the room). Returns the bytes unmapped. */
+size_t tpi_pool_release_empty_chunks(tp_pool *pool)
+{
+    size_t released = 0;
+    tpi_chunk *c = pool->chunks;
+    while (c) {
+        tpi_chunk *next = c->next;
+        if (tpi_chunk_is_empty(c)) {
+            tpi_pool_unlink_chunk(pool, c);
+            tpi_chunk_destroy(c);
+            released += TPI_CHUNK_SIZE;
+        }
+        c = next;
+    }
+    return released;
+}
+
 /* A pass if one is due; cheap to call from slow paths (pool lock held). */
 void tpi_purge_maybe(tp_pool *pool)
 {
