@@ -28,6 +28,13 @@ tp_thread_test(test_thread_churn)
 tp_thread_test(test_fork)
 tp_thread_test(test_steady_state)
 tp_thread_test(test_remote_free_race)
+tp_thread_test(test_huge_remap_race)
+# KNOWN BUG: tpi_huge_realloc (src/huge.c), moving a block it cannot grow in
+# place, clears the registry of the old range after mremap has released it;
+# another thread's mapping placed there meanwhile loses its registration
+# (tp_pool_of NULL, tp_free aborts "does not own"). Fails about every run.
+# Enable once fixed (and set HC_MOVING_REALLOC in test_threads.c to 1).
+set_tests_properties(test_huge_remap_race PROPERTIES DISABLED TRUE)
 
 # The fast-path instruction count: tests/fastpath_count.py runs
 # fastpath_count under callgrind and fails above 40 instructions per
