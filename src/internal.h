@@ -474,6 +474,7 @@ pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
 void tpi_pool_note_peak(tp_pool *pool);
+void tpi_pool_collect_abandoned(tp_pool *pool);
 void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c);
 
 /* A pool's memory at a glance, read under its lock (slow; for reports). */

@@ -160,8 +160,9 @@ void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page)
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Abandoned pages whose blocks all came back go to the free slices. */
-static void tpi_pool_collect_abandoned(tp_pool *pool)
+/* Pool lock held. Collects the remote frees of abandoned pages (no thread
+ * would otherwise) and gives the empty ones back to the free slices. */
+void tpi_pool_collect_abandoned(tp_pool *pool)
 {
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_page_queue *q = &pool->abandoned[cls];

@@ -8,7 +8,8 @@
  *                 their threads without atomics: read racily, which is benign
  *                 for aligned 64-bit words) plus those folded in from tcaches
  *                 of exited threads;
- *   live blocks   page->used of every page in the pool's chunks;
+ *   live blocks   page->used of every page in the pool's chunks (abandoned
+ *                 pages' remote frees collected first);
  *   memory        the chunks' slice maps, the huge lists, and mincore() for
  *                 what is resident.
  * Frees are allocations minus live blocks.
@@ -65,6 +66,9 @@ TPI_RACY_READER static void tpi_add_counters(tp_class_stats *c, uint64_t *reques
  * requested bytes, requested[2 * class + 1] the sample's size. */
 TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint64_t *requested)
 {
+    /* Pages of exited threads count blocks freed since as live until someone
+     * collects them: do it now (it needs only the lock held here). */
+    tpi_pool_collect_abandoned(pool);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++)
         tpi_add_counters(&out->classes[cls], &requested[2 * cls], &pool->retired[cls]);
     for (const tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) {
