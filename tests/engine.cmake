@@ -1,7 +1,9 @@
 # Engine-internal tests kept beside the module they test (see src/).
-foreach(name test_adapt test_purge test_monitor test_stats)
+foreach(name test_adapt test_purge test_monitor test_stats test_options)
   add_executable(${name} ${name}.c)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
   target_link_libraries(${name} PRIVATE tierpool_static Threads::Threads)
   add_test(NAME ${name} COMMAND ${name})
 endforeach()
+set_tests_properties(test_options PROPERTIES ENVIRONMENT
+  "TIERPOOL_PURGE_DELAY=250ms;TIERPOOL_HUGE_CACHE=12M;TIERPOOL_CACHE_KEEP_MAX=bogus")
