@@ -1,5 +1,5 @@
 # Engine-internal tests kept beside the module they test (see src/).
-foreach(name test_adapt test_purge test_monitor test_stats test_options)
+foreach(name test_adapt test_purge test_monitor test_stats test_options test_phase_rss)
   add_executable(${name} ${name}.c)
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/include)
   target_link_libraries(${name} PRIVATE tierpool_static Threads::Threads)
