@@ -77,7 +77,7 @@ static THR_UNUSED double thr_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Subtest names given on the command line (none = all): thr_args(). */
+/* The one subtest named on the command line (none = all): thr_args(). */
 static const char *thr_only;
 
 static THR_UNUSED void thr_args(int argc, char **argv)
@@ -88,7 +88,7 @@ static THR_UNUSED void thr_args(int argc, char **argv)
 /* Runs one subtest; it passes when it adds no failure. */
 static THR_UNUSED void thr_run(const char *name, void (*fn)(void))
 {
-    if (thr_only && !strstr(name, thr_only)) return;
+    if (thr_only && strcmp(name, thr_only) != 0) return;
     long before = atomic_load(&thr_failures);
     double t0 = thr_now();
     fn();

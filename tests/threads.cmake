@@ -8,15 +8,22 @@ find_package(Threads REQUIRED)
 set(TP_THREADS_TSAN_ENV
   "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=${CMAKE_CURRENT_SOURCE_DIR}/threads-tsan.supp")
 
+# tp_thread_test(NAME [EXE binary] [CASE subtest] [TIMEOUT seconds]): the
+# binary is built from tests/<binary>.c (default NAME); CASE runs one subtest.
 function(tp_thread_test name)
-  cmake_parse_arguments(T "" "TIMEOUT" "" ${ARGN})
+  cmake_parse_arguments(T "" "EXE;CASE;TIMEOUT" "" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 180)
   endif()
-  add_executable(${name} ${CMAKE_CURRENT_SOURCE_DIR}/${name}.c)
-  target_link_libraries(${name} PRIVATE tierpool_static Threads::Threads)
-  target_compile_options(${name} PRIVATE -Wall -Wextra -Werror -Wshadow)
-  add_test(NAME ${name} COMMAND ${name})
+  if(NOT T_EXE)
+    set(T_EXE ${name})
+  endif()
+  if(NOT TARGET ${T_EXE})
+    add_executable(${T_EXE} ${CMAKE_CURRENT_SOURCE_DIR}/${T_EXE}.c)
+    target_link_libraries(${T_EXE} PRIVATE tierpool_static Threads::Threads)
+    target_compile_options(${T_EXE} PRIVATE -Wall -Wextra -Werror -Wshadow)
+  endif()
+  add_test(NAME ${name} COMMAND ${T_EXE} ${T_CASE})
   set_tests_properties(${name} PROPERTIES LABELS threads TIMEOUT ${T_TIMEOUT})
   if(TP_SANITIZE STREQUAL "thread")
     set_tests_properties(${name} PROPERTIES ENVIRONMENT "${TP_THREADS_TSAN_ENV}")
@@ -35,6 +42,14 @@ tp_thread_test(test_huge_remap_race)
 # (tp_pool_of NULL, tp_free aborts "does not own"). Fails about every run.
 # Enable once fixed (and set HC_MOVING_REALLOC in test_threads.c to 1).
 set_tests_properties(test_huge_remap_race PROPERTIES DISABLED TRUE)
+tp_thread_test(test_limit_abandoned_trim EXE test_limit_abandoned CASE after_exit_trim)
+tp_thread_test(test_limit_abandoned EXE test_limit_abandoned CASE after_exit)
+# KNOWN BUG: a limited pool whose blocks are all freed cannot allocate again
+# when the thread that made them has exited: its pages, abandoned and then
+# emptied by remote frees, keep their slices until tp_pool_trim collects
+# them; tpi_pool_charge (src/pool.c) releases empty chunks but does not
+# collect abandoned pages first, so the next allocation fails with ENOMEM.
+set_tests_properties(test_limit_abandoned PROPERTIES DISABLED TRUE)
 
 # The fast-path instruction count: tests/fastpath_count.py runs
 # fastpath_count under callgrind and fails above 40 instructions per
