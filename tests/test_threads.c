@@ -15,6 +15,9 @@
  *                   thread trims every pool and reads their statistics.
  *   huge_churn      6 threads make, mremap, trade and free huge blocks (some
  *                   aligned up to 8 MiB) of 4 pools.
+ *   many_pools      6 threads use 24 pools each (past a thread's inline table
+ *                   of caches), trade blocks, exit; the pools are destroyed
+ *                   and made again, with blocks still out or not.
  *   pool_cycles     persistent workers share an explicit pool, then the main
  *                   thread destroys it and creates the next (the struct is
  *                   reused): workers must get a fresh cache each time; some
@@ -388,6 +391,64 @@ static void test_huge_churn(void)
     for (unsigned i = 0; i < HC_THREADS; i++) thr_block_free(&hc_swap.slot[i]);
 }
 
+/* ---- many_pools ----------------------------------------------------------------------- */
+
+#define MP_POOLS 24 /* with the pools made before, ids past a thread's inline table (15) */
+#define MP_THREADS 6
+#define MP_ROUNDS (THR_TSAN ? 1 : 2)
+#define MP_PER_POOL 24
+
+static tp_pool *mp_pools[MP_POOLS];
+static thr_block mp_left[MP_THREADS][MP_POOLS][MP_PER_POOL / 2];
+static pthread_barrier_t mp_barrier;
+
+/* Allocates from every pool; frees half of the blocks the previous thread
+ * left (after a barrier); leaves its other half to the main thread. */
+static void *mp_thread(void *argp)
+{
+    unsigned id = (unsigned)(uintptr_t)argp;
+    thr_rng r = thr_rng_make(500 + id);
+    uint64_t seq = (uint64_t)(id + 1) << 40;
+    for (int k = 0; k < MP_POOLS; k++) {
+        unsigned at = (id * 7 + (unsigned)k) % MP_POOLS; /* each thread in its own order */
+        for (int i = 0; i < MP_PER_POOL; i++) {
+            thr_block b;
+            if (!thr_block_alloc(&b, mp_pools[at], thr_size_mix(&r, 4096, 0), ++seq)) continue;
+            if (i % 2) mp_left[id][at][i / 2] = b;
+            else thr_block_free(&b);
+        }
+    }
+    pthread_barrier_wait(&mp_barrier);
+    unsigned from = (id + MP_THREADS - 1) % MP_THREADS;
+    for (int k = 0; k < MP_POOLS; k++)
+        for (int i = 0; i < MP_PER_POOL / 2; i += 2) thr_block_free(&mp_left[from][k][i]);
+    return NULL;
+}
+
+static void test_many_pools(void)
+{
+    for (int round = 0; round < MP_ROUNDS; round++) {
+        for (int k = 0; k < MP_POOLS; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "many-%d", k);
+            mp_pools[k] = tp_pool_create(name, NULL);
+            if (!CHECK(mp_pools[k] != NULL)) return;
+        }
+        memset(mp_left, 0, sizeof mp_left);
+        pthread_barrier_init(&mp_barrier, NULL, MP_THREADS);
+        pthread_t t[MP_THREADS];
+        for (unsigned i = 0; i < MP_THREADS; i++) thr_start(&t[i], mp_thread, (void *)(uintptr_t)i);
+        for (unsigned i = 0; i < MP_THREADS; i++) thr_join(t[i]);
+        pthread_barrier_destroy(&mp_barrier);
+        /* The rest: freed here in odd rounds, dropped with the pools in even. */
+        if (round % 2)
+            for (int i = 0; i < MP_THREADS; i++)
+                for (int k = 0; k < MP_POOLS; k++)
+                    for (int j = 1; j < MP_PER_POOL / 2; j += 2) thr_block_free(&mp_left[i][k][j]);
+        for (int k = 0; k < MP_POOLS; k++) tp_pool_destroy(mp_pools[k]);
+    }
+}
+
 /* ---- pool_cycles ---------------------------------------------------------------------- */
 
 #define PC_WORKERS 6
@@ -520,6 +581,7 @@ int main(int argc, char **argv)
     thr_run("shared_bag", test_shared_bag);
     thr_run("trim_and_stats", test_trim_and_stats);
     thr_run("huge_churn", test_huge_churn);
+    thr_run("many_pools", test_many_pools);
     for (int i = 1; i < NPOOLS; i++) tp_pool_destroy(pools[i]);
     thr_run("pool_cycles", test_pool_cycles);
     return thr_summary("test_threads");
