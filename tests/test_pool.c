@@ -392,7 +392,7 @@ TEST_MAIN(
     CASE(names),
     CASE(pool_blocks),
     CASE(memory_limit),
-    BY_NAME(limit_other_tier), /* known bug: see CMakeLists.txt */
+    CASE(limit_other_tier),
     CASE(bulk),
     CASE(destroy_rss),
     CASE(reset),
