@@ -8,8 +8,10 @@
  *   grow   when the class takes a page from the pool within TPI_ADAPT_WINDOW
  *          page events of giving one back (the cache ran empty right after
  *          overflowing: a program cycling around a page boundary, or a burst
- *          that repeats): keep doubles, up to the CACHE_KEEP_MAX option;
- *   shrink when the class has not grown for TPI_ADAPT_PERIOD page events:
+ *          that repeats): keep doubles, up to the CACHE_KEEP_MAX option and
+ *          to a cap the caller gives (tcache.c: 1 MiB of the class's pages);
+ *   shrink when the class has not grown for TPI_ADAPT_PERIOD page events, or
+ *          when the caller forces it (a purge delay of the pool has passed):
  *          keep halves, and the empty pages above it go back to the pool.
  *
  * Time is counted in page events of the tcache (a page taken from or given
@@ -38,17 +40,18 @@ void tpi_adapt_on_release(tpi_adapt *a, uint32_t tick)
     a->last_release = tick;
 }
 
-void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick)
+void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick, unsigned cap)
 {
     if (a->last_release == 0 || tick - a->last_release > TPI_ADAPT_WINDOW) return;
     unsigned grown = a->keep ? a->keep * 2u : 1u, max = (unsigned)tpi_options.cache_keep_max;
+    if (max > cap) max = cap;
     a->keep = (uint8_t)(grown < max ? grown : max);
     a->last_grow = tick;
 }
 
-unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick)
+unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick, bool force)
 {
-    if (a->keep && tick - a->last_grow >= TPI_ADAPT_PERIOD) {
+    if (a->keep && (force || tick - a->last_grow >= TPI_ADAPT_PERIOD)) {
         a->keep /= 2;
         a->last_grow = tick;
     }

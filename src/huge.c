@@ -225,9 +225,17 @@ void *tpi_huge_realloc(void *p, size_t size)
     if (!tpi_os_resize_in_place(h, old_map, new_map)) {
         /* Reserve an aligned destination, then move the pages into it. */
         void *dest = tpi_os_map_aligned(new_map, TPI_CHUNK_SIZE, 0);
-        if (dest) moved = tpi_os_remap(h, old_map, new_map, dest);
+        /* The old range stops being ours the moment mremap releases it, and
+         * another thread may map it at once: unregister it before. */
+        if (dest) {
+            tpi_registry_set((uintptr_t)h, old_map, TPI_REG_NONE, TPI_REG_NONE);
+            moved = tpi_os_remap(h, old_map, new_map, dest);
+        }
         if (!dest || !moved) {
-            if (dest) tpi_os_unmap(dest, new_map);
+            if (dest) {
+                tpi_os_unmap(dest, new_map);
+                tpi_huge_register(h);
+            }
             pthread_mutex_lock(&pool->lock);
             pool->mapped -= new_map - old_map;
             tpi_huge_link(pool, h);
@@ -235,7 +243,6 @@ void *tpi_huge_realloc(void *p, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        tpi_registry_set((uintptr_t)h, old_map, TPI_REG_NONE, TPI_REG_NONE);
         moved->block = (char *)moved + offset;
     }
     moved->map_size = new_map;

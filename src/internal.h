@@ -103,9 +103,9 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
  * 0/1/true/false/on/off, formats 0/1/text/json. docs/tuning.md explains
  * what each trades. */
 #define TPI_OPTIONS(X)                                                                               \
-    X(PURGE_DELAY, purge_delay_ms, TPI_OPT_MS, 1000, 0, 3600000,                                     \
+    X(PURGE_DELAY, purge_delay_ms, TPI_OPT_MS, 100, 0, 3600000,                                     \
       "base delay before free memory goes back to the OS; adapts between it and purge_delay_max")    \
-    X(PURGE_DELAY_MAX, purge_delay_max_ms, TPI_OPT_MS, 30000, 0, 3600000,                            \
+    X(PURGE_DELAY_MAX, purge_delay_max_ms, TPI_OPT_MS, 10000, 0, 3600000,                            \
       "longest purge delay the adaptation may reach when purged memory is soon needed again")        \
     X(PURGE_MADV_FREE, purge_madv_free, TPI_OPT_BOOL, 0, 0, 1,                                        \
       "purge with MADV_FREE (lazy, RSS falls only under pressure) instead of MADV_DONTNEED")         \
@@ -208,6 +208,9 @@ typedef struct tpi_page {
     uint8_t slice_index;          /* first slice within the chunk */
     uint8_t queue;                /* TPI_QUEUE_* the page sits on */
     uint8_t retained;             /* empty, kept by its tcache (adapt.c) */
+    uint8_t quiet_purged;         /* free blocks purged in this quiet spell */
+    uint32_t quiet_used;          /* used when last looked at (tpi_page_purge_free) */
+    uint32_t quiet_since;         /* ms since which used has stayed quiet_used */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -301,6 +304,9 @@ bool tpi_page_extend(tpi_page *page);
 uint32_t tpi_page_collect(tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
+size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age);
+/* Blocks from this size up have their insides purged while free. */
+#define TPI_PURGE_BLOCK_MIN (16u * 1024u)
 void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
@@ -310,6 +316,8 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
 #define TPI_ADAPT_WINDOW 4     /* acquire this soon after a release: grow */
 #define TPI_ADAPT_PERIOD 256   /* no growth for this long: shrink */
 #define TPI_ADAPT_DECAY_EVERY 64 /* page events between two decay passes */
+#define TPI_ADAPT_KEEP_BYTES ((size_t)1 << 20) /* a class keeps at most 1 MiB of empty pages */
+#define TPI_SLOW_CALLS_PER_CLOCK 64 /* malloc slow paths between two looks at the clock */
 
 typedef struct tpi_adapt {
     uint8_t keep;          /* empty pages the tcache may keep beyond the current one */
@@ -321,8 +329,8 @@ typedef struct tpi_adapt {
 void tpi_adapt_init(tpi_adapt *a);
 bool tpi_adapt_may_keep(tpi_adapt *a);
 void tpi_adapt_on_release(tpi_adapt *a, uint32_t tick);
-void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick);
-unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick);
+void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick, unsigned cap);
+unsigned tpi_adapt_decay(tpi_adapt *a, uint32_t tick, bool force);
 
 /* ---- thread caches (tcache.c) ------------------------------------------------------ */
 
@@ -360,6 +368,9 @@ typedef struct tpi_tcache {
     struct tpi_tcache *live_next;         /* pool's list of tcaches in use */
     struct tpi_tcache *live_prev;
     uint32_t ticks;                       /* page events so far: adapt.c's clock */
+    uint32_t slow_calls;                  /* malloc slow paths, to pace clock reads */
+    uint32_t purge_epoch;                 /* the pool's purge_epoch last acted on */
+    uint32_t last_decay_ms;               /* when it last shrank after a pass */
     struct tpi_tcache *next_free;         /* pool's list of unused tcaches */
 } tpi_tcache;
 
@@ -422,6 +433,7 @@ void tpi_decay_on_pass(tpi_decay *d, uint32_t now);
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force);
 size_t tpi_pool_release_empty_chunks(tp_pool *pool);
 void tpi_purge_maybe(tp_pool *pool);
+void tpi_purge_maybe_unlocked(tp_pool *pool);
 void tpi_background_ensure(void);
 /* monitor.c: starts publishing if PUBLISH asks for it (no lock held). */
 void tpi_monitor_ensure(void);
@@ -440,6 +452,8 @@ struct tp_pool {
     size_t memory_limit;               /* 0 = unlimited */
     size_t mapped;                     /* bytes of chunks and huge mappings */
     tpi_decay decay;                   /* purge delay and its adaptation */
+    _Atomic uint32_t purge_epoch;      /* bumped by each purge pass: tcaches then
+                                        * shrink the empty pages they keep */
     size_t purged_bytes;               /* total bytes purged */
     size_t purges;                     /* purge calls made */
     struct tpi_huge *huge_cache;       /* freed huge mappings kept for reuse */

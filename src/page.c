@@ -26,6 +26,9 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->class_index = (uint8_t)class_index;
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
+    page->quiet_used = 0;
+    page->quiet_since = 0;
+    page->quiet_purged = 0;
     page->next = page->prev = NULL;
 }
 
@@ -132,4 +135,33 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
     size_t index = offset / page->block_size;
     if (index >= limit) return NULL;
     return page->start + index * page->block_size;
+}
+
+/* Purges the inside of every free block on the page's free lists (all but
+ * the OS page holding the block's link word), if the page has seen no
+ * allocation or free for `min_age` ms. Owner only. Returns the bytes purged.
+ * A page is watched through its `used` count: a change restarts its clock,
+ * and one purge per quiet spell is enough. */
+size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age)
+{
+    if (page->used != page->quiet_used) {
+        page->quiet_used = page->used;
+        page->quiet_since = now;
+        page->quiet_purged = 0;
+        return 0;
+    }
+    if (page->quiet_purged || now - page->quiet_since < min_age) return 0;
+    size_t purged = 0;
+    tpi_block *lists[2] = {page->free, page->local_free};
+    for (int l = 0; l < 2; l++) {
+        for (tpi_block *b = lists[l]; b; b = b->next) {
+            uintptr_t from = ((uintptr_t)b + sizeof(tpi_block) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+            uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+            if (to <= from) continue;
+            tpi_os_purge((void *)from, to - from);
+            purged += to - from;
+        }
+    }
+    page->quiet_purged = 1;
+    return purged;
 }

@@ -33,11 +33,13 @@ static bool tpi_pool_over_limit(const tp_pool *pool, size_t bytes)
 }
 
 /* Pool lock held. Counts `bytes` of new mappings against the limit, first
- * dropping cached huge mappings and empty chunks if that makes room. */
+ * making room if it can: cached huge mappings dropped, abandoned pages'
+ * remote frees collected, empty chunks unmapped. */
 bool tpi_pool_charge(tp_pool *pool, size_t bytes)
 {
     if (tpi_pool_over_limit(pool, bytes)) {
         tpi_huge_cache_purge(pool, 0, 0);
+        tpi_pool_collect_abandoned(pool);
         tpi_pool_release_empty_chunks(pool);
     }
     if (tpi_pool_over_limit(pool, bytes)) return false;

@@ -30,6 +30,9 @@ void tpi_decay_init(tpi_decay *d)
 
 void tpi_decay_on_regret(tpi_decay *d, uint32_t now)
 {
+    /* One doubling per delay at most: a burst that takes back many purged
+     * runs at once is one regret, not one per run. */
+    if (d->last_regret && (uint32_t)(now - d->last_regret) < d->delay_ms) return;
     uint64_t max = (uint64_t)tpi_options.purge_delay_max_ms;
     uint64_t grown = d->delay_ms ? (uint64_t)d->delay_ms * 2 : 1;
     if (grown > max) grown = max;
@@ -53,6 +56,7 @@ void tpi_decay_on_pass(tpi_decay *d, uint32_t now)
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
 {
     if (!force && now < pool->decay.next_pass) return 0;
+    /* next_pass is read without the lock by tpi_purge_maybe_unlocked. */
     uint32_t now32 = (uint32_t)now;
     uint32_t min_age = force ? 0 : pool->decay.delay_ms;
     size_t released = tpi_huge_cache_purge(pool, now, min_age);
@@ -72,8 +76,9 @@ size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
         pool->purges++;
     }
     tpi_decay_on_pass(&pool->decay, now32);
+    atomic_fetch_add_explicit(&pool->purge_epoch, 1, memory_order_relaxed);
     uint64_t step = pool->decay.delay_ms / 4;
-    pool->decay.next_pass = now + (step > 10 ? step : 10);
+    __atomic_store_n(&pool->decay.next_pass, now + (step > 10 ? step : 10), __ATOMIC_RELAXED);
     return released + purged;
 }
 
@@ -100,6 +105,17 @@ void tpi_purge_maybe(tp_pool *pool)
 {
     uint64_t now = tpi_clock();
     if (now >= pool->decay.next_pass) tpi_pool_purge(pool, now, false);
+}
+
+/* The same from a slow path that holds no lock: the lock is taken only when
+ * a pass is due. */
+void tpi_purge_maybe_unlocked(tp_pool *pool)
+{
+    uint64_t now = tpi_clock();
+    if (now < __atomic_load_n(&pool->decay.next_pass, __ATOMIC_RELAXED)) return;
+    pthread_mutex_lock(&pool->lock);
+    tpi_pool_purge(pool, now, false);
+    pthread_mutex_unlock(&pool->lock);
 }
 
 /* ---- the background thread -------------------------------------------------------------- */

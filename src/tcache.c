@@ -132,12 +132,12 @@ void tpi_tcache_page_empty(tpi_page *page)
     tpi_tcache_retire(tc, page);
 }
 
-/* Shrinks every class that stopped growing, giving its surplus empty pages
- * back to the pool. */
-static void tpi_tcache_decay(tpi_tcache *tc)
+/* Shrinks every class that stopped growing (every class, when forced),
+ * giving its surplus empty pages back to the pool. */
+static void tpi_tcache_decay(tpi_tcache *tc, bool force)
 {
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
-        unsigned excess = tpi_adapt_decay(&tc->adapt[cls], tc->ticks);
+        unsigned excess = tpi_adapt_decay(&tc->adapt[cls], tc->ticks, force);
         tpi_page *page = tc->avail[cls].last;
         while (excess && page) {
             tpi_page *prev = page->prev;
@@ -181,6 +181,22 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     }
 }
 
+/* After a purge pass: the free blocks of 16 KiB and more in this cache's
+ * partly used pages that stayed untouched for the purge delay give their
+ * memory back (purge.c explains). */
+static void tpi_tcache_purge_free_blocks(tpi_tcache *tc, uint32_t now)
+{
+    size_t purged = 0;
+    uint32_t delay = tc->pool->decay.delay_ms;
+    for (unsigned cls = tpi_class_of(TPI_PURGE_BLOCK_MIN); cls < TPI_CLASS_COUNT; cls++)
+        for (tpi_page *page = tc->avail[cls].first; page; page = page->next)
+            purged += tpi_page_purge_free(page, now, delay);
+    if (!purged) return;
+    pthread_mutex_lock(&tc->pool->lock);
+    tc->pool->purged_bytes += purged;
+    pthread_mutex_unlock(&tc->pool->lock);
+}
+
 /* ---- malloc slow path --------------------------------------------------------------- */
 
 /* Makes `page` (on the avail queue) usable: local frees, remote frees, then a
@@ -219,8 +235,10 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
         atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
         page = next;
     }
-    tpi_adapt_on_acquire(&tc->adapt[cls], tc->ticks++);
-    if (tc->ticks % TPI_ADAPT_DECAY_EVERY == 0) tpi_tcache_decay(tc);
+    size_t page_bytes = (size_t)tpi_classes[cls].slices << TPI_SLICE_SHIFT;
+    unsigned cap = page_bytes < TPI_ADAPT_KEEP_BYTES ? (unsigned)(TPI_ADAPT_KEEP_BYTES / page_bytes) : 1u;
+    tpi_adapt_on_acquire(&tc->adapt[cls], tc->ticks++, cap);
+    if (tc->ticks % TPI_ADAPT_DECAY_EVERY == 0) tpi_tcache_decay(tc, false);
     page = tpi_pool_page_acquire(tc->pool, tc, cls);
     if (!page) {
         tpi_tcache_set_current(tc, cls, &tpi_page_empty);
@@ -271,6 +289,20 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
     }
     tpi_background_ensure();
     tpi_monitor_ensure();
+    /* Now and then, time-driven work: a purge pass if one is due, and after
+     * each pass the empty pages this cache keeps are halved. */
+    if (++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK == 0) tpi_purge_maybe_unlocked(tc->pool);
+    uint32_t epoch = atomic_load_explicit(&tc->pool->purge_epoch, memory_order_relaxed);
+    if (epoch != tc->purge_epoch) {
+        /* Passes run every quarter delay; this cache acts once per delay. */
+        uint32_t now = (uint32_t)tpi_clock();
+        tc->purge_epoch = epoch;
+        if (now - tc->last_decay_ms >= tc->pool->decay.delay_ms) {
+            tc->last_decay_ms = now;
+            tpi_tcache_decay(tc, true);
+            tpi_tcache_purge_free_blocks(tc, now);
+        }
+    }
     if (size > TPI_LARGE_MAX) return tpi_huge_malloc(tc->pool, size, 0, false);
     return tpi_tcache_malloc_class(tc, tpi_class_of(size), size);
 }

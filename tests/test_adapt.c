@@ -17,7 +17,7 @@ static void test_policy_alone(void)
 
     /* An acquire long after a release: no growth. */
     tpi_adapt_on_release(&a, 10);
-    tpi_adapt_on_acquire(&a, 10 + TPI_ADAPT_WINDOW + 1);
+    tpi_adapt_on_acquire(&a, 10 + TPI_ADAPT_WINDOW + 1, 8);
     CHECK(a.keep == 0);
 
     /* Acquires right after releases: 1, 2, 4, 8, then capped. */
@@ -25,7 +25,7 @@ static void test_policy_alone(void)
     unsigned expect[] = {1, 2, 4, 8, 8};
     for (unsigned i = 0; i < 5; i++) {
         tpi_adapt_on_release(&a, tick++);
-        tpi_adapt_on_acquire(&a, tick++);
+        tpi_adapt_on_acquire(&a, tick++, 8);
         CHECK(a.keep == expect[i]);
     }
     for (unsigned i = 0; i < 8; i++) CHECK(tpi_adapt_may_keep(&a));
@@ -38,22 +38,36 @@ static void test_policy_alone(void)
     CHECK(tp_option_set("cache_keep_max", "3") == 0);
     for (uint32_t t = 1; t < 9; t += 2) {
         tpi_adapt_on_release(&b, t);
-        tpi_adapt_on_acquire(&b, t + 1);
+        tpi_adapt_on_acquire(&b, t + 1, 8);
     }
     CHECK(b.keep == 3);
     CHECK(tp_option_set("cache_keep_max", "8") == 0);
 
+    /* The caller's cap (a class's share of 1 MiB) binds below the option. */
+    tpi_adapt c;
+    tpi_adapt_init(&c);
+    for (uint32_t t = 1; t < 9; t += 2) {
+        tpi_adapt_on_release(&c, t);
+        tpi_adapt_on_acquire(&c, t + 1, 1);
+    }
+    CHECK(c.keep == 1);
+    /* A forced decay halves at once, whatever the period. */
+    c.keep = 8;
+    c.last_grow = 100;
+    tpi_adapt_decay(&c, 101, true);
+    CHECK(c.keep == 4);
+
     /* Idle: no change before the period, then halving, with the surplus. */
-    CHECK(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD - 2) == 0);
+    CHECK(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD - 2, false) == 0);
     CHECK(a.keep == 8);
-    CHECK(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD) == 4);
+    CHECK(tpi_adapt_decay(&a, tick + TPI_ADAPT_PERIOD, false) == 4);
     CHECK(a.keep == 4);
     a.retained = 4; /* the caller gave the surplus back */
-    CHECK(tpi_adapt_decay(&a, tick + 2 * TPI_ADAPT_PERIOD) == 2);
+    CHECK(tpi_adapt_decay(&a, tick + 2 * TPI_ADAPT_PERIOD, false) == 2);
     a.retained = 2;
-    CHECK(tpi_adapt_decay(&a, tick + 3 * TPI_ADAPT_PERIOD) == 1);
+    CHECK(tpi_adapt_decay(&a, tick + 3 * TPI_ADAPT_PERIOD, false) == 1);
     a.retained = 1;
-    CHECK(tpi_adapt_decay(&a, tick + 4 * TPI_ADAPT_PERIOD) == 1);
+    CHECK(tpi_adapt_decay(&a, tick + 4 * TPI_ADAPT_PERIOD, false) == 1);
     CHECK(a.keep == 0);
 }
 

@@ -26,7 +26,12 @@ static void test_delay_policy(void)
     uint32_t now = 5000;
     tpi_decay_on_regret(&d, now);
     CHECK_EQ(d.delay_ms, 2 * base);
-    for (int i = 0; i < 40; i++) tpi_decay_on_regret(&d, now);
+    tpi_decay_on_regret(&d, now + 1); /* the same burst: no second doubling */
+    CHECK_EQ(d.delay_ms, 2 * base);
+    for (int i = 0; i < 40; i++) {
+        now += d.delay_ms;
+        tpi_decay_on_regret(&d, now);
+    }
     CHECK_EQ(d.delay_ms, max);
     /* Passes without regret for 4 delays halve it back to the base. */
     tpi_decay_on_pass(&d, now + 4 * max - 1);
