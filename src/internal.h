@@ -317,7 +317,7 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
 #define TPI_ADAPT_PERIOD 256   /* no growth for this long: shrink */
 #define TPI_ADAPT_DECAY_EVERY 64 /* page events between two decay passes */
 #define TPI_ADAPT_KEEP_BYTES ((size_t)1 << 20) /* a class keeps at most 1 MiB of empty pages */
-#define TPI_SLOW_CALLS_PER_CLOCK 64 /* malloc slow paths between two looks at the clock */
+#define TPI_SLOW_CALLS_PER_CLOCK 8 /* malloc slow paths between two looks at the clock */
 
 typedef struct tpi_adapt {
     uint8_t keep;          /* empty pages the tcache may keep beyond the current one */
