@@ -6,9 +6,13 @@
   threads  bench/threads.c: multi-threaded workloads, one process per
            allocator (peers and libtierpool-malloc through LD_PRELOAD),
            throughput and peak RSS -> threads.md
+  memory   bench/frag.c (resident memory through grow/shed/regrow/idle
+           phases) and bench/purge_cycle.c (bursts and pauses), one process
+           per allocator through LD_PRELOAD -> memory.md
 
-`make bench` runs both with the defaults (7 interleaved runs per figure);
-`make bench-quick` with --quick (3 shorter runs). Raw measurements go to
+`make bench` runs all three with the defaults (7 interleaved runs per figure,
+3 for the memory ones, which pause on purpose); `make bench-quick` with
+--quick (3 shorter runs, 1 for memory). Raw measurements go to
 bench/results/*.tsv; the tables of medians to bench/results/*.md, which are
 also printed. Only one benchmark runs at a time on a machine: a second one
 waits for the first (a lock file in /tmp).
@@ -68,7 +72,8 @@ def build(build_dir):
     subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release"],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2), "--target",
-                    "tp_bench_pair", "tp_bench_threads", "tp_bench_maxrss", "tierpool-malloc"],
+                    "tp_bench_pair", "tp_bench_threads", "tp_bench_maxrss", "tp_bench_frag",
+                    "tp_bench_purge_cycle", "tierpool-malloc"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -81,35 +86,81 @@ def shared_object(name):
     return None
 
 
+def malloc_allocators(build_dir):
+    """([(name, LD_PRELOAD path or None)], notes) for programs that call
+    malloc/free: glibc, then each preloadable allocator that is present."""
+    allocs = [("glibc", None)]
+    notes = [["allocator", "glibc", "malloc/free"]]
+    preloads = [("tierpool-malloc", os.path.join(build_dir, "libtierpool-malloc.so"))]
+    preloads += [(name, shared_object(so) or so) for name, so in PRELOAD.items()]
+    for name, path in preloads:
+        if os.path.exists(path):
+            allocs.append((name, path))
+            notes.append(["allocator", name, "LD_PRELOAD=" + path])
+        else:
+            notes.append(["skip", name, path + " not found"])
+    return allocs, notes
+
+
+def run_with(name, preload, cmd):
+    """Runs cmd with `preload` in LD_PRELOAD; the finished process."""
+    env = dict(os.environ)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {name}: {' '.join(cmd)} failed:\n{proc.stderr}")
+    return proc
+
+
+def rotations(allocs, runs):
+    """(run, allocators in this run's order): every run takes every
+    allocator, starting one further each time."""
+    for r in range(runs):
+        k = r % len(allocs)
+        yield r, allocs[k:] + allocs[:k]
+
+
 def run_threads(build_dir, runs, scale):
     """Interleaved runs of bench/threads.c; returns (tsv text, notes)."""
     binary = os.path.join(build_dir, "bench", "tp_bench_threads")
     maxrss = os.path.join(build_dir, "bench", "tp_bench_maxrss")
-    allocs = [("tierpool", "tp", None), ("glibc", "sys", None)]
-    preloads = [("tierpool-malloc", os.path.join(build_dir, "libtierpool-malloc.so"))]
-    preloads += [(name, shared_object(so) or so) for name, so in PRELOAD.items()]
-    notes = [["allocator", "tierpool", "tp_malloc/tp_free"], ["allocator", "glibc", "malloc/free"]]
-    for name, path in preloads:
-        if os.path.exists(path):
-            allocs.append((name, "sys", path))
-            notes.append(["allocator", name, "LD_PRELOAD=" + path])
-        else:
-            notes.append(["skip", name, path + " not found"])
+    sys_allocs, sys_notes = malloc_allocators(build_dir)
+    allocs = [("tierpool", "tp", None)] + [(name, "sys", path) for name, path in sys_allocs]
+    notes = [["allocator", "tierpool", "tp_malloc/tp_free"]] + sys_notes
     lines = ["pattern\tthreads\tallocator\trun\tmops\tmaxrss_kb"]
-    for r in range(runs):
+    for r, order in rotations(allocs, runs):
         for workload, threads in THREAD_CONFIGS:
-            for j in range(len(allocs)):
-                name, mode, preload = allocs[(j + r) % len(allocs)]
-                env = dict(os.environ)
-                if preload:
-                    env["LD_PRELOAD"] = preload
-                proc = subprocess.run([maxrss, binary, mode, workload, str(threads), str(scale)],
-                                      capture_output=True, text=True, env=env)
-                if proc.returncode != 0:
-                    raise SystemExit(f"bench: {name} {workload} {threads} failed:\n{proc.stderr}")
+            for name, mode, preload in order:
+                proc = run_with(name, preload, [maxrss, binary, mode, workload, str(threads), str(scale)])
                 mops = proc.stdout.split()[4]
                 kb = proc.stderr.split("maxrss_kb")[-1].split()[0]
                 lines.append(f"{workload}\t{threads}\t{name}\t{r}\t{mops}\t{kb}")
+    return "\n".join(lines) + "\n", notes
+
+
+def run_memory(build_dir, runs, frag_mib, purge_rounds):
+    """Interleaved runs of bench/frag.c and bench/purge_cycle.c under each
+    allocator; returns (tsv text, notes). Values in MiB and seconds."""
+    frag = os.path.join(build_dir, "bench", "tp_bench_frag")
+    cycle = os.path.join(build_dir, "bench", "tp_bench_purge_cycle")
+    allocs, notes = malloc_allocators(build_dir)
+    mib = 1 << 20
+    lines = ["pattern\tparam\tallocator\trun\tvalue\tvalue2"]
+    for r, order in rotations(allocs, runs):
+        for name, preload in order:
+            out = run_with(name, preload, [frag, str(frag_mib)]).stdout
+            for line in out.splitlines():
+                f = line.split()
+                if len(f) == 7 and f[1] == "live":  # PHASE live L rss R ratio X
+                    lines.append(f"frag-{f[0]}\t{frag_mib}\t{name}\t{r}\t{int(f[4]) / mib:.1f}\t"
+                                 f"{int(f[2]) / mib:.1f}")
+                elif f and f[0] == "peak_rss":
+                    lines.append(f"frag-peak\t{frag_mib}\t{name}\t{r}\t{int(f[1]) / mib:.1f}\t0")
+            f = run_with(name, preload, [cycle, str(purge_rounds), "200"]).stdout.split()
+            # seconds S rss_after_pause BYTES
+            lines.append(f"purge_cycle\t200\t{name}\t{r}\t{float(f[1]) * 1000 / purge_rounds:.2f}\t"
+                         f"{int(f[3]) / mib:.1f}")
     return "\n".join(lines) + "\n", notes
 
 
@@ -215,19 +266,49 @@ def report_threads(text, notes, info, command, runs, scale):
     return "\n".join(out) + "\n"
 
 
+def report_memory(text, notes, info, command, runs, frag_mib, purge_rounds):
+    rss, _, order = parse(text, 4)
+    live, _, _ = parse(text, 5)
+    allocs = [n[1] for n in notes if n[0] == "allocator"]
+    out = header("memory benchmarks (bench/frag.c, bench/purge_cycle.c)", info, command, runs, notes,
+                 "one process per allocator (LD_PRELOAD)")
+    frag = [k for k in order if k[0].startswith("frag-")]
+
+    def phase(k):
+        name = k[0][len("frag-"):]
+        if name == "peak":
+            return "peak"
+        return f"{name} ({statistics.median(live[k]['glibc' if 'glibc' in live[k] else allocs[0]]):.0f})"
+
+    med, spread = table(rss, frag, allocs, "phase (live MiB)", phase)
+    out += ["", f"## fragmentation: resident MiB at the end of each phase, {frag_mib} MiB at the peak "
+            "(lower is better)", "", med, "", "min-max over the runs:", "", spread]
+    cycle = [k for k in order if k[0] == "purge_cycle"]
+    ms, _ = table(rss, cycle, allocs, "", lambda k: "ms per burst")
+    after, _ = table(live, cycle, allocs, "", lambda k: "resident MiB after the pause")
+    out += ["", f"## purge cycle: {purge_rounds} bursts of 64 x 1 MiB filled and freed, 200 ms pauses "
+            "(lower is better)", "", ms, after.split("\n", 2)[2]]
+    return "\n".join(out) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 shorter runs per figure")
     ap.add_argument("--runs", type=int, help="runs per figure (default 7, quick 3)")
     ap.add_argument("--seconds", type=float, help="length of one pair measurement (default 0.02, quick 0.005)")
     ap.add_argument("--scale", type=int, help="threads.c work per run (default 20000, quick 4000)")
-    ap.add_argument("--only", choices=["pair", "threads"], help="run one of the two benchmarks")
+    ap.add_argument("--frag-mib", type=int, help="frag.c live MiB at the peak (default 128, quick 16)")
+    ap.add_argument("--only", choices=["pair", "threads", "memory"], help="run one of the benchmarks")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args()
     runs = args.runs or (3 if args.quick else 7)
     seconds = args.seconds or (0.005 if args.quick else 0.02)
     scale = args.scale or (4000 if args.quick else 20000)
+    # frag.c and purge_cycle.c take seconds a run (they pause on purpose)
+    mem_runs = args.runs or (1 if args.quick else 3)
+    frag_mib = args.frag_mib or (16 if args.quick else 128)
+    purge_rounds = 3 if args.quick else 20
 
     build(args.build_dir)
     os.makedirs(args.out, exist_ok=True)
@@ -252,6 +333,11 @@ def main():
             text, notes = run_threads(args.build_dir, runs, scale)
             results.append(("threads", text,
                             lambda t=text, n=notes: report_threads(t, n, info, command, runs, scale)))
+        if args.only in (None, "memory"):
+            print(f"bench: bench/frag.c and bench/purge_cycle.c, {mem_runs} runs", file=sys.stderr)
+            text, notes = run_memory(args.build_dir, mem_runs, frag_mib, purge_rounds)
+            results.append(("memory", text, lambda t=text, n=notes: report_memory(
+                t, n, info, command, mem_runs, frag_mib, purge_rounds)))
     info["load"] = f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
     results = [(name, text, render()) for name, text, render in results]
     for name, text, md in results:
