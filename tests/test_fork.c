@@ -27,11 +27,8 @@ static tp_pool *pool;
 static atomic_bool stop;
 
 /* Blocks that one thread makes and another frees. */
-static struct {
-    pthread_mutex_t lock;
-    unsigned count;
-    thr_block items[BAG_CAP];
-} bag = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static thr_block bag_items[BAG_CAP];
+static thr_bag bag = THR_BAG_INIT(bag_items);
 
 static void *worker(void *argp)
 {
@@ -49,14 +46,9 @@ static void *worker(void *argp)
         if (!thr_block_alloc(b, thr_rand(&r) % 2 ? pool : NULL, thr_size_mix(&r, 256 * 1024, 2), ++seq)) break;
         if (thr_rand(&r) % 4) continue;
         /* Trade it through the bag: put ours in, take someone's out. */
-        thr_block other = {0};
-        pthread_mutex_lock(&bag.lock);
-        if (bag.count < BAG_CAP) bag.items[bag.count++] = *b;
-        else other = *b;
-        if (bag.count > BAG_CAP / 2) other = bag.items[--bag.count];
-        pthread_mutex_unlock(&bag.lock);
-        b->p = NULL;
-        thr_block_free(&other);
+        if (thr_bag_put(&bag, b, 1)) b->p = NULL;
+        thr_block other;
+        if (thr_bag_take(&bag, &other, 1, BAG_CAP / 2, &r)) thr_block_free(&other);
     }
     for (int i = 0; i < FORK_SLOTS; i++) thr_block_free(&slots[i]);
     return NULL;
@@ -83,8 +75,7 @@ static void child(thr_block *mine, unsigned nmine)
     /* The parent's blocks: made by this thread, and by the workers (whose
      * threads do not exist here). */
     for (unsigned i = 0; i < nmine; i++) thr_block_free(&mine[i]);
-    for (unsigned i = 0; i < bag.count; i++) thr_block_free(&bag.items[i]);
-    bag.count = 0;
+    thr_bag_drain(&bag);
     static const size_t sizes[] = {0, 8, 100, 1024, 1500, 5000, 70000, 600000, 2 * THR_MIB + 5};
     tp_pool *own = tp_pool_create("in-child", NULL);
     CHECK(own != NULL);
@@ -163,8 +154,7 @@ static void test_fork_while_allocating(void)
     }
     atomic_store(&stop, true);
     for (unsigned i = 0; i < FORK_WORKERS; i++) thr_join(t[i]);
-    for (unsigned i = 0; i < bag.count; i++) thr_block_free(&bag.items[i]);
-    bag.count = 0;
+    thr_bag_drain(&bag);
     tp_pool_destroy(pool);
 }
 

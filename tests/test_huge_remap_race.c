@@ -50,7 +50,7 @@ static bool still_ours(const thr_block *b)
 
 static void *mapper(void *arg)
 {
-    thr_rng r = thr_rng_make((uintptr_t)arg);
+    thr_rng r = thr_rng_make((uintptr_t)arg + 1);
     thr_block keep[KEEP];
     memset(keep, 0, sizeof keep);
     uint64_t tag = 0;
@@ -81,11 +81,10 @@ static void *mapper(void *arg)
 
 static void test_realloc_move_vs_mmap(void)
 {
-    pthread_t m, t[MAPPERS];
-    for (uintptr_t i = 0; i < MAPPERS; i++) thr_start(&t[i], mapper, (void *)(i + 1));
+    pthread_t m;
     thr_start(&m, mover, NULL);
+    thr_run_threads(MAPPERS, mapper); /* until the mover is done */
     thr_join(m);
-    for (int i = 0; i < MAPPERS; i++) thr_join(t[i]);
     long n = atomic_load(&lost);
     if (n) printf("    %ld live huge blocks lost their registration\n", n);
     CHECK(n == 0);

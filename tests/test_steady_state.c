@@ -54,8 +54,7 @@ static void *ss_main(void *argp)
             bool progress = false;
             if (sent < ROUND_BLOCKS) {
                 if (!pending.p && !thr_block_alloc(&pending, s->pool, thr_size_mix(&r, 32 * 1024, 0), ++seq)) exit(1);
-                if (thr_ring_push(s->out, &pending)) {
-                    pending.p = NULL;
+                if (thr_ring_push_pending(s->out, &pending)) {
                     sent++;
                     progress = true;
                 }

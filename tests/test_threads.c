@@ -207,8 +207,7 @@ static void *ring_thread(void *argp)
                 atomic_store(&ring_abort, true);
                 break;
             }
-            if (thr_ring_push(out, &pending)) {
-                pending.p = NULL;
+            if (thr_ring_push_pending(out, &pending)) {
                 sent++;
                 progress = true;
             }
@@ -238,10 +237,8 @@ static void *ring_thread(void *argp)
 
 static void test_rings(void)
 {
-    pthread_t t[RING_THREADS];
     memset(rings, 0, sizeof rings);
-    for (unsigned i = 0; i < RING_THREADS; i++) thr_start(&t[i], ring_thread, (void *)(uintptr_t)i);
-    for (unsigned i = 0; i < RING_THREADS; i++) thr_join(t[i]);
+    thr_run_threads(RING_THREADS, ring_thread);
     thr_block b;
     for (unsigned i = 0; i < RING_THREADS; i++)
         while (thr_ring_pop(&rings[i], &b)) thr_block_free(&b);
@@ -253,11 +250,8 @@ static void test_rings(void)
 #define BAG_CAP 8192
 #define BAG_ROUNDS (3000 / THR_SCALE)
 
-static struct {
-    pthread_mutex_t lock;
-    size_t count;
-    thr_block items[BAG_CAP];
-} bag = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static thr_block bag_items[BAG_CAP];
+static thr_bag bag = THR_BAG_INIT(bag_items);
 
 static void *bag_thread(void *argp)
 {
@@ -273,21 +267,10 @@ static void *bag_thread(void *argp)
         if (thr_rand(&r) % 2) {
             for (unsigned i = 0; i < n; i++)
                 if (!thr_block_alloc(&burst[i], pool, same ? same : thr_size_mix(&r, 65536, 1), ++seq)) n = i;
-            pthread_mutex_lock(&bag.lock);
-            unsigned i = 0;
-            for (; i < n && bag.count < BAG_CAP; i++) bag.items[bag.count++] = burst[i];
-            pthread_mutex_unlock(&bag.lock);
-            for (; i < n; i++) thr_block_free(&burst[i]);
+            for (size_t i = thr_bag_put(&bag, burst, n); i < n; i++) thr_block_free(&burst[i]);
         } else {
-            unsigned got = 0;
-            pthread_mutex_lock(&bag.lock);
-            for (; got < n && bag.count; got++) {
-                size_t k = thr_rand(&r) % bag.count;
-                burst[got] = bag.items[k];
-                bag.items[k] = bag.items[--bag.count];
-            }
-            pthread_mutex_unlock(&bag.lock);
-            for (unsigned i = 0; i < got; i++) thr_block_free(&burst[i]);
+            size_t got = thr_bag_take(&bag, burst, n, 0, &r);
+            for (size_t i = 0; i < got; i++) thr_block_free(&burst[i]);
         }
     }
     return NULL;
@@ -295,11 +278,8 @@ static void *bag_thread(void *argp)
 
 static void test_shared_bag(void)
 {
-    pthread_t t[BAG_THREADS];
-    bag.count = 0;
-    for (unsigned i = 0; i < BAG_THREADS; i++) thr_start(&t[i], bag_thread, (void *)(uintptr_t)i);
-    for (unsigned i = 0; i < BAG_THREADS; i++) thr_join(t[i]);
-    while (bag.count) thr_block_free(&bag.items[--bag.count]);
+    thr_run_threads(BAG_THREADS, bag_thread);
+    thr_bag_drain(&bag);
 }
 
 /* ---- huge_churn ----------------------------------------------------------------------- */
@@ -307,12 +287,10 @@ static void test_shared_bag(void)
 #define HC_THREADS 6
 #define HC_OPS (300 / THR_SCALE)
 #define HC_SLOTS 6
-/* KNOWN BUG: a huge realloc that moves its block (growing past its mapping
- * when it cannot grow in place) clears the registry of its old range after
- * mremap has released it, wiping another thread's new mapping there (see
- * test_huge_remap_race). Until fixed, huge blocks here are only shrunk by
- * realloc (slab blocks still grow into huge ones); set to 1 once fixed. */
-#define HC_MOVING_REALLOC 0
+/* Huge reallocs that move their block (growing past a mapping that cannot
+ * grow in place) race other threads' mmaps for the old range; 0 keeps huge
+ * blocks to shrinking reallocs. */
+#define HC_MOVING_REALLOC 1
 
 /* One block each thread leaves for another to free (or realloc). */
 static struct {
@@ -385,9 +363,7 @@ static void *hc_thread(void *argp)
  * made, resized and freed on many threads. */
 static void test_huge_churn(void)
 {
-    pthread_t t[HC_THREADS];
-    for (unsigned i = 0; i < HC_THREADS; i++) thr_start(&t[i], hc_thread, (void *)(uintptr_t)i);
-    for (unsigned i = 0; i < HC_THREADS; i++) thr_join(t[i]);
+    thr_run_threads(HC_THREADS, hc_thread);
     for (unsigned i = 0; i < HC_THREADS; i++) thr_block_free(&hc_swap.slot[i]);
 }
 
@@ -436,9 +412,7 @@ static void test_many_pools(void)
         }
         memset(mp_left, 0, sizeof mp_left);
         pthread_barrier_init(&mp_barrier, NULL, MP_THREADS);
-        pthread_t t[MP_THREADS];
-        for (unsigned i = 0; i < MP_THREADS; i++) thr_start(&t[i], mp_thread, (void *)(uintptr_t)i);
-        for (unsigned i = 0; i < MP_THREADS; i++) thr_join(t[i]);
+        thr_run_threads(MP_THREADS, mp_thread);
         pthread_barrier_destroy(&mp_barrier);
         /* The rest: freed here in odd rounds, dropped with the pools in even. */
         if (round % 2)

@@ -125,6 +125,15 @@ static THR_UNUSED void thr_join(pthread_t t)
     }
 }
 
+/* Runs fn((void *)i) on n threads (i = 0 .. n-1) and joins them all. */
+static THR_UNUSED void thr_run_threads(unsigned n, void *(*fn)(void *))
+{
+    pthread_t t[64];
+    if (n > 64) exit(2);
+    for (unsigned i = 0; i < n; i++) thr_start(&t[i], fn, (void *)(uintptr_t)i);
+    for (unsigned i = 0; i < n; i++) thr_join(t[i]);
+}
+
 /* A value threads wait on without spinning. */
 typedef struct thr_gate {
     pthread_mutex_t lock;
@@ -271,6 +280,46 @@ static THR_UNUSED void thr_block_free(thr_block *b)
     b->p = NULL;
 }
 
+/* ---- a bag of blocks any thread may put in or take out ------------------------------ */
+
+typedef struct thr_bag {
+    pthread_mutex_t lock;
+    size_t count, cap;
+    thr_block *items;
+} thr_bag;
+
+#define THR_BAG_INIT(array) {PTHREAD_MUTEX_INITIALIZER, 0, sizeof(array) / sizeof((array)[0]), (array)}
+
+/* Puts up to n blocks in; returns how many fit (the caller keeps the rest). */
+static THR_UNUSED size_t thr_bag_put(thr_bag *bag, const thr_block *b, size_t n)
+{
+    pthread_mutex_lock(&bag->lock);
+    size_t i = 0;
+    for (; i < n && bag->count < bag->cap; i++) bag->items[bag->count++] = b[i];
+    pthread_mutex_unlock(&bag->lock);
+    return i;
+}
+
+/* Takes up to n blocks, picked at random while more than `keep` are in. */
+static THR_UNUSED size_t thr_bag_take(thr_bag *bag, thr_block *out, size_t n, size_t keep, thr_rng *r)
+{
+    pthread_mutex_lock(&bag->lock);
+    size_t got = 0;
+    for (; got < n && bag->count > keep; got++) {
+        size_t k = (size_t)(thr_rand(r) % bag->count);
+        out[got] = bag->items[k];
+        bag->items[k] = bag->items[--bag->count];
+    }
+    pthread_mutex_unlock(&bag->lock);
+    return got;
+}
+
+/* Checks and frees what is left, without the lock (no thread uses it). */
+static THR_UNUSED void thr_bag_drain(thr_bag *bag)
+{
+    while (bag->count) thr_block_free(&bag->items[--bag->count]);
+}
+
 /* ---- resident memory ----------------------------------------------------------------- */
 
 static THR_UNUSED size_t thr_rss_bytes(void)
@@ -303,6 +352,14 @@ static THR_UNUSED bool thr_ring_push(thr_ring *r, const thr_block *b)
     if (t - atomic_load_explicit(&r->head, memory_order_acquire) == THR_RING_CAP) return false;
     r->slots[t % THR_RING_CAP] = *b;
     atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    return true;
+}
+
+/* Pushes *pending and empties it when the ring has room. */
+static THR_UNUSED bool thr_ring_push_pending(thr_ring *r, thr_block *pending)
+{
+    if (!thr_ring_push(r, pending)) return false;
+    pending->p = NULL;
     return true;
 }
 
