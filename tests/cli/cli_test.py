@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+"""Tests of the `tierpool` tool's monitoring commands (stats, list, top,
+record, plot, exporter) and of classes, options and help.
+
+    cli_test.py CASE --tool TIERPOOL --publisher PUBLISHER --malloc LIB
+                [--source DIR] [--work DIR] [--sanitize WHAT]
+
+Each case starts what it needs (publisher.c, a process publishing a known
+set of blocks in pools "alpha" and "beta"), runs the tool against it and
+stops every child it started, even on failure. Exit status 0 (passed), 1
+(failed) or 77 (skipped).
+"""
+import argparse
+import contextlib
+import difflib
+import fcntl
+import json
+import os
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+
+SKIP = 77
+# What publisher.c allocates.
+ALPHA_BLOCKS, BETA_BLOCKS, BETA_HUGE, DEFAULT_BLOCKS = 1000, 300, 2, 10
+NOT_PUBLISHING = "is not publishing statistics (start it with TIERPOOL_PUBLISH=1)"
+CSV_HEADER = ("time_s,live_bytes,committed_bytes,resident_bytes,mapped_bytes,allocs,frees,"
+              "alloc_rate,free_rate,fragmentation")
+
+opts = None
+children = []
+
+
+class Failure(Exception):
+    pass
+
+
+class Skipped(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+def spawn(args, **kwargs):
+    child = subprocess.Popen(args, **kwargs)
+    children.append(child)
+    return child
+
+
+def stop_child(child, sig=signal.SIGTERM, timeout=5.0):
+    """Signals a child and waits for it; kills it if it lingers."""
+    if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(sig)
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    return child.returncode
+
+
+def cleanup():
+    for child in children:
+        stop_child(child, signal.SIGKILL)
+        for stream in (child.stdout, child.stderr):
+            if stream:
+                stream.close()
+
+
+def tool(*args, env=None, timeout=30):
+    return subprocess.run([opts.tool, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def poll_until(attempt, timeout=5.0, what="the expected snapshot"):
+    """Calls attempt() until it returns something true; its last failure
+    message if it never does."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            result = attempt()
+            if result:
+                return result
+        except Failure as e:
+            last = e
+        if time.monotonic() > deadline:
+            raise Failure(f"no {what} within {timeout} s" + (f": {last}" if last else ""))
+        time.sleep(0.05)
+
+
+def read_line(stream, timeout=10.0):
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline() if ready else ""
+
+
+def segment(pid):
+    return f"/dev/shm/tierpool.{pid}"
+
+
+@contextlib.contextmanager
+def publisher(args=(), command=None, env_extra=None):
+    """Starts a publishing process; yields its pid once it printed "ready".
+    It is stopped (SIGTERM, then SIGKILL) on the way out, and its segment
+    must be gone after it exits normally."""
+    env = dict(os.environ, TIERPOOL_PUBLISH_INTERVAL="50ms")
+    env.update(env_extra or {})
+    child = spawn(command or [opts.publisher, *args], stdout=subprocess.PIPE, text=True, env=env)
+    pid = child.pid
+    passed = False
+    try:
+        line = read_line(child.stdout)
+        check(line.strip() == f"ready {pid}", f"the publisher did not get ready: {line!r}")
+        yield pid
+        passed = True
+    finally:
+        status = stop_child(child)
+        exists = os.path.exists(segment(pid))
+        if exists:
+            with contextlib.suppress(OSError):
+                os.unlink(segment(pid))
+    check(status == 0, f"the publisher exited with {status}")
+    check(not exists, f"{segment(pid)} was left after the publisher exited")
+
+
+def header_fields(macro):
+    """The field names of an X-macro list in include/tierpool.h."""
+    text = open(os.path.join(opts.source, "include", "tierpool.h")).read()
+    body = re.search(r"#define %s\(X\)(.*?)\n\n" % macro, text, re.S).group(1)
+    return re.findall(r"X\((\w+), (counter|gauge), (\w*), \"([^\"]*)\"\)", body)
+
+
+def stats_json(pid):
+    result = tool("stats", pid, "--json")
+    check(result.returncode == 0, f"tierpool stats --json exited with {result.returncode}: {result.stderr}")
+    pretty = subprocess.run([sys.executable, "-m", "json.tool"], input=result.stdout, capture_output=True, text=True)
+    check(pretty.returncode == 0, f"not JSON ({pretty.stderr.strip()}): {result.stdout[:300]}")
+    return json.loads(pretty.stdout)
+
+
+def known_pools(doc):
+    """The pools of a snapshot once it shows all publisher.c allocated."""
+    pools = {p["pool"]: p for p in doc["pools"]}
+    if not {"alpha", "beta", "default"} <= pools.keys():
+        raise Failure(f"pools {sorted(pools)}")
+    if pools["alpha"]["allocs"] != ALPHA_BLOCKS or pools["beta"]["allocs"] != BETA_BLOCKS + BETA_HUGE:
+        raise Failure(f"allocs alpha {pools['alpha']['allocs']}, beta {pools['beta']['allocs']}")
+    return pools
+
+
+# ---- the Prometheus text format -------------------------------------------------------
+
+METRIC = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+SAMPLE = re.compile(r"(%s)(?:\{((?:%s)(?:,(?:%s))*)?\})? (\S+)$" % (METRIC, LABEL, LABEL))
+
+
+def prometheus_check(text):
+    """Checks the text format: HELP and TYPE once per family and before its
+    samples, a family's samples together, names and labels well formed,
+    values floats, counters named *_total, no series twice. Returns
+    {(name, labels): value}."""
+    check(text.endswith("\n"), "the exposition does not end with a newline")
+    helps, types, series, closed = set(), {}, {}, set()
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        where = f"line {number}: {line!r}"
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            parts = line.split(" ", 3)
+            check(len(parts) == 4 and re.fullmatch(METRIC, parts[2]), f"bad comment, {where}")
+            name = parts[2]
+            if parts[1] == "HELP":
+                check(name not in helps, f"a second HELP for {name}, {where}")
+                helps.add(name)
+            else:
+                check(name not in types, f"a second TYPE for {name}, {where}")
+                check(parts[3] in ("counter", "gauge", "histogram", "summary", "untyped"), f"bad type, {where}")
+                types[name] = parts[3]
+            if name != current:
+                if current:
+                    closed.add(current)
+                check(name not in closed, f"family {name} split, {where}")
+                current = name
+            continue
+        check(line and not line.startswith("#"), f"unexpected line, {where}")
+        match = SAMPLE.match(line)
+        check(match, f"not a sample, {where}")
+        name, labels, value = match.groups()
+        check(name == current, f"a sample of {name} outside its family (after {current}), {where}")
+        check(name in types and name in helps, f"no HELP and TYPE before {where}")
+        try:
+            number_value = float(value)
+        except ValueError:
+            raise Failure(f"value is not a float, {where}")
+        if types[name] == "counter":
+            check(name.endswith("_total"), f"counter {name} does not end in _total")
+        key = (name, labels or "")
+        check(key not in series, f"series twice, {where}")
+        series[key] = number_value
+    return series
+
+
+# ---- cases ---------------------------------------------------------------------------
+
+def case_stats_json():
+    pool_fields = [f[0] for f in header_fields("TP_STATS_POOL_FIELDS")]
+    class_fields = [f[0] for f in header_fields("TP_STATS_CLASS_FIELDS")]
+    check(len(pool_fields) > 10 and len(class_fields) > 5, "cannot read the X-macro lists")
+    with publisher() as pid:
+        doc = poll_until(lambda: known_pools(stats_json(pid)) and stats_json(pid))
+        pools = known_pools(doc)
+    check(doc["version"] == 1, f"version {doc['version']}")
+    check(list(doc.keys()) == ["version", "pools", "process"], f"top-level keys {list(doc.keys())}")
+    for p in doc["pools"] + [doc["process"]]:
+        check(list(p.keys()) == ["pool"] + pool_fields + ["fragmentation", "classes"],
+              f"pool {p['pool']}: keys {list(p.keys())}")
+        for c in p["classes"]:
+            check(list(c.keys()) == class_fields, f"pool {p['pool']}: class keys {list(c.keys())}")
+    alpha, beta, default = pools["alpha"], pools["beta"], pools["default"]
+    check(alpha["live_blocks"] == ALPHA_BLOCKS and alpha["frees"] == 0, f"alpha {alpha}")
+    check([(c["block_size"], c["allocs"], c["live_blocks"]) for c in alpha["classes"]] == [(112, 1000, 1000)],
+          f"alpha's classes {alpha['classes']}")
+    check(alpha["live_bytes"] == 112 * ALPHA_BLOCKS, f"alpha live_bytes {alpha['live_bytes']}")
+    check(beta["huge_blocks"] == BETA_HUGE and beta["live_blocks"] == BETA_BLOCKS + BETA_HUGE, f"beta {beta}")
+    check([(c["block_size"], c["allocs"]) for c in beta["classes"]] == [(3072, BETA_BLOCKS)],
+          f"beta's classes {beta['classes']}")
+    check(default["allocs"] >= DEFAULT_BLOCKS, f"default allocs {default['allocs']}")
+    process = doc["process"]
+    check(process["pool"] == "process", f"process {process['pool']}")
+    check(process["allocs"] == sum(p["allocs"] for p in doc["pools"]), "process allocs is not the pools' sum")
+    check(process["live_bytes"] >= alpha["live_bytes"] + beta["live_bytes"], "process live_bytes")
+    check(0.0 <= process["fragmentation"] <= 1.0, "fragmentation out of 0..1")
+
+
+def case_stats_prometheus():
+    # More pools than the library writes under one HELP and TYPE (8).
+    with publisher(["--extra-pools", "12"]) as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        result = tool("stats", pid, "--prometheus")
+    check(result.returncode == 0, f"exit {result.returncode}: {result.stderr}")
+    series = prometheus_check(result.stdout)
+    check(("tierpool_allocs_total", 'pool="extra11"') in series, "not every pool is exported")
+    check(series.get(("tierpool_allocs_total", 'pool="alpha"')) == ALPHA_BLOCKS, "tierpool_allocs_total of alpha")
+    check(series.get(("tierpool_huge_blocks", 'pool="beta"')) == BETA_HUGE, "tierpool_huge_blocks of beta")
+    check(series.get(("tierpool_class_live_blocks", 'pool="alpha",size_class="112"')) == ALPHA_BLOCKS,
+          "tierpool_class_live_blocks of alpha's 112-byte class")
+    check(("tierpool_purge_delay_seconds", 'pool="alpha"') in series, "purge_delay_ms is not exported in seconds")
+    check(("tierpool_fragmentation_ratio", 'pool="beta"') in series, "no fragmentation ratio")
+    names = {name for name, _ in series}
+    for field, kind, unit, _ in header_fields("TP_STATS_POOL_FIELDS"):
+        base = field[:-3] + "_seconds" if unit == "ms" else field
+        check("tierpool_" + base + ("_total" if kind == "counter" else "") in names, f"no metric for {field}")
+
+
+def case_stats_same_as_library():
+    """What the tool prints of a snapshot is what tp_stats_print printed in
+    the process itself, to the byte."""
+    work = opts.work
+    os.makedirs(work, exist_ok=True)
+    with publisher(["--self-stats", work]) as pid:
+        for flag, name in (("--text", "text.txt"), ("--json", "json.json"), ("--prometheus", "prometheus.txt")):
+            expected = open(os.path.join(work, name)).read()
+
+            def same():
+                got = tool("stats", pid, flag)
+                if got.stdout != expected:
+                    diff = "".join(difflib.unified_diff(expected.splitlines(True), got.stdout.splitlines(True),
+                                                        "tp_stats_print", "tierpool stats " + flag, n=1))
+                    raise Failure(diff[:3000])
+                return True
+
+            poll_until(same, what=f"stats {flag} equal to the library's")
+
+
+def case_not_publishing():
+    sleeper = spawn(["sleep", "30"])
+    try:
+        for command in (["stats"], ["stats", "--json"], ["top", "--once"], ["record", "-t", "1s"], ["exporter"]):
+            result = tool(*command, sleeper.pid)
+            check(result.returncode == 1 and f"process {sleeper.pid} {NOT_PUBLISHING}" in result.stderr,
+                  f"{command} of a process that does not publish: exit {result.returncode}, {result.stderr!r}")
+    finally:
+        stop_child(sleeper)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    result = tool("stats", gone.pid)
+    check(result.returncode == 1 and "no process" in result.stderr, f"stats of an exited pid: {result.stderr!r}")
+    for command in (["stats"], ["stats", "abc"], ["stats", "1", "--bogus"], ["stats", "1", "2"], ["record"],
+                    ["top", "-n"], ["top", "1", "--interval", "x"], ["exporter"], ["plot"], ["classes", "x"],
+                    ["no-such-command"]):
+        result = tool(*command)
+        check(result.returncode == 2, f"usage error {command}: exit {result.returncode}")
+
+
+def case_list():
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        result = tool("list")
+        check(result.returncode == 0, f"exit {result.returncode}")
+        rows = [line.split() for line in result.stdout.splitlines()]
+        check([str(pid), "cli_publisher", "3"] in [row[:3] for row in rows], f"pid {pid} not listed: {result.stdout}")
+        # Without a pid, top takes the only publishing process or lists them.
+        result = tool("top", "--once")
+        check(f"pid {pid} (cli_publisher)" in result.stdout or str(pid) in result.stdout,
+              f"top without a pid: {result.stdout} {result.stderr}")
+
+
+def case_top():
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        # Not on a terminal: plain frames.
+        result = tool("top", pid, "-n", "2", "--interval", "100ms")
+        check(result.returncode == 0, f"top -n 2: exit {result.returncode}: {result.stderr}")
+        check(result.stdout.count(f"tierpool top - pid {pid} ") == 2, f"top -n 2 drew: {result.stdout}")
+        check("\x1b" not in result.stdout, "escapes written to a pipe")
+        for text in ("POOL", "alpha", "beta", "default", "CLASS", "112", "3072", "fragmentation", "cache hit"):
+            check(text in result.stdout, f"no {text!r} in top's frame: {result.stdout}")
+        result = tool("top", pid, "--once")
+        check(result.returncode == 0 and "allocs  0/s" in result.stdout, f"top --once has no rates: {result.stdout}")
+        top_on_terminal(pid)
+
+
+def top_on_terminal(pid):
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    before = termios.tcgetattr(slave)
+    child = spawn([opts.tool, "top", str(pid), "--interval", "100ms"], stdin=slave, stdout=slave, stderr=slave)
+    screen = b""
+    try:
+        def shows(*texts):
+            nonlocal screen
+            while select.select([master], [], [], 0.05)[0]:
+                screen += os.read(master, 65536)
+            text = screen.decode(errors="replace")
+            return all(t in text for t in texts)
+
+        poll_until(lambda: shows(f"tierpool top - pid {pid}", "alpha", "beta", "q quits", "allocs  0/s"),
+                   what="top screen")
+        check("\x1b[H" in screen.decode() and "\x1b[J" in screen.decode(), "top does not redraw in place")
+        raw = termios.tcgetattr(slave)
+        check(not raw[3] & termios.ICANON and not raw[3] & termios.ECHO, "top left the terminal in line mode")
+        os.write(master, b"q")
+        child.wait(5)
+        check(child.returncode == 0, f"top exited with {child.returncode} after q")
+        shows()
+        check(screen.decode().endswith("\x1b[?25h"), "top did not show the cursor again")
+        check(termios.tcgetattr(slave)[3] == before[3], "top did not restore the terminal")
+    except subprocess.TimeoutExpired:
+        raise Failure("top did not quit on q: " + screen.decode(errors="replace")[-2000:])
+    finally:
+        stop_child(child)
+        os.close(master)
+        os.close(slave)
+
+
+PYTHON_WORKLOAD = """
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+blocks = [bytes(100) for _ in range(10000)]
+print("ready", os.getpid(), flush=True)
+time.sleep(30)
+"""
+
+
+def case_preload():
+    if opts.sanitize:
+        raise Skipped("a sanitizer build cannot preload an allocator")
+    env = {"LD_PRELOAD": opts.malloc, "TIERPOOL_PUBLISH": "1", "PYTHONMALLOC": "malloc"}
+    with publisher(command=[sys.executable, "-c", PYTHON_WORKLOAD], env_extra=env) as pid:
+        def loaded():
+            doc = stats_json(pid)
+            pools = {p["pool"]: p for p in doc["pools"]}
+            check("default" in pools, f"no default pool: {sorted(pools)}")
+            d = pools["default"]
+            check(d["allocs"] >= 10000 and d["live_blocks"] >= 10000 and d["live_bytes"] >= 10000 * 100,
+                  f"default pool: allocs {d['allocs']}, live {d['live_blocks']}")
+            # Python's start allocates as much: the bytes objects (133 bytes
+            # each) must be there too.
+            check(any(c["block_size"] == 160 and c["live_blocks"] >= 10000 for c in d["classes"]),
+                  "no 160-byte class holding 10000 blocks")
+            return d
+        poll_until(loaded)
+
+
+def read_csv(path):
+    lines = open(path).read().splitlines()
+    check(lines and lines[0] == CSV_HEADER, f"{path}: header {lines[:1]}")
+    return lines
+
+
+def case_record_plot():
+    work = opts.work
+    os.makedirs(work, exist_ok=True)
+    csv, svg = os.path.join(work, "record.csv"), os.path.join(work, "record.svg")
+    for path in (csv, svg):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        start = time.monotonic()
+        result = tool("record", pid, "-o", csv, "--interval", "100ms", "--duration", "1s")
+        took = time.monotonic() - start
+        check(result.returncode == 0, f"record: exit {result.returncode}: {result.stderr}")
+        check(0.9 < took < 3.0, f"record --duration 1s took {took:.2f} s")
+        lines = read_csv(csv)
+        check(9 <= len(lines) - 1 <= 12, f"{len(lines) - 1} rows for 1 s at 100 ms")
+        rows = [[float(v) for v in line.split(",")] for line in lines[1:]]
+        check(all(len(r) == 10 for r in rows), "rows without 10 columns")
+        check(all(b[0] > a[0] for a, b in zip(rows, rows[1:])), "time_s does not grow")
+        check(all(r[1] >= 112 * ALPHA_BLOCKS + 3072 * BETA_BLOCKS for r in rows), "live_bytes too low")
+        check(all(r[5] >= ALPHA_BLOCKS + BETA_BLOCKS for r in rows), "allocs too low")
+        check(all(r[7] == 0 and r[8] == 0 for r in rows), "allocation rates of a quiet process are not 0")
+        # A second recording appends rows, not a second header; it stops
+        # when the process exits.
+        recorder = spawn([opts.tool, "record", str(pid), "-o", csv, "-i", "100ms"], stderr=subprocess.PIPE,
+                         text=True)
+        time.sleep(0.5)
+    recorder.wait(5)
+    stderr = recorder.stderr.read()
+    check(recorder.returncode == 0 and "has exited" in stderr, f"record after the process exited: {stderr!r}")
+    lines = read_csv(csv)
+    check(lines.count(CSV_HEADER) == 1, "a second header appended")
+    check(len(lines) - 1 >= len(rows) + 3, "the second recording appended no rows")
+
+    result = tool("plot", csv, "-o", svg, "--title", "publisher <test> & co")
+    check(result.returncode == 0, f"plot: exit {result.returncode}: {result.stderr}")
+    root = ET.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    check(root.tag == ns + "svg", f"root {root.tag}")
+    texts = [t.text for t in root.iter(ns + "text")]
+    for label in ("publisher <test> & co", "MiB", "time (s)", "live", "committed", "resident", "allocations/s"):
+        check(label in texts, f"no text {label!r} in the SVG")
+    groups = {g.get("class"): g for g in root.iter(ns + "g")}
+    for column in ("live_bytes", "committed_bytes", "resident_bytes", "alloc_rate", "free_rate"):
+        check(column in groups, f"no line for {column}")
+        # two recordings: two runs of the line, time restarting at 0
+        check(len(groups[column].findall(ns + "polyline")) == 2, f"{column}: not two runs")
+    check(len(groups["ticks"].findall(ns + "text")) >= 4, "too few tick labels")
+    result = tool("plot", os.path.join(opts.source, "include", "tierpool.h"), "-o", svg)
+    check(result.returncode == 1 and "time_s" in result.stderr, f"plot of a non-CSV file: {result.stderr!r}")
+
+
+def fetch(url):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.headers, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+def start_exporter(pid, *extra):
+    child = spawn([opts.tool, "exporter", "--listen", "127.0.0.1:0", *extra, str(pid)], stdout=subprocess.PIPE,
+                  text=True)
+    line = read_line(child.stdout)
+    match = re.search(r"serving (http://127\.0\.0\.1:\d+)/metrics", line)
+    check(match, f"exporter said {line!r}")
+    return child, match.group(1)
+
+
+def case_exporter():
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        exporter, base = start_exporter(pid)
+        status, headers, body = fetch(base + "/metrics")
+        check(status == 200, f"/metrics: {status}")
+        check(headers["Content-Type"].startswith("text/plain; version=0.0.4"), f"type {headers['Content-Type']}")
+        series = prometheus_check(body)
+        check(series.get(("tierpool_allocs_total", 'pool="alpha"')) == ALPHA_BLOCKS, "no alpha in /metrics")
+        check(body == tool("stats", pid, "--prometheus").stdout, "/metrics differs from stats --prometheus")
+        status, _, _ = fetch(base + "/other")
+        check(status == 404, f"/other: {status}")
+        status, _, _ = fetch(base + "/metrics?x=1")
+        check(status == 200, f"/metrics?x=1: {status}")
+        check(stop_child(exporter, signal.SIGTERM) == 0, f"exporter exited with {exporter.returncode} on SIGTERM")
+
+        exporter, base = start_exporter(pid, "--max-requests", "2")
+        fetch(base + "/metrics")
+        fetch(base + "/")
+        exporter.wait(5)
+        check(exporter.returncode == 0, f"exporter --max-requests 2 exited with {exporter.returncode}")
+
+        exporter, base = start_exporter(pid)
+    # The process is gone: the exporter stops by itself.
+    exporter.wait(5)
+    check(exporter.returncode == 0, f"exporter after the process exited: {exporter.returncode}")
+
+
+def case_classes():
+    result = tool("classes")
+    check(result.returncode == 0, f"exit {result.returncode}")
+    rows = [line.split() for line in result.stdout.splitlines() if re.match(r"\s*\d+ (small|large) ", line)]
+    check(len(rows) == 60, f"{len(rows)} classes")
+    check([int(r[0]) for r in rows] == list(range(60)), "classes not numbered 0..59")
+    check(rows[0][2] == "16" and rows[-1][2] == "1048576", "first or last block size")
+    check(rows[0][3] == "1..16" and rows[1][3] == "17..32", "request ranges")
+    check(rows[0][7] == "93.75%" and rows[-1][5] == "32", "waste or slices")
+    for r in rows:
+        check(int(r[5]) * 65536 // int(r[2]) == int(r[6]), f"class {r[0]}: blocks per page")
+
+
+def case_options():
+    text = open(os.path.join(opts.source, "src", "internal.h")).read()
+    names = re.findall(r"X\((\w+), \w+, TPI_OPT_", text)
+    check(len(names) >= 10, "cannot read the option table")
+    result = tool("options", env=dict(os.environ, TIERPOOL_PUBLISH_INTERVAL="250ms"))
+    check(result.returncode == 0, f"exit {result.returncode}")
+    listed = {line.split()[0]: line.split() for line in result.stdout.splitlines() if re.match(r"[A-Z_]+ ", line)}
+    check(sorted(listed) == sorted(names + ["OPTION"]), f"options listed: {sorted(listed)}")
+    check(listed["PUBLISH_INTERVAL"][1:4] == ["milliseconds", "1s", "250ms"], f"{listed['PUBLISH_INTERVAL']}")
+    check("TIERPOOL_PUBLISH_INTERVAL=250ms" in result.stdout, "the environment's value is not shown")
+
+
+def case_help():
+    result = tool("--help")
+    check(result.returncode == 0, "--help")
+    commands = re.findall(r"^  (\w+)", result.stdout, re.M)
+    for name in ("run", "stats", "list", "top", "record", "plot", "exporter", "classes", "options"):
+        check(name in commands, f"--help does not list {name}")
+    for name in commands:
+        for args in ((name, "--help"), ("help", name)):
+            result = tool(*args)
+            check(result.returncode == 0 and result.stdout.startswith(f"usage: tierpool {name}"),
+                  f"tierpool {' '.join(args)}: {result.stdout[:200]!r}")
+
+
+def main():
+    global opts
+    parser = argparse.ArgumentParser()
+    parser.add_argument("case")
+    parser.add_argument("--tool", required=True)
+    parser.add_argument("--publisher", required=True)
+    parser.add_argument("--malloc", required=True)
+    parser.add_argument("--source", default=os.path.join(os.path.dirname(__file__), "..", ".."))
+    parser.add_argument("--work", default="cli-work")
+    parser.add_argument("--sanitize", default="")
+    opts = parser.parse_args()
+    case = globals().get("case_" + opts.case)
+    if not case:
+        print(f"no case {opts.case}")
+        return 2
+    try:
+        case()
+    except Skipped as e:
+        print(f"{opts.case}: skipped: {e}")
+        return SKIP
+    except Failure as e:
+        print(f"FAILED {opts.case}: {e}")
+        return 1
+    finally:
+        cleanup()
+    print(f"{opts.case}: passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
