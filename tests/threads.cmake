@@ -30,7 +30,11 @@ function(tp_thread_test name)
   endif()
 endfunction()
 
-tp_thread_test(test_threads)
+# test_threads: one ctest per subtest, so each stays short and ctest -j
+# spreads them.
+foreach(case random_ops rings shared_bag trim_and_stats huge_churn many_pools pool_cycles)
+  tp_thread_test(test_threads_${case} EXE test_threads CASE ${case})
+endforeach()
 tp_thread_test(test_thread_churn)
 tp_thread_test(test_fork)
 tp_thread_test(test_steady_state)
@@ -45,6 +49,13 @@ if(TP_SANITIZE STREQUAL "thread")
   # tpi_pool_purge write it under the lock. Enable once it no longer races.
   add_test(NAME test_threads_decay_race COMMAND test_threads random_ops)
   set_tests_properties(test_threads_decay_race PROPERTIES LABELS threads TIMEOUT 180
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" DISABLED TRUE)
+  # trim_and_stats alone: its trimming thread starts before any allocation.
+  # KNOWN BUG: tpi_process_init (src/thread.c) initialises the default pool's
+  # decay state without the pool lock at a thread's first allocation, racing
+  # with tp_pool_trim(NULL) on another thread. Enable once fixed.
+  add_test(NAME test_threads_init_race COMMAND test_threads trim_and_stats)
+  set_tests_properties(test_threads_init_race PROPERTIES LABELS threads TIMEOUT 180
     ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" DISABLED TRUE)
 endif()
 
