@@ -133,28 +133,32 @@ typedef struct exporter {
     bool gone; /* the process exited */
 } exporter;
 
+static void respond_text(int fd, const char *status, const char *body, bool head)
+{
+    respond(fd, status, "text/plain; charset=utf-8", body, strlen(body), head);
+}
+
 static void serve(exporter *e, int fd)
 {
-    static const char text[] = "text/plain; charset=utf-8";
     char method[16], path[2048];
     if (!read_request(fd, method, sizeof method, path, sizeof path)) {
-        respond(fd, "400 Bad Request", text, "bad request\n", 12, false);
+        respond_text(fd, "400 Bad Request", "bad request\n", false);
         return;
     }
     bool head = strcmp(method, "HEAD") == 0;
     if (!head && strcmp(method, "GET") != 0) {
-        respond(fd, "405 Method Not Allowed", text, "only GET and HEAD\n", 18, false);
+        respond_text(fd, "405 Method Not Allowed", "only GET and HEAD\n", false);
         return;
     }
     if (strcmp(path, "/metrics") != 0) {
-        respond(fd, "404 Not Found", text, "not found: the metrics are at /metrics\n", 39, head);
+        respond_text(fd, "404 Not Found", "not found: the metrics are at /metrics\n", head);
         return;
     }
     snapshot_status status = snapshot_read_wait(e->pid, e->snap, 1000);
     if (status != SNAPSHOT_OK) {
         char msg[128];
-        int n = snprintf(msg, sizeof msg, "process %ld is not publishing statistics\n", (long)e->pid);
-        respond(fd, "503 Service Unavailable", text, msg, (size_t)n, head);
+        snprintf(msg, sizeof msg, "process %ld is not publishing statistics\n", (long)e->pid);
+        respond_text(fd, "503 Service Unavailable", msg, head);
         e->gone = status == SNAPSHOT_NO_PROCESS || status == SNAPSHOT_NOT_PUBLISHING;
         return;
     }
@@ -162,7 +166,7 @@ static void serve(exporter *e, int fd)
     cli_writer w = cli_buffer_writer(&e->body);
     stats_format(&w, e->snap, TP_STATS_PROMETHEUS);
     if (e->body.failed) {
-        respond(fd, "500 Internal Server Error", text, "out of memory\n", 14, head);
+        respond_text(fd, "500 Internal Server Error", "out of memory\n", head);
         return;
     }
     respond(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", e->body.data, e->body.len, head);

@@ -412,7 +412,7 @@ def case_record_plot():
         result = tool("record", pid, "-o", csv, "--interval", "100ms", "--duration", "1s")
         took = time.monotonic() - start
         check(result.returncode == 0, f"record: exit {result.returncode}: {result.stderr}")
-        check(0.9 < took < 3.0, f"record --duration 1s took {took:.2f} s")
+        check(0.9 < took < 5.0, f"record --duration 1s took {took:.2f} s")
         lines = read_csv(csv)
         check(9 <= len(lines) - 1 <= 12, f"{len(lines) - 1} rows for 1 s at 100 ms")
         rows = [[float(v) for v in line.split(",")] for line in lines[1:]]
