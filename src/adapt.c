@@ -43,7 +43,7 @@ void tpi_adapt_on_release(tpi_adapt *a, uint32_t tick)
 void tpi_adapt_on_acquire(tpi_adapt *a, uint32_t tick, unsigned cap)
 {
     if (a->last_release == 0 || tick - a->last_release > TPI_ADAPT_WINDOW) return;
-    unsigned grown = a->keep ? a->keep * 2u : 1u, max = (unsigned)tpi_options.cache_keep_max;
+    unsigned grown = a->keep ? a->keep * 2u : 1u, max = (unsigned)TPI_OPTION(cache_keep_max);
     if (max > cap) max = cap;
     a->keep = (uint8_t)(grown < max ? grown : max);
     a->last_grow = tick;

@@ -38,7 +38,7 @@ tpi_chunk *tpi_chunk_create(tp_pool *pool)
     chunk->free_slices = TPI_ALL_SLICES;
     chunk->dirty_slices = 0;
     for (unsigned i = 0; i < TPI_SLICES_PER_CHUNK; i++) chunk->slice_map[i] = &tpi_page_empty;
-    tpi_os_huge_pages(chunk, TPI_CHUNK_SIZE, tpi_options.huge_pages != 0);
+    tpi_os_huge_pages(chunk, TPI_CHUNK_SIZE, TPI_OPTION(huge_pages) != 0);
     tpi_registry_set((uintptr_t)chunk, TPI_CHUNK_SIZE, TPI_REG_SLAB, TPI_REG_SLAB);
     return chunk;
 }
@@ -98,6 +98,12 @@ bool tpi_chunk_run_purged_since(const tpi_chunk *chunk, unsigned first, unsigned
     for (unsigned i = first; i < first + count; i++)
         if (chunk->purged_at[i] && (int32_t)(chunk->purged_at[i] - since) >= 0) return true;
     return false;
+}
+
+/* True if no slice was purged at or after `since` (only for clean chunks). */
+bool tpi_chunk_purged_before(const tpi_chunk *chunk, uint32_t since)
+{
+    return !tpi_chunk_run_purged_since(chunk, 1, TPI_SLICES_PER_CHUNK - 1, since);
 }
 
 void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page, uint32_t now)

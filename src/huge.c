@@ -177,7 +177,7 @@ void tpi_huge_free(void *p)
     bool cache = (char *)p - (char *)h == TPI_HUGE_OFFSET;
     pthread_mutex_lock(&pool->lock);
     tpi_huge_unlink(pool, h);
-    cache = cache && pool->huge_cache_bytes + h->map_size <= (size_t)tpi_options.huge_cache_bytes;
+    cache = cache && pool->huge_cache_bytes + h->map_size <= (size_t)TPI_OPTION(huge_cache_bytes);
     if (cache) {
         h->freed_ms = tpi_clock();
         tpi_huge_link_to(&pool->huge_cache, h);

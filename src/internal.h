@@ -135,6 +135,9 @@ typedef struct tpi_options_t {
 } tpi_options_t;
 
 extern tpi_options_t tpi_options;
+/* Options change at run time (tp_option_set) while other threads read them:
+ * relaxed atomic loads and stores, plain moves on the machines we run on. */
+#define TPI_OPTION(field) __atomic_load_n(&tpi_options.field, __ATOMIC_RELAXED)
 void tpi_options_init(void);
 void tpi_options_print(void);
 /* stats.c: registers the at-exit report when SHOW_STATS asks for one. */
@@ -295,6 +298,7 @@ bool tpi_chunk_is_clean(const tpi_chunk *chunk);
 int tpi_chunk_find_run(const tpi_chunk *chunk, unsigned count);
 tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count);
 bool tpi_chunk_run_purged_since(const tpi_chunk *chunk, unsigned first, unsigned count, uint32_t since);
+bool tpi_chunk_purged_before(const tpi_chunk *chunk, uint32_t since);
 void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page, uint32_t now);
 size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age);
 
@@ -421,12 +425,18 @@ tpi_tcache *tpi_thread_init_default(void);
  * tpi_clock, which tests replace to drive the policy without sleeping. */
 
 typedef struct tpi_decay {
-    uint32_t delay_ms;      /* current purge delay */
+    uint32_t delay_ms;      /* current purge delay; written under the pool lock
+                             * with atomic stores, read without it by thread
+                             * caches through tpi_decay_delay */
     uint32_t last_regret;   /* ms of the last reuse of recently purged memory */
     uint64_t next_pass;     /* ms before which a pass has nothing due */
 } tpi_decay;
 
 extern uint64_t (*tpi_clock)(void);
+static inline uint32_t tpi_decay_delay(const tpi_decay *d)
+{
+    return __atomic_load_n(&d->delay_ms, __ATOMIC_RELAXED);
+}
 void tpi_decay_init(tpi_decay *d);
 void tpi_decay_on_regret(tpi_decay *d, uint32_t now);
 void tpi_decay_on_pass(tpi_decay *d, uint32_t now);

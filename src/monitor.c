@@ -49,6 +49,7 @@ static void tpi_monitor_publish(tpi_shm *shm)
     atomic_fetch_add_explicit(&shm->seq, 1, memory_order_acq_rel);
     shm->pool_count = refs.count;
     shm->updated_ms = tpi_os_clock_ms();
+    shm->interval_ms = (uint64_t)TPI_OPTION(publish_interval_ms);
     memcpy(&shm->process, &scratch.process, sizeof shm->process);
     memcpy(shm->pools, scratch.pools, refs.count * sizeof(tp_stats));
     atomic_fetch_add_explicit(&shm->seq, 1, memory_order_release);
@@ -67,7 +68,10 @@ static tpi_shm *tpi_monitor_create(void)
     char name[64];
     pid_t pid = getpid();
     snprintf(name, sizeof name, TPI_SHM_NAME_FORMAT, (long)pid);
-    int fd = shm_open(name, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    /* A segment of this name may be left by a killed process whose pid was
+     * reused: unlink it, so its readers keep their (stale) mapping intact. */
+    shm_unlink(name);
+    int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
     if (fd < 0) return NULL;
     tpi_shm *shm = NULL;
     if (ftruncate(fd, (off_t)sizeof(tpi_shm)) == 0) {
@@ -82,7 +86,7 @@ static tpi_shm *tpi_monitor_create(void)
     shm->version = TP_STATS_VERSION;
     shm->stats_size = sizeof(tp_stats);
     shm->pid = pid;
-    shm->interval_ms = (uint64_t)tpi_options.publish_interval_ms;
+    shm->interval_ms = (uint64_t)TPI_OPTION(publish_interval_ms);
     atomic_store_explicit(&shm->seq, 0, memory_order_relaxed);
     /* Readers check the magic after a consistent copy, so its order with
      * the fields above does not matter. */
@@ -97,7 +101,7 @@ static void *tpi_monitor_main(void *arg)
     tpi_shm *shm = arg;
     for (;;) {
         tpi_monitor_publish(shm);
-        uint64_t ms = (uint64_t)tpi_options.publish_interval_ms;
+        uint64_t ms = (uint64_t)TPI_OPTION(publish_interval_ms);
         struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         nanosleep(&t, NULL);
     }
@@ -127,7 +131,7 @@ int tp_monitor_start(void)
 
 void tpi_monitor_ensure(void)
 {
-    if (tpi_options.publish && !atomic_load_explicit(&tpi_monitor_state, memory_order_relaxed))
+    if (TPI_OPTION(publish) && !atomic_load_explicit(&tpi_monitor_state, memory_order_relaxed))
         tp_monitor_start();
 }
 

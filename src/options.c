@@ -119,7 +119,7 @@ static int tpi_option_assign(const tpi_option_row *row, const char *text, const 
         tpi_option_warn(shown_name, text, "out of range");
         return -1;
     }
-    *row->value = v;
+    __atomic_store_n(row->value, v, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -157,7 +157,7 @@ long long tp_option_get(const char *name)
         errno = EINVAL;
         return -1;
     }
-    return *row->value;
+    return __atomic_load_n(row->value, __ATOMIC_RELAXED);
 }
 
 int tp_option_at(size_t index, tp_option_desc *out)
@@ -168,7 +168,7 @@ int tp_option_at(size_t index, tp_option_desc *out)
     out->name = row->name;
     out->type = tpi_type_names[row->type];
     out->description = row->description;
-    out->value = *row->value;
+    out->value = __atomic_load_n(row->value, __ATOMIC_RELAXED);
     out->default_value = row->def;
     out->min = row->min;
     out->max = row->max;

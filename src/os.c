@@ -44,7 +44,7 @@ void tpi_os_unmap(void *addr, size_t size)
 void tpi_os_purge(void *addr, size_t size)
 {
     int saved = errno;
-    if (!tpi_options.purge_madv_free || madvise(addr, size, MADV_FREE) != 0)
+    if (!TPI_OPTION(purge_madv_free) || madvise(addr, size, MADV_FREE) != 0)
         madvise(addr, size, MADV_DONTNEED);
     errno = saved;
 }

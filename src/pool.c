@@ -258,6 +258,7 @@ static void tpi_pool_set_name(tp_pool *pool, const char *name)
 
 tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
 {
+    tpi_process_ensure_init(); /* the options the pool starts from */
     pthread_mutex_lock(&tpi_pools_lock);
     tp_pool *pool = tpi_pools_free;
     if (pool) {
@@ -304,6 +305,8 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
  * chunks (purged if `purge`). Caller holds both locks. */
 static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
 {
+    /* The counters only grow: those of the tcaches dropped here stay. */
+    for (tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) tpi_pool_fold_counters(pool, tc);
     atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
     tpi_huge_release_all(pool);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
@@ -353,6 +356,7 @@ void tp_pool_reset(tp_pool *pool)
 
 size_t tp_pool_trim(tp_pool *pool)
 {
+    tpi_process_ensure_init();
     if (!pool) pool = &tpi_pool_default_instance;
     /* The caller's own empty pages can go too; other threads' are theirs. */
     tpi_tcache *tc = tpi_thread_tcache_peek(pool);

@@ -23,7 +23,7 @@ uint64_t (*tpi_clock)(void) = tpi_os_clock_ms;
 
 void tpi_decay_init(tpi_decay *d)
 {
-    d->delay_ms = (uint32_t)tpi_options.purge_delay_ms;
+    __atomic_store_n(&d->delay_ms, (uint32_t)TPI_OPTION(purge_delay_ms), __ATOMIC_RELAXED);
     d->last_regret = 0;
     d->next_pass = 0;
 }
@@ -33,18 +33,18 @@ void tpi_decay_on_regret(tpi_decay *d, uint32_t now)
     /* One doubling per delay at most: a burst that takes back many purged
      * runs at once is one regret, not one per run. */
     if (d->last_regret && (uint32_t)(now - d->last_regret) < d->delay_ms) return;
-    uint64_t max = (uint64_t)tpi_options.purge_delay_max_ms;
+    uint64_t max = (uint64_t)TPI_OPTION(purge_delay_max_ms);
     uint64_t grown = d->delay_ms ? (uint64_t)d->delay_ms * 2 : 1;
     if (grown > max) grown = max;
-    if (grown > d->delay_ms) d->delay_ms = (uint32_t)grown;
+    if (grown > d->delay_ms) __atomic_store_n(&d->delay_ms, (uint32_t)grown, __ATOMIC_RELAXED);
     d->last_regret = now ? now : 1;
 }
 
 void tpi_decay_on_pass(tpi_decay *d, uint32_t now)
 {
-    uint32_t base = (uint32_t)tpi_options.purge_delay_ms;
+    uint32_t base = (uint32_t)TPI_OPTION(purge_delay_ms);
     if (d->delay_ms > base && (uint64_t)(uint32_t)(now - d->last_regret) >= 4ull * d->delay_ms) {
-        d->delay_ms = d->delay_ms / 2 > base ? d->delay_ms / 2 : base;
+        __atomic_store_n(&d->delay_ms, d->delay_ms / 2 > base ? d->delay_ms / 2 : base, __ATOMIC_RELAXED);
         d->last_regret = now;
     }
 }
@@ -65,7 +65,11 @@ size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
     while (c) {
         tpi_chunk *next = c->next;
         purged += tpi_chunk_purge(c, now32, min_age);
-        if (tpi_chunk_is_empty(c) && tpi_chunk_is_clean(c)) {
+        /* An empty chunk stays mapped (it costs no resident memory) for 8
+         * delays after its slices were purged, so that taking them back soon
+         * still counts as regret; then, or on a forced pass, it is unmapped. */
+        if (tpi_chunk_is_empty(c) && tpi_chunk_is_clean(c) &&
+            (force || tpi_chunk_purged_before(c, now32 - 8 * pool->decay.delay_ms))) {
             tpi_pool_unlink_chunk(pool, c);
             tpi_chunk_destroy(c);
         }
@@ -134,7 +138,7 @@ static void *tpi_background_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        uint64_t ms = (uint64_t)tpi_options.purge_delay_ms / 4;
+        uint64_t ms = (uint64_t)TPI_OPTION(purge_delay_ms) / 4;
         if (ms < 10) ms = 10;
         if (ms > 1000) ms = 1000;
         struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
@@ -147,7 +151,7 @@ static void *tpi_background_main(void *arg)
 /* Starts the thread once, lazily, from a slow path that holds no lock. */
 void tpi_background_ensure(void)
 {
-    if (!tpi_options.background_purge) return;
+    if (!TPI_OPTION(background_purge)) return;
     if (atomic_load_explicit(&tpi_background_started, memory_order_relaxed)) return;
     int expected = 0;
     if (!atomic_compare_exchange_strong(&tpi_background_started, &expected, 1)) return;

@@ -178,6 +178,7 @@ static void tpi_stats_add_pool(tp_pool *pool, void *arg)
 
 int tp_stats_get(tp_pool *pool, tp_stats *out)
 {
+    tpi_process_ensure_init();
     if (!out) {
         errno = EINVAL;
         return -1;
@@ -384,7 +385,7 @@ int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const cha
     }
     tpi_emitter e = {write, arg};
     /* The per-pool structs are big (about 5 KiB each): one at a time, except
-     * for Prometheus, which groups by metric and so needs them together. */
+     * for Prometheus below. */
     tpi_pool_list list = {.count = 0};
     if (pool) {
         list.pools[0] = pool;
@@ -394,12 +395,17 @@ int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const cha
     }
     tp_stats one;
     if (format == TP_STATS_PROMETHEUS) {
-        tp_stats stats[8];
-        for (size_t first = 0; first < list.count; first += 8) {
-            size_t n = list.count - first < 8 ? list.count - first : 8;
-            for (size_t i = 0; i < n; i++) tpi_stats_of_pool(list.pools[first + i], &stats[i]);
-            tpi_write_prometheus(&e, stats, n);
+        /* Grouped by metric, so every pool's figures are needed at once:
+         * mapped for the call, since nothing here may allocate. */
+        size_t bytes = (list.count * sizeof(tp_stats) + TPI_OS_PAGE - 1) & ~(size_t)(TPI_OS_PAGE - 1);
+        tp_stats *stats = bytes ? tpi_os_map_aligned(bytes, TPI_OS_PAGE, 0) : NULL;
+        if (bytes && !stats) {
+            errno = ENOMEM;
+            return -1;
         }
+        for (size_t i = 0; i < list.count; i++) tpi_stats_of_pool(list.pools[i], &stats[i]);
+        tpi_write_prometheus(&e, stats, list.count);
+        if (stats) tpi_os_unmap(stats, bytes);
         return 0;
     }
     if (format == TP_STATS_JSON) tpi_emit(&e, "{\"version\": %d, \"pools\": [", TP_STATS_VERSION);
@@ -457,12 +463,12 @@ static void tpi_write_stderr(void *arg, const char *text)
 
 static void tpi_stats_at_exit(void)
 {
-    tp_stats_write(NULL, tpi_options.show_stats == 2 ? TP_STATS_JSON : TP_STATS_TEXT, tpi_write_stderr, NULL);
+    tp_stats_write(NULL, TPI_OPTION(show_stats) == 2 ? TP_STATS_JSON : TP_STATS_TEXT, tpi_write_stderr, NULL);
 }
 
 void tpi_stats_init(void)
 {
-    if (!tpi_options.show_stats) return;
+    if (!TPI_OPTION(show_stats)) return;
     tpi_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
     if (tpi_stats_fd < 0) tpi_stats_fd = STDERR_FILENO;
     atexit(tpi_stats_at_exit);

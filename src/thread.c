@@ -61,8 +61,10 @@ static void tpi_thread_exit(void *arg);
 static void tpi_process_init(void)
 {
     tpi_options_init();
-    if (tpi_options.verbose) tpi_options_print();
+    if (TPI_OPTION(verbose)) tpi_options_print();
+    pthread_mutex_lock(&tpi_pool_default_instance.lock);
     tpi_decay_init(&tpi_pool_default_instance.decay);
+    pthread_mutex_unlock(&tpi_pool_default_instance.lock);
     tpi_stats_init();
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);

@@ -93,7 +93,7 @@ static void test_purge_on_delay(void)
     pool->decay.next_pass = 0;
     pass(pool);
     CHECK_GE(pool->purged_bytes, 48 * MiB);
-    CHECK_LE(util_rss(), rss0 + 8 * MiB);
+    if (UTIL_RSS_BOUNDS) CHECK_LE(util_rss(), rss0 + 8 * MiB);
 
     /* The same memory needed again right away: the delay grows. */
     blocks = fill(pool, 256 * KiB, 64 * MiB, &n);
@@ -120,7 +120,7 @@ static void test_trim_512m(void)
     drain(blocks, n);
     size_t released = tp_pool_trim(NULL);
     CHECK_GE(released, cap / 2);
-    CHECK_LE(util_rss(), rss0 + 16 * MiB);
+    if (UTIL_RSS_BOUNDS) CHECK_LE(util_rss(), rss0 + 16 * MiB);
 }
 
 static void test_background_thread(void)
@@ -135,12 +135,21 @@ static void test_background_thread(void)
     tp_free(p);
     /* No fixed sleep: poll until the thread has purged, up to 10 s. */
     int waited = 0;
-    while (util_rss() > rss0 + 16 * MiB && waited < 1000) {
+    while (UTIL_RSS_BOUNDS && util_rss() > rss0 + 16 * MiB && waited < 1000) {
         struct timespec t = {0, 10 * 1000 * 1000};
         nanosleep(&t, NULL);
         waited++;
     }
-    CHECK_LE(util_rss(), rss0 + 16 * MiB);
+    if (UTIL_RSS_BOUNDS) CHECK_LE(util_rss(), rss0 + 16 * MiB);
+    /* Whatever the build: the background thread purged the pool. */
+    tp_stats s;
+    for (int i = 0; i < 500; i++) {
+        tp_stats_get(pool, &s);
+        if (s.purged_bytes >= n * 512 * KiB / 2) break;
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+    CHECK_GE(s.purged_bytes, n * 512 * KiB / 2);
     tp_pool_destroy(pool);
     tp_option_set("background_purge", "0");
     tp_option_set("purge_delay", "1s");

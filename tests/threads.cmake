@@ -44,19 +44,15 @@ tp_thread_test(test_limit_abandoned_trim EXE test_limit_abandoned CASE after_exi
 tp_thread_test(test_limit_abandoned EXE test_limit_abandoned CASE after_exit)
 if(TP_SANITIZE STREQUAL "thread")
   # random_ops without the suppressions of tests/threads-tsan.supp.
-  # KNOWN BUG: tpi_tcache_malloc_slow (src/tcache.c) reads
-  # pool->decay.delay_ms without the pool lock; tpi_decay_on_regret and
-  # tpi_pool_purge write it under the lock. Enable once it no longer races.
+  # Without suppressions: the purge delay read by thread caches.
   add_test(NAME test_threads_decay_race COMMAND test_threads random_ops)
   set_tests_properties(test_threads_decay_race PROPERTIES LABELS threads TIMEOUT 180
-    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" DISABLED TRUE)
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
   # trim_and_stats alone: its trimming thread starts before any allocation.
-  # KNOWN BUG: tpi_process_init (src/thread.c) initialises the default pool's
-  # decay state without the pool lock at a thread's first allocation, racing
-  # with tp_pool_trim(NULL) on another thread. Enable once fixed.
+  # Without suppressions: the default pool set up while another thread trims.
   add_test(NAME test_threads_init_race COMMAND test_threads trim_and_stats)
   set_tests_properties(test_threads_init_race PROPERTIES LABELS threads TIMEOUT 180
-    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" DISABLED TRUE)
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
 endif()
 
 # The fast-path instruction count: tests/fastpath_count.py runs

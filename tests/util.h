@@ -17,6 +17,15 @@
 #define MiB ((size_t)1 << 20)
 #define GiB ((size_t)1 << 30)
 
+/* Upper bounds on resident memory hold only without a sanitizer: ASan and
+ * TSan keep shadow memory for every byte the program touched, which purging
+ * the program's own pages does not release. */
+#if defined(TP_SANITIZE_ADDRESS) || defined(TP_SANITIZE_THREAD)
+#define UTIL_RSS_BOUNDS 0
+#else
+#define UTIL_RSS_BOUNDS 1
+#endif
+
 /* Resident bytes from /proc/self/statm, read without allocating. */
 static __attribute__((unused)) size_t util_rss(void)
 {
