@@ -7,8 +7,8 @@
  * checks and frees blocks the parent made before the fork (its own and other
  * threads'), allocates and frees in every tier of both pools, reallocs a
  * huge block, makes and destroys a pool, starts a thread that allocates (not
- * under TSan, which cannot start threads after a multi-threaded fork), then
- * _exit()s. The parent fails the test if a child does not exit 0 within
+ * under the sanitizers: TSan cannot start threads after a multi-threaded
+ * fork, and ASan's thread registry may be inherited locked), then _exit()s. The parent fails the test if a child does not exit 0 within
  * FORK_TIMEOUT seconds (killing it), which is how a lock inherited in the
  * locked state shows.
  */
