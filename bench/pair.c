@@ -45,6 +45,9 @@ typedef struct allocator {
     const char *name;
     malloc_fn malloc;
     free_fn free;
+    /* Set for the "-direct" rows: the pair loop with direct calls, as a
+     * program makes them (no function pointer); pairs only. */
+    void (*direct_pairs)(size_t size, long iters);
 } allocator;
 
 #define MAX_ALLOCATORS 8
@@ -71,7 +74,25 @@ static double now(void)
 
 static void add(const char *name, malloc_fn m, free_fn f)
 {
-    if (allocator_count < MAX_ALLOCATORS) allocators[allocator_count++] = (allocator){name, m, f};
+    if (allocator_count < MAX_ALLOCATORS) allocators[allocator_count++] = (allocator){name, m, f, NULL};
+}
+
+/* The same loop as run_pairs, with the calls written out. */
+#define DIRECT_PAIRS(fn_name, malloc_call, free_call)          \
+    static __attribute__((noinline)) void fn_name(size_t size, long iters) \
+    {                                                          \
+        for (long i = 0; i < iters; i++) {                     \
+            char *p = malloc_call(size);                       \
+            *(volatile char *)p = 1;                           \
+            free_call(p);                                      \
+        }                                                      \
+    }
+DIRECT_PAIRS(tierpool_direct_pairs, tp_malloc, tp_free)
+DIRECT_PAIRS(glibc_direct_pairs, malloc, free)
+
+static void add_direct(const char *name, void (*pairs)(size_t, long))
+{
+    if (allocator_count < MAX_ALLOCATORS) allocators[allocator_count++] = (allocator){name, NULL, NULL, pairs};
 }
 
 static void add_dlopen(const char *name, const char *lib, int flags, const char *msym, const char *fsym)
@@ -103,6 +124,10 @@ static void *blocks[BATCH_N];
 
 static __attribute__((noinline)) void run_pairs(const allocator *a, size_t size, long iters)
 {
+    if (a->direct_pairs) {
+        a->direct_pairs(size, iters);
+        return;
+    }
     malloc_fn m = a->malloc;
     free_fn f = a->free;
     for (long i = 0; i < iters; i++) {
@@ -170,11 +195,13 @@ static long calibrate(const allocator *a, size_t size, enum pattern pat)
 static void measure(enum pattern pat, size_t size, unsigned runs)
 {
     long iters[MAX_ALLOCATORS];
-    for (unsigned k = 0; k < allocator_count; k++) iters[k] = calibrate(&allocators[k], size, pat);
+    for (unsigned k = 0; k < allocator_count; k++)
+        if (pat == PAT_PAIR || !allocators[k].direct_pairs) iters[k] = calibrate(&allocators[k], size, pat);
     for (unsigned r = 0; r < runs; r++) {
         for (unsigned j = 0; j < allocator_count; j++) {
             unsigned k = (j + r) % allocator_count;
             const allocator *a = &allocators[k];
+            if (pat != PAT_PAIR && a->direct_pairs) continue;
             run(a, size, pat, iters[k] / 16 + 1); /* re-warm after the others ran */
             double t = run(a, size, pat, iters[k]);
             double ns = t * 1e9 / ((double)iters[k] * (double)ops_per_round(pat));
@@ -234,6 +261,10 @@ int main(int argc, char **argv)
     add_dlopen("mimalloc", "libmimalloc.so.2", 0, "mi_malloc", "mi_free");
     add_dlopen("tcmalloc", "libtcmalloc_minimal.so.4", 0, "tc_malloc", "tc_free");
     add_dlopen("jemalloc", "libjemalloc.so.2", RTLD_DEEPBIND, "malloc", "free");
+    add_direct("tierpool-direct", tierpool_direct_pairs);
+    printf("# allocator\ttierpool-direct\tstatic:tp_malloc/tp_free, called directly\n");
+    add_direct("glibc-direct", glibc_direct_pairs);
+    printf("# allocator\tglibc-direct\tlibc:malloc/free, called directly\n");
     printf("# runs\t%u\n# seconds\t%g\n# batch_n\t%d\n", runs, target_seconds, BATCH_N);
 
     /* A fixed permutation (xorshift, fixed seed) for the random order. */
