@@ -142,6 +142,11 @@ void tpi_options_init(void);
 void tpi_options_print(void);
 /* stats.c: registers the at-exit report when SHOW_STATS asks for one. */
 void tpi_stats_init(void);
+/* stats.c: writes gathered statistics (pools, and the process total if not
+ * NULL) in a TP_STATS_* format; tp_stats_write's output, and the tool's for
+ * a published snapshot. */
+void tpi_stats_format(const tp_stats *pools, size_t count, const tp_stats *process, int format,
+                      void (*write)(void *arg, const char *text), void *arg);
 /* Reads the options and sets up thread exit and fork handling, once. */
 void tpi_process_ensure_init(void);
 

@@ -377,15 +377,38 @@ static void tpi_list_pool(tp_pool *pool, void *arg)
     if (list->count < sizeof list->pools / sizeof list->pools[0]) list->pools[list->count++] = pool;
 }
 
+void tpi_stats_format(const tp_stats *pools, size_t count, const tp_stats *process, int format,
+                      void (*write)(void *arg, const char *text), void *arg)
+{
+    tpi_emitter e = {write, arg};
+    if (format == TP_STATS_PROMETHEUS) {
+        tpi_write_prometheus(&e, pools, count);
+        return;
+    }
+    if (format == TP_STATS_JSON) tpi_emit(&e, "{\"version\": %d, \"pools\": [", TP_STATS_VERSION);
+    for (size_t i = 0; i < count; i++) {
+        if (format == TP_STATS_JSON) {
+            tpi_write_json_pool(&e, &pools[i], i ? ", " : "");
+        } else {
+            tpi_write_text(&e, &pools[i]);
+            tpi_emit(&e, "\n");
+        }
+    }
+    if (process) {
+        if (format == TP_STATS_JSON) tpi_write_json_pool(&e, process, "], \"process\": ");
+        else tpi_write_text(&e, process);
+    } else if (format == TP_STATS_JSON) {
+        tpi_emit(&e, "]");
+    }
+    if (format == TP_STATS_JSON) tpi_emit(&e, "}\n");
+}
+
 int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const char *text), void *arg)
 {
     if (!write || format < TP_STATS_TEXT || format > TP_STATS_PROMETHEUS) {
         errno = EINVAL;
         return -1;
     }
-    tpi_emitter e = {write, arg};
-    /* The per-pool structs are big (about 5 KiB each): one at a time, except
-     * for Prometheus below. */
     tpi_pool_list list = {.count = 0};
     if (pool) {
         list.pools[0] = pool;
@@ -393,39 +416,20 @@ int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const cha
     } else {
         tpi_pools_each(tpi_list_pool, &list);
     }
-    tp_stats one;
-    if (format == TP_STATS_PROMETHEUS) {
-        /* Grouped by metric, so every pool's figures are needed at once:
-         * mapped for the call, since nothing here may allocate. */
-        size_t bytes = (list.count * sizeof(tp_stats) + TPI_OS_PAGE - 1) & ~(size_t)(TPI_OS_PAGE - 1);
-        tp_stats *stats = bytes ? tpi_os_map_aligned(bytes, TPI_OS_PAGE, 0) : NULL;
-        if (bytes && !stats) {
-            errno = ENOMEM;
-            return -1;
-        }
-        for (size_t i = 0; i < list.count; i++) tpi_stats_of_pool(list.pools[i], &stats[i]);
-        tpi_write_prometheus(&e, stats, list.count);
-        if (stats) tpi_os_unmap(stats, bytes);
-        return 0;
+    /* Every pool's figures at once (Prometheus groups by metric), plus the
+     * process total: about 5 KiB each, mapped for the call, since nothing
+     * here may allocate. */
+    size_t structs = list.count + (pool ? 0 : 1);
+    size_t bytes = (structs * sizeof(tp_stats) + TPI_OS_PAGE - 1) & ~(size_t)(TPI_OS_PAGE - 1);
+    tp_stats *stats = tpi_os_map_aligned(bytes, TPI_OS_PAGE, 0);
+    if (!stats) {
+        errno = ENOMEM;
+        return -1;
     }
-    if (format == TP_STATS_JSON) tpi_emit(&e, "{\"version\": %d, \"pools\": [", TP_STATS_VERSION);
-    for (size_t i = 0; i < list.count; i++) {
-        tpi_stats_of_pool(list.pools[i], &one);
-        if (format == TP_STATS_JSON) {
-            tpi_write_json_pool(&e, &one, i ? ", " : "");
-        } else {
-            tpi_write_text(&e, &one);
-            tpi_emit(&e, "\n");
-        }
-    }
-    if (!pool) {
-        tp_stats_get(NULL, &one);
-        if (format == TP_STATS_JSON) tpi_write_json_pool(&e, &one, "], \"process\": ");
-        else tpi_write_text(&e, &one);
-    } else if (format == TP_STATS_JSON) {
-        tpi_emit(&e, "]");
-    }
-    if (format == TP_STATS_JSON) tpi_emit(&e, "}\n");
+    for (size_t i = 0; i < list.count; i++) tpi_stats_of_pool(list.pools[i], &stats[i]);
+    if (!pool) tp_stats_get(NULL, &stats[list.count]);
+    tpi_stats_format(stats, list.count, pool ? NULL : &stats[list.count], format, write, arg);
+    tpi_os_unmap(stats, bytes);
     return 0;
 }
 
