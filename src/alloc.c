@@ -80,11 +80,6 @@ void *tp_pool_malloc(tp_pool *pool, size_t size)
     return tpi_tcache_malloc(tc, size);
 }
 
-void *tpi_pool_malloc_generic(tp_pool *pool, size_t size)
-{
-    return tp_pool_malloc(pool, size);
-}
-
 void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
 {
     size_t total;

@@ -565,7 +565,6 @@ uint64_t tpi_os_clock_ms(void);
 /* ---- errors (alloc.c) ----------------------------------------------------------------- */
 
 _Noreturn void tpi_fatal(const char *what, const void *ptr);
-void *tpi_pool_malloc_generic(tp_pool *pool, size_t size);
 void tpi_free_generic(void *p);
 
 #endif /* TPI_INTERNAL_H */
