@@ -18,7 +18,6 @@
  * idle phase) for the runner.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bench_util.h"
 
 typedef struct slot {
     void *p;
@@ -65,26 +66,6 @@ static uint64_t random_lifetime(void)
     return next_rand() % 5 ? 1 + next_rand() % 100 : 1000 + next_rand() % 100000;
 }
 
-static size_t rss_bytes(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strchr(buf, ' ');
-    return p ? (size_t)strtoull(p + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void release(slot *s)
 {
     live_bytes -= s->size;
@@ -121,7 +102,7 @@ static void churn(size_t target, size_t steps)
 
 static void report(const char *phase)
 {
-    size_t rss = rss_bytes();
+    size_t rss = bench_rss();
     printf("%-7s live %10zu rss %10zu ratio %.2f\n", phase, live_bytes, rss,
            live_bytes ? (double)rss / (double)live_bytes : 0.0);
 }
@@ -135,8 +116,8 @@ static void shed(double keep_fraction)
 static void light_churn(double seconds)
 {
     size_t target = live_bytes;
-    double end = now_s() + seconds;
-    while (now_s() < end) {
+    double end = bench_now() + seconds;
+    while (bench_now() < end) {
         churn(target, 200);
         usleep(2000);
     }
@@ -158,7 +139,7 @@ int main(int argc, char **argv)
     shed(0.05);
     light_churn(2.0);
     report("idle");
-    size_t rss = rss_bytes();
+    size_t rss = bench_rss();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss %zu\n", (size_t)ru.ru_maxrss * 1024);

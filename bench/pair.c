@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #include "tierpool.h"
 
 typedef void *(*malloc_fn)(size_t);
@@ -62,13 +64,6 @@ enum pattern { PAT_PAIR, PAT_LIFO, PAT_FIFO, PAT_RANDOM };
 static const char *const pattern_names[] = {"pair", "lifo", "fifo", "random"};
 
 static double target_seconds = 0.02; /* length of one measurement */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- the peers ------------------------------------------------------------ */
 
@@ -164,12 +159,12 @@ static __attribute__((noinline)) void run_batches(const allocator *a, size_t siz
 /* Runs `iters` rounds; returns the seconds taken. */
 static double run(const allocator *a, size_t size, enum pattern pat, long iters)
 {
-    double t0 = now();
+    double t0 = bench_now();
     if (pat == PAT_PAIR)
         run_pairs(a, size, iters);
     else
         run_batches(a, size, pat, iters);
-    return now() - t0;
+    return bench_now() - t0;
 }
 
 static long ops_per_round(enum pattern pat)

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
+
 static int use_tp;
 
 static void *bench_alloc(size_t n)
@@ -33,13 +35,6 @@ static void *bench_alloc(size_t n)
 static void bench_free(void *p)
 {
     if (use_tp) tp_free(p); else free(p);
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 static uint64_t next_rand(uint64_t *s)
@@ -150,7 +145,7 @@ int main(int argc, char **argv)
     scale = argc > 4 ? atol(argv[4]) : 20000;
     if (thread_count < 1 || thread_count > 256) return 2;
     pthread_t *threads = calloc((size_t)thread_count, sizeof *threads);
-    double ops = 0, start = now();
+    double ops = 0, start = bench_now();
     if (strcmp(workload, "own") == 0) {
         for (long i = 0; i < thread_count; i++) pthread_create(&threads[i], NULL, own_thread, (void *)(uintptr_t)i);
         for (int i = 0; i < thread_count; i++) pthread_join(threads[i], NULL);
@@ -175,7 +170,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "unknown workload %s\n", workload);
         return 2;
     }
-    double seconds = now() - start;
+    double seconds = bench_now() - start;
     printf("%s %d %s %.4f %.2f\n", workload, thread_count, argv[1], seconds, ops / seconds / 1e6);
     return 0;
 }
