@@ -137,7 +137,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    char *base = tpi_os_map_aligned(map_size, map_align, map_offset);
+    char *base = tpi_pool_map(pool, map_size, map_align, map_offset);
     if (!base) {
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= map_size;
@@ -224,7 +224,7 @@ void *tpi_huge_realloc(void *p, size_t size)
     tpi_huge *moved = h;
     if (!tpi_os_resize_in_place(h, old_map, new_map)) {
         /* Reserve an aligned destination, then move the pages into it. */
-        void *dest = tpi_os_map_aligned(new_map, TPI_CHUNK_SIZE, 0);
+        void *dest = tpi_pool_map(pool, new_map, TPI_CHUNK_SIZE, 0);
         /* The old range stops being ours the moment mremap releases it, and
          * another thread may map it at once: unregister it before. */
         if (dest) {

@@ -502,6 +502,8 @@ void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
+size_t tpi_pool_reclaim(tp_pool *pool);
+void *tpi_pool_map(tp_pool *pool, size_t size, size_t alignment, size_t offset);
 void tpi_pool_note_peak(tp_pool *pool);
 void tpi_pool_collect_abandoned(tp_pool *pool);
 void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c);

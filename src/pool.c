@@ -32,19 +32,38 @@ static bool tpi_pool_over_limit(const tp_pool *pool, size_t bytes)
     return pool->memory_limit && (pool->mapped + bytes > pool->memory_limit || pool->mapped + bytes < bytes);
 }
 
+/* Pool lock held. Unmaps the address space the pool holds without use:
+ * cached huge mappings, and chunks with no page in use (once abandoned
+ * pages' remote frees are collected). Returns the bytes unmapped. */
+size_t tpi_pool_reclaim(tp_pool *pool)
+{
+    size_t released = tpi_huge_cache_purge(pool, 0, 0);
+    tpi_pool_collect_abandoned(pool);
+    return released + tpi_pool_release_empty_chunks(pool);
+}
+
 /* Pool lock held. Counts `bytes` of new mappings against the limit, first
- * making room if it can: cached huge mappings dropped, abandoned pages'
- * remote frees collected, empty chunks unmapped. */
+ * making room if it can. */
 bool tpi_pool_charge(tp_pool *pool, size_t bytes)
 {
-    if (tpi_pool_over_limit(pool, bytes)) {
-        tpi_huge_cache_purge(pool, 0, 0);
-        tpi_pool_collect_abandoned(pool);
-        tpi_pool_release_empty_chunks(pool);
-    }
+    if (tpi_pool_over_limit(pool, bytes)) tpi_pool_reclaim(pool);
     if (tpi_pool_over_limit(pool, bytes)) return false;
     pool->mapped += bytes;
     return true;
+}
+
+/* A mapping for the pool, no lock held. When the OS refuses it (RLIMIT_AS,
+ * strict overcommit), what the pool keeps without use goes back and the
+ * mapping is tried once more: memory the program freed, still held as
+ * empty chunks or cached huge mappings, serves it. */
+void *tpi_pool_map(tp_pool *pool, size_t size, size_t alignment, size_t offset)
+{
+    void *p = tpi_os_map_aligned(size, alignment, offset);
+    if (p) return p;
+    pthread_mutex_lock(&pool->lock);
+    size_t released = tpi_pool_reclaim(pool);
+    pthread_mutex_unlock(&pool->lock);
+    return released ? tpi_os_map_aligned(size, alignment, offset) : NULL;
 }
 
 /* Pool lock held: after memory in use grew. */
@@ -72,6 +91,7 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
     }
     if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
     tpi_chunk *c = tpi_chunk_create(pool);
+    if (!c && tpi_pool_reclaim(pool)) c = tpi_chunk_create(pool); /* as tpi_pool_map */
     if (!c) {
         pool->mapped -= TPI_CHUNK_SIZE;
         return NULL;

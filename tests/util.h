@@ -26,8 +26,8 @@
 #define UTIL_RSS_BOUNDS 1
 #endif
 
-/* Resident bytes from /proc/self/statm, read without allocating. */
-static __attribute__((unused)) size_t util_rss(void)
+/* Field `index` of /proc/self/statm in bytes, read without allocating. */
+static __attribute__((unused)) size_t util_statm(unsigned index)
 {
     char buf[128];
     int fd = open("/proc/self/statm", O_RDONLY);
@@ -36,8 +36,24 @@ static __attribute__((unused)) size_t util_rss(void)
     close(fd);
     if (n <= 0) return 0;
     buf[n] = 0;
-    char *p = strchr(buf, ' ');
-    return p ? (size_t)strtoull(p + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
+    char *p = buf;
+    for (unsigned i = 0; i < index && p; i++) {
+        p = strchr(p, ' ');
+        if (p) p++;
+    }
+    return p ? (size_t)strtoull(p, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Resident bytes. */
+static __attribute__((unused)) size_t util_rss(void)
+{
+    return util_statm(1);
+}
+
+/* Bytes of address space mapped (what RLIMIT_AS limits). */
+static __attribute__((unused)) size_t util_vm_size(void)
+{
+    return util_statm(0);
 }
 
 /* splitmix64: small, seedable, good enough to pick operations. */
