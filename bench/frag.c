@@ -2,17 +2,18 @@
  * frag.c: fragmentation of a long-running server, through malloc/free (run
  * it under LD_PRELOAD of each allocator; tierpool through libtierpool-malloc).
  *
- *   frag [SCALE_MIB]        (default 256: the live bytes at the peak)
+ *   frag [SCALE_MIB [PAUSE_S]]   (defaults 256: the live bytes at the peak;
+ *                                2: the seconds of light churn after shedding)
  *
  * Buffers of mixed sizes (70% 16 B..512 B, 25% 512 B..16 KiB, 5% 16 KiB..
  * 256 KiB, log-uniform) with mixed lifetimes (80% short, 20% long) go through
  * four phases, RSS and live bytes measured at the end of each:
  *   grow     churn while the live set grows to SCALE_MIB
  *   shed     90% of the live buffers freed at random (a cache evicting, a
- *            server dropping sessions), then 2 s of light churn at that level
+ *            server dropping sessions), then PAUSE_S of light churn at that level
  *            (allocators that return memory on a delay get to do it)
  *   regrow   churn back up to SCALE_MIB
- *   idle     everything freed but 5%, then 2 s of light churn
+ *   idle     everything freed but 5%, then PAUSE_S of light churn
  * Prints one line per phase: "phase live_bytes rss_bytes ratio", then
  * "peak_rss BYTES" and "waste_final BYTES" (rss minus live at the end of the
  * idle phase) for the runner.
@@ -126,18 +127,19 @@ static void light_churn(double seconds)
 int main(int argc, char **argv)
 {
     size_t scale = (size_t)(argc > 1 ? atol(argv[1]) : 256) << 20;
+    double pause = argc > 2 ? atof(argv[2]) : 2.0;
     slot_count = scale / 1024 + 1024; /* the mean buffer is a few KiB */
     slots = calloc(slot_count, sizeof *slots);
     if (!slots) return 1;
     churn(scale, scale / 256);
     report("grow");
     shed(0.10);
-    light_churn(2.0);
+    light_churn(pause);
     report("shed");
     churn(scale, scale / 256);
     report("regrow");
     shed(0.05);
-    light_churn(2.0);
+    light_churn(pause);
     report("idle");
     size_t rss = bench_rss();
     struct rusage ru;
