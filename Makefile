@@ -5,7 +5,7 @@
 #   make test-asan     the same in build-asan/ with AddressSanitizer + UBSan
 #   make test-tsan     the same in build-tsan/ with ThreadSanitizer
 #   make bench         dependencies (and benchmark peers), then bench/run.py
-#   make bench-quick   fewer, shorter runs
+#   make bench-quick   fewer, shorter runs (CI's smoke test, under 3 minutes)
 #   make install PREFIX=/usr/local
 #   make size-classes  regenerate src/size_class_table.inc
 #   make clean         remove the build folders
@@ -65,11 +65,12 @@ test-tsan: deps
 	$(call configure_build,$(BUILD_TSAN),$(SAN_FLAGS) -DTP_SANITIZE=thread)
 	cd $(BUILD_TSAN) && $(SAN_ENV) $(NO_ASLR) $(CTEST) --output-on-failure -j $(JOBS)
 
+# BENCH_RUNS=N: interleaved runs per figure (default 5, quick 3).
 bench: deps-bench
-	$(PYTHON) bench/run.py --build-dir $(BUILD)
+	$(PYTHON) bench/run.py --build-dir $(BUILD) $(if $(BENCH_RUNS),--runs $(BENCH_RUNS))
 
 bench-quick: deps-bench
-	$(PYTHON) bench/run.py --build-dir $(BUILD) --quick
+	$(PYTHON) bench/run.py --build-dir $(BUILD) --quick $(if $(BENCH_RUNS),--runs $(BENCH_RUNS))
 
 # tierpool.pc is written at configure time with CMAKE_INSTALL_PREFIX in it,
 # which `cmake --install --prefix` does not change: configure with PREFIX too.

@@ -1,21 +1,30 @@
 #!/usr/bin/env python3
 """Builds and runs tierpool's benchmarks, then writes bench/results/*.md.
 
+  suite    every workload (bench/suite.py: single-thread batches, threads,
+           cross-thread frees, a buffer pool, false sharing, large and huge
+           blocks, realloc growth, C++ containers, python3, sqlite3, lua5.4)
+           under glibc, tierpool, mimalloc, tcmalloc and jemalloc through
+           LD_PRELOAD of the same binary: wall time, CPU time, peak RSS
+           -> report.md, time.svg, memory.svg (bench/report.py)
   pair     bench/pair.c: single-thread malloc+free pairs and batches, every
            allocator in one process -> pair.md
   threads  bench/threads.c: multi-threaded workloads, one process per
-           allocator (peers and libtierpool-malloc through LD_PRELOAD),
-           throughput and peak RSS -> threads.md
+           allocator (peers and libtierpool-malloc through LD_PRELOAD, and
+           tierpool's API), throughput and peak RSS -> threads.md
   memory   bench/frag.c (resident memory through grow/shed/regrow/idle
            phases) and bench/purge_cycle.c (bursts and pauses), one process
            per allocator through LD_PRELOAD -> memory.md
 
-`make bench` runs all three with the defaults (7 interleaved runs per figure,
-3 for the memory ones, which pause on purpose); `make bench-quick` with
---quick (3 shorter runs, 1 for memory). Raw measurements go to
-bench/results/*.tsv; the tables of medians to bench/results/*.md, which are
-also printed. Only one benchmark runs at a time on a machine: a second one
-waits for the first (a lock file in /tmp).
+`make bench` runs all four with the defaults (5 interleaved runs per figure,
+3 for the memory ones, which pause on purpose; BENCH_RUNS=N or --runs N
+sets both); `make bench-quick` with --quick (3 runs of smaller workloads, 1
+for memory, no threads.md: the suite has the same workloads). Missing peers
+are reported and skipped. Raw measurements go to bench/results/*.tsv; the
+tables to bench/results/*.md. The exit status is 1 if a suite workload
+failed under glibc or tierpool (a peer's failure is reported, not fatal).
+Only one benchmark runs at a time on a machine: a second one waits for the
+first (a lock file in /tmp).
 """
 import argparse
 import datetime
@@ -26,6 +35,11 @@ import shlex
 import statistics
 import subprocess
 import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import report  # noqa: E402  (bench/report.py)
+import suite  # noqa: E402  (bench/suite.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = ["libjemalloc2", "libmimalloc2.0", "libtcmalloc-minimal4"]
@@ -73,7 +87,8 @@ def build(build_dir):
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2), "--target",
                     "tp_bench_pair", "tp_bench_threads", "tp_bench_maxrss", "tp_bench_frag",
-                    "tp_bench_purge_cycle", "tierpool-malloc"],
+                    "tp_bench_purge_cycle", "tp_bench_bufpool", "tp_bench_cache", "tp_bench_big",
+                    "tp_bench_containers", "tierpool-malloc"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
@@ -139,7 +154,7 @@ def run_threads(build_dir, runs, scale):
     return "\n".join(lines) + "\n", notes
 
 
-def run_memory(build_dir, runs, frag_mib, purge_rounds):
+def run_memory(build_dir, runs, frag_mib, frag_pause, purge_rounds):
     """Interleaved runs of bench/frag.c and bench/purge_cycle.c under each
     allocator; returns (tsv text, notes). Values in MiB and seconds."""
     frag = os.path.join(build_dir, "bench", "tp_bench_frag")
@@ -149,7 +164,7 @@ def run_memory(build_dir, runs, frag_mib, purge_rounds):
     lines = ["pattern\tparam\tallocator\trun\tvalue\tvalue2"]
     for r, order in rotations(allocs, runs):
         for name, preload in order:
-            out = run_with(name, preload, [frag, str(frag_mib)]).stdout
+            out = run_with(name, preload, [frag, str(frag_mib), str(frag_pause)]).stdout
             for line in out.splitlines():
                 f = line.split()
                 if len(f) == 7 and f[1] == "live":  # PHASE live L rss R ratio X
@@ -291,32 +306,87 @@ def report_memory(text, notes, info, command, runs, frag_mib, purge_rounds):
     return "\n".join(out) + "\n"
 
 
+def run_suite(build_dir, args, runs, info, command, out_dir):
+    """Runs bench/suite.py's workloads; writes report.md, suite.tsv and the
+    charts; returns (report text, True if glibc and tierpool never failed)."""
+    allocs, notes = malloc_allocators(build_dir)
+    allocs = [("tierpool" if n == "tierpool-malloc" else n, p) for n, p in allocs]
+    notes = [[k, "tierpool" if n == "tierpool-malloc" else n, v] for k, n, v in notes]
+    threads = args.threads or max(2, min(os.cpu_count() or 2, 8))
+    timeout = args.timeout or (60 if args.quick else 300)
+    workloads = suite.workloads(build_dir, args.quick, threads)
+    if args.workload:
+        workloads = [w for w in workloads if any(f in w.name for f in args.workload)]
+    print(f"bench: suite, {len(workloads)} workloads x {len(allocs)} allocators x {runs} runs, "
+          f"{threads} threads", file=sys.stderr)
+    for n in notes:
+        if n[0] == "skip":
+            print(f"bench: skipping {n[1]}: {n[2]}", file=sys.stderr)
+    samples, skipped = suite.run_suite(os.path.join(build_dir, "bench", "tp_bench_maxrss"), allocs,
+                                       workloads, runs, timeout, os.path.join(build_dir, "bench", "work"))
+    for name, why in skipped:
+        print(f"bench: skipped workload {name}: {why}", file=sys.stderr)
+    names = [a for a, _ in allocs]
+
+    def render():
+        head = header("allocator comparison (bench/suite.py)", info, command, runs, notes,
+                      f"one process per allocator and workload, {threads} threads where threaded")
+        head += ["- ratio to the best peer: tierpool's median over the best median of the other allocators "
+                 "(glibc included), named in brackets"]
+        return report.markdown(head, samples, workloads, skipped, names, runs,
+                               ["The single-process malloc+free figures are in pair.md, tierpool's API "
+                                "under threads in threads.md, fragmentation and purging in memory.md."])
+
+    time_svg, memory_svg = report.charts(samples, workloads, names)
+    for name, text in (("suite.tsv", suite.tsv(samples)), ("time.svg", time_svg), ("memory.svg", memory_svg)):
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.write(text)
+    fatal = sorted({f"{w} under {a}" for (w, a), rs in samples.items() if a in ("glibc", "tierpool")
+                    for s in rs if s["status"] != "ok"})
+    if fatal:
+        print("bench: FAILED: " + "; ".join(fatal), file=sys.stderr)
+    return render, not fatal
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 shorter runs per figure")
-    ap.add_argument("--runs", type=int, help="runs per figure (default 7, quick 3)")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--quick", action="store_true", help="3 runs of smaller workloads (make bench-quick)")
+    ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "0")) or None,
+                    help="runs per figure (default $BENCH_RUNS, else 5, quick 3)")
     ap.add_argument("--seconds", type=float, help="length of one pair measurement (default 0.02, quick 0.005)")
     ap.add_argument("--scale", type=int, help="threads.c work per run (default 20000, quick 4000)")
     ap.add_argument("--frag-mib", type=int, help="frag.c live MiB at the peak (default 128, quick 16)")
-    ap.add_argument("--only", choices=["pair", "threads", "memory"], help="run one of the benchmarks")
+    ap.add_argument("--threads", type=int, help="threads of the suite's threaded workloads "
+                    "(default: the CPUs, 2 to 8)")
+    ap.add_argument("--timeout", type=int, help="seconds before a suite run is killed (default 300, quick 60)")
+    ap.add_argument("--workload", action="append", metavar="TEXT",
+                    help="run only the suite's workloads whose name contains TEXT (repeatable)")
+    ap.add_argument("--only", choices=["suite", "pair", "threads", "memory"], action="append",
+                    help="run only these benchmarks (repeatable)")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args()
-    runs = args.runs or (3 if args.quick else 7)
+    args.build_dir = os.path.abspath(args.build_dir)
+    runs = args.runs or (3 if args.quick else 5)
     seconds = args.seconds or (0.005 if args.quick else 0.02)
     scale = args.scale or (4000 if args.quick else 20000)
     # frag.c and purge_cycle.c take seconds a run (they pause on purpose)
     mem_runs = args.runs or (1 if args.quick else 3)
     frag_mib = args.frag_mib or (16 if args.quick else 128)
+    frag_pause = 0.5 if args.quick else 2.0
     purge_rounds = 3 if args.quick else 20
+    only = set(args.only or (["suite", "pair", "memory"] if args.quick else ["suite", "pair", "threads", "memory"]))
 
+    started = time.monotonic()
     build(args.build_dir)
+    print(f"bench: built in {time.monotonic() - started:.0f} s", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     info = machine()
     command = ("python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])).strip()
     pair_cmd = [os.path.join(args.build_dir, "bench", "tp_bench_pair"),
                 "--runs", str(runs), "--seconds", str(seconds)]
-    results = []  # (name, raw text, function rendering the markdown)
+    results = []  # (name, raw text or None, function rendering the markdown)
+    ok = True
     with open(LOCK, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -324,28 +394,36 @@ def main():
             print("bench: another benchmark is running; waiting for it", file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
         load_before = os.getloadavg()[0]
-        if args.only in (None, "pair"):
+        if "suite" in only:
+            render, ok = run_suite(args.build_dir, args, runs, info, command, args.out)
+            results.append(("report", None, render))
+        if "pair" in only:
             print(f"bench: {' '.join(shlex.quote(c) for c in pair_cmd)}", file=sys.stderr)
             text = subprocess.run(pair_cmd, capture_output=True, text=True, check=True).stdout
             results.append(("pair", text, lambda t=text: report_pair(t, info, command, runs)))
-        if args.only in (None, "threads"):
+        if "threads" in only:
             print(f"bench: bench/threads.c, {runs} runs, scale {scale}", file=sys.stderr)
             text, notes = run_threads(args.build_dir, runs, scale)
             results.append(("threads", text,
                             lambda t=text, n=notes: report_threads(t, n, info, command, runs, scale)))
-        if args.only in (None, "memory"):
+        if "memory" in only:
             print(f"bench: bench/frag.c and bench/purge_cycle.c, {mem_runs} runs", file=sys.stderr)
-            text, notes = run_memory(args.build_dir, mem_runs, frag_mib, purge_rounds)
+            text, notes = run_memory(args.build_dir, mem_runs, frag_mib, frag_pause, purge_rounds)
             results.append(("memory", text, lambda t=text, n=notes: report_memory(
                 t, n, info, command, mem_runs, frag_mib, purge_rounds)))
     info["load"] = f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
     results = [(name, text, render()) for name, text, render in results]
     for name, text, md in results:
-        with open(os.path.join(args.out, name + ".tsv"), "w") as f:
-            f.write(text)
+        if text is not None:
+            with open(os.path.join(args.out, name + ".tsv"), "w") as f:
+                f.write(text)
         with open(os.path.join(args.out, name + ".md"), "w") as f:
             f.write(md)
         print(md)
+    print("bench: wrote " + ", ".join(os.path.join(os.path.relpath(args.out), n + ".md") for n, _, _ in results),
+          file=sys.stderr)
+    print(f"bench: {time.monotonic() - started:.0f} s in all", file=sys.stderr)
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
