@@ -93,8 +93,13 @@ def build(build_dir):
 
 
 def shared_object(name):
-    """Full path of an installed shared object (ldconfig's cache), or None."""
-    for line in sh(["ldconfig", "-p"]).splitlines():
+    """Full path of an installed shared object (ldconfig's cache), or None.
+    ldconfig is in /sbin, which a user's PATH may lack."""
+    for ldconfig in ("ldconfig", "/sbin/ldconfig", "/usr/sbin/ldconfig"):
+        cache = sh([ldconfig, "-p"])
+        if cache:
+            break
+    for line in cache.splitlines():
         f = line.split()
         if f and f[0] == name and "=>" in f:
             return f[-1]

@@ -51,7 +51,7 @@ def workloads(build_dir, quick, threads):
     w = []
     for order in ("lifo", "fifo", "random"):
         w.append(Workload(f"{order} 1t", f"1000 blocks of 16 B..1 KiB, then freed {order}, repeated",
-                          [thr, "sys", order, "1", size(5000, 30000)]))
+                          [thr, "sys", order, "1", size(5000, 60000)]))
     w += [
         Workload(f"own {t}t", "each thread allocates and frees its own blocks, 16 B..1 KiB, 128 at a time",
                  [thr, "sys", "own", t, size(15000, 100000)]),
@@ -74,7 +74,7 @@ def workloads(build_dir, quick, threads):
         Workload("std::map", "map<string, string> churn: inserts, erases, lookups",
                  [prog("containers"), "map", "20000", size(3, 25)]),
         Workload("std::unordered_map", "unordered_map<uint64_t, vector> churn: inserts, erases, lookups",
-                 [prog("containers"), "umap", "20000", size(10, 80)]),
+                 [prog("containers"), "umap", "20000", size(10, 200)]),
         Workload("std::string", "strings built by concatenation, sorted, split and joined",
                  [prog("containers"), "string", "20000", size(2, 15)]),
     ]

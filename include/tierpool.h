@@ -197,7 +197,8 @@ TP_API int tp_monitor_start(void);
 
 /* Sets an option from text (sizes take K/M/G, durations ms/s, booleans
  * 0/1/true/false). Returns 0, or -1 with errno EINVAL and one warning on
- * stderr for an unknown name or a bad value (the old value stays). */
+ * stderr for an unknown name or a bad value (the old value stays), or -1
+ * with errno EPERM for an option read at start only (SECURE). */
 TP_API int tp_option_set(const char *name, const char *value);
 /* The option's current value (booleans 0/1, sizes in bytes, durations in
  * ms); -1 with errno EINVAL for an unknown name. */

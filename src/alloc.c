@@ -22,8 +22,11 @@
 
 _Noreturn void tpi_fatal(const char *what, const void *ptr)
 {
-    char msg[160];
-    int n = snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p)\n", what, ptr);
+    char msg[256];
+    tp_pool *pool = tp_pool_of(ptr);
+    int n = pool ? snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, pool \"%s\")\n", what, ptr,
+                            tp_pool_name(pool))
+                 : snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, not in any pool)\n", what, ptr);
     if (n > 0) {
         ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
         (void)w;
@@ -124,7 +127,8 @@ void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    size_t need = size > alignment ? size : alignment;
+    size_t need = size + tpi_block_extra();
+    if (need < alignment) need = alignment;
     if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) {
         /* Pages start on 64 KiB boundaries, so a class whose size is a
          * multiple of the alignment yields aligned blocks; there is a
@@ -168,13 +172,14 @@ void tpi_free_generic(void *p)
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
         if (page->slice_count == 0 || page->class_index == TPI_CLASS_META)
-            tpi_fatal("free of a pointer that is not an allocated block", p);
+            tpi_fatal("double free or invalid free (no block is allocated there)", p);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
         bool local = owner != 0 && (owner & ~TPI_PAGE_FLAGS) == tpi_thread_id();
         /* Only the owner may read `carved` (it carves); others check against
          * the capacity, which is fixed while the page lives. */
         if (tpi_page_block_start(page, p, local ? page->carved : page->capacity) != p)
             tpi_fatal("free of a pointer inside a block", p);
+        if (tpi_secure) tpi_secure_on_free(page, p);
         if (local)
             tpi_tcache_free_local_slow(page, p);
         else
@@ -186,7 +191,8 @@ void tpi_free_generic(void *p)
         return;
     default:
         if (p == NULL) return;
-        tpi_fatal("free of a pointer tierpool does not own", p);
+        if (tpi_override_foreign_free && tpi_override_foreign_free(p)) return;
+        tpi_fatal("free of a pointer tierpool does not own (foreign, or a huge block freed twice)", p);
     }
 }
 
@@ -225,7 +231,7 @@ size_t tp_usable_size(const void *p)
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
         if (page->slice_count == 0 || page->class_index == TPI_CLASS_META) return 0;
-        return page->block_size;
+        return page->block_size - tpi_block_extra();
     }
     case TPI_REG_HUGE: {
         tpi_huge *h = tpi_huge_of(p);

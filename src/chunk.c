@@ -28,14 +28,32 @@ void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest)
 }
 
 #define TPI_ALL_SLICES (~(uint64_t)1) /* every slice but the header's */
+#define TPI_LAST_SLICE ((uint64_t)1 << (TPI_SLICES_PER_CHUNK - 1))
+
+/* The slices a chunk hands out: in secure mode the last one is a guard, so
+ * an overflow off the end of one chunk's last page faults before it reaches
+ * the next chunk's header. */
+static uint64_t tpi_chunk_slices(void)
+{
+    return tpi_secure ? TPI_ALL_SLICES & ~TPI_LAST_SLICE : TPI_ALL_SLICES;
+}
 
 tpi_chunk *tpi_chunk_create(tp_pool *pool)
 {
     tpi_chunk *chunk = tpi_os_map_aligned(TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0);
     if (!chunk) return NULL;
+    if (tpi_secure) {
+        /* Guards: the header's last OS page (an underflow of slice 1 faults
+         * before it reaches the page descriptors) and the whole last slice. */
+        if (!tpi_os_protect((char *)chunk + TPI_SLICE_SIZE - TPI_OS_PAGE, TPI_OS_PAGE) ||
+            !tpi_os_protect((char *)chunk + TPI_CHUNK_SIZE - TPI_SLICE_SIZE, TPI_SLICE_SIZE)) {
+            tpi_os_unmap(chunk, TPI_CHUNK_SIZE);
+            return NULL;
+        }
+    }
     chunk->magic = TPI_CHUNK_MAGIC;
     chunk->pool = pool;
-    chunk->free_slices = TPI_ALL_SLICES;
+    chunk->free_slices = tpi_chunk_slices();
     chunk->dirty_slices = 0;
     for (unsigned i = 0; i < TPI_SLICES_PER_CHUNK; i++) chunk->slice_map[i] = &tpi_page_empty;
     tpi_os_huge_pages(chunk, TPI_CHUNK_SIZE, TPI_OPTION(huge_pages) != 0);
@@ -51,7 +69,7 @@ void tpi_chunk_destroy(tpi_chunk *chunk)
 
 bool tpi_chunk_is_empty(const tpi_chunk *chunk)
 {
-    return chunk->free_slices == TPI_ALL_SLICES;
+    return chunk->free_slices == tpi_chunk_slices();
 }
 
 bool tpi_chunk_is_clean(const tpi_chunk *chunk)
@@ -116,6 +134,7 @@ void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page, uint32_t now)
     uint64_t run = tpi_run_mask(first, count);
     chunk->free_slices |= run;
     chunk->dirty_slices |= run;
+    if (tpi_secure) tpi_secure_forget_page(page);
     page->slice_count = 0;
     page->queue = TPI_QUEUE_NONE;
 }

@@ -8,6 +8,9 @@
  * space (only touched OS pages become resident), so no one else's mapping
  * can share a chunk with them. realloc moves pages with mremap, never copies.
  *
+ * In secure mode an OS page before the block and the mapping's last OS page
+ * are guards (PROT_NONE), the block moving to offset 8 KiB.
+ *
  * Freed mappings of ordinary alignment go to a small per-pool cache (at most
  * HUGE_CACHE bytes) and are reused for requests that fit them within 25%,
  * until a purge pass finds them older than the purge delay.
@@ -18,10 +21,35 @@
 #include <string.h>
 
 #define TPI_HUGE_OFFSET 64u
+#define TPI_HUGE_GUARDED_OFFSET (2u * TPI_OS_PAGE) /* header page, guard page */
 
 static size_t tpi_round_chunk(size_t n)
 {
     return (n + TPI_CHUNK_MASK) & ~(size_t)TPI_CHUNK_MASK;
+}
+
+/* Bytes of guard after the block: one OS page in secure mode. */
+static size_t tpi_huge_guard(void)
+{
+    return tpi_secure ? TPI_OS_PAGE : 0;
+}
+
+/* The block's offset from the header for ordinary alignments. */
+static size_t tpi_huge_offset(void)
+{
+    return tpi_secure ? TPI_HUGE_GUARDED_OFFSET : TPI_HUGE_OFFSET;
+}
+
+static bool tpi_huge_protect_tail(tpi_huge *h)
+{
+    return !tpi_secure || tpi_os_protect((char *)h + h->map_size - TPI_OS_PAGE, TPI_OS_PAGE);
+}
+
+/* Puts the guards around a new mapping's block; false if the kernel refuses. */
+static bool tpi_huge_protect(tpi_huge *h)
+{
+    if (!tpi_secure) return true;
+    return tpi_os_protect((char *)h->block - TPI_OS_PAGE, TPI_OS_PAGE) && tpi_huge_protect_tail(h);
 }
 
 static void tpi_huge_register(tpi_huge *h)
@@ -109,8 +137,8 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         return NULL;
     }
     if (size == 0) size = 1; /* the block must lie inside its mapping */
-    if (alignment <= TPI_HUGE_OFFSET) {
-        size_t map_size = tpi_round_chunk(TPI_HUGE_OFFSET + size);
+    if (alignment <= tpi_huge_offset()) {
+        size_t map_size = tpi_round_chunk(tpi_huge_offset() + size + tpi_huge_guard());
         pthread_mutex_lock(&pool->lock);
         tpi_huge *h = tpi_huge_cache_take(pool, map_size);
         if (h) tpi_huge_account(pool, h);
@@ -122,14 +150,14 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
             return h->block;
         }
     }
-    size_t offset = alignment > TPI_HUGE_OFFSET ? alignment : TPI_HUGE_OFFSET;
+    size_t offset = alignment > tpi_huge_offset() ? alignment : tpi_huge_offset();
     size_t map_align = TPI_CHUNK_SIZE, map_offset = 0;
     if (offset > TPI_CHUNK_SIZE) {
         /* Alignment above a chunk: the header takes the chunk before p. */
         map_align = alignment;
         offset = map_offset = TPI_CHUNK_SIZE;
     }
-    size_t map_size = tpi_round_chunk(offset + size);
+    size_t map_size = tpi_round_chunk(offset + size + tpi_huge_guard());
     pthread_mutex_lock(&pool->lock);
     bool charged = tpi_pool_charge(pool, map_size);
     pthread_mutex_unlock(&pool->lock);
@@ -138,6 +166,15 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         return NULL;
     }
     char *base = tpi_pool_map(pool, map_size, map_align, map_offset);
+    tpi_huge *h = (tpi_huge *)base;
+    if (base) {
+        h->block = base + offset;
+        h->map_size = map_size;
+        if (!tpi_huge_protect(h)) {
+            tpi_os_unmap(base, map_size);
+            base = NULL;
+        }
+    }
     if (!base) {
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= map_size;
@@ -145,12 +182,9 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    tpi_huge *h = (tpi_huge *)base;
     h->magic = TPI_HUGE_MAGIC;
     h->pool = pool;
-    h->block = base + offset;
-    h->map_size = map_size;
-    h->size = map_size - offset;
+    h->size = map_size - offset - tpi_huge_guard();
     tpi_huge_register(h);
     pthread_mutex_lock(&pool->lock);
     tpi_huge_account(pool, h);
@@ -170,11 +204,11 @@ tpi_huge *tpi_huge_of(const void *p)
 void tpi_huge_free(void *p)
 {
     tpi_huge *h = tpi_huge_of(p);
-    if (!h) tpi_fatal("free of a pointer inside a huge block", p);
+    if (!h) tpi_fatal("free of a pointer that is not a live huge block (inside one, or freed twice)", p);
     tp_pool *pool = h->pool;
     tpi_huge_unregister(h);
     h->magic = 0;
-    bool cache = (char *)p - (char *)h == TPI_HUGE_OFFSET;
+    bool cache = (size_t)((char *)p - (char *)h) == tpi_huge_offset();
     pthread_mutex_lock(&pool->lock);
     tpi_huge_unlink(pool, h);
     cache = cache && pool->huge_cache_bytes + h->map_size <= (size_t)TPI_OPTION(huge_cache_bytes);
@@ -200,18 +234,32 @@ void *tpi_huge_realloc(void *p, size_t size)
     }
     tp_pool *pool = h->pool;
     size_t offset = (size_t)((char *)p - (char *)h);
-    size_t old_map = h->map_size, new_map = tpi_round_chunk(offset + size);
+    size_t old_map = h->map_size, new_map = tpi_round_chunk(offset + size + tpi_huge_guard());
     if (new_map == old_map) return p;
     if (new_map < old_map) {
+        h->map_size = new_map;
+        if (!tpi_huge_protect_tail(h)) {
+            h->map_size = old_map;
+            errno = ENOMEM;
+            return NULL;
+        }
         tpi_registry_set((uintptr_t)h + new_map, old_map - new_map, TPI_REG_NONE, TPI_REG_NONE);
         tpi_os_unmap((char *)h + new_map, old_map - new_map);
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= old_map - new_map;
         pool->huge_live_bytes -= old_map - new_map;
         pthread_mutex_unlock(&pool->lock);
-        h->map_size = new_map;
-        h->size = new_map - offset;
+        h->size = new_map - offset - tpi_huge_guard();
         return p;
+    }
+    if (tpi_secure) {
+        /* mremap moves one mapping, and the guards split this one in parts:
+         * secure mode grows by copying. */
+        void *q = tpi_huge_malloc(pool, size, 0, false);
+        if (!q) return NULL;
+        memcpy(q, p, h->size);
+        tpi_huge_free(p);
+        return q;
     }
     pthread_mutex_lock(&pool->lock);
     bool charged = tpi_pool_charge(pool, new_map - old_map);
@@ -246,7 +294,7 @@ void *tpi_huge_realloc(void *p, size_t size)
         moved->block = (char *)moved + offset;
     }
     moved->map_size = new_map;
-    moved->size = new_map - offset;
+    moved->size = new_map - offset - tpi_huge_guard();
     tpi_huge_register(moved);
     pthread_mutex_lock(&pool->lock);
     tpi_huge_link(pool, moved);

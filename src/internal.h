@@ -94,9 +94,20 @@
 #define TPI_TLS __thread __attribute__((tls_model("initial-exec")))
 #endif
 
+/* A TP_SECURE=ON build is secure from the start and cannot be made otherwise. */
+#if defined(TPI_SECURE_BUILD)
+#define TPI_SECURE_DEFAULT 1
+#else
+#define TPI_SECURE_DEFAULT 0
+#endif
+
 /* ---- options (options.c) ---------------------------------------------------------- */
 
 enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
+/* Or'ed into a row's type: read from the environment at process start only;
+ * tp_option_set refuses it (the process's memory is already laid out). */
+#define TPI_OPT_AT_START 0x100
+#define TPI_OPT_TYPE(type) ((type) & 0xff)
 
 /* X(NAME, field, type, default, min, max, description): one row per option,
  * read from TIERPOOL_<NAME>. Sizes take K/M/G, durations ms or s, booleans
@@ -119,6 +130,8 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "most empty pages a thread cache keeps per size class when the class thrashes")              \
     X(CHECK, check, TPI_OPT_BOOL, 0, 0, 1,                                                            \
       "validate every free on the slow path: interior or uncarved pointers abort with a message")  \
+    X(SECURE, secure, TPI_OPT_BOOL | TPI_OPT_AT_START, TPI_SECURE_DEFAULT, TPI_SECURE_DEFAULT, 1,     \
+      "hardened heap: encoded free lists, double-free and canary checks, guard pages (docs/security.md)") \
     X(PUBLISH, publish, TPI_OPT_BOOL, 0, 0, 1,                                                        \
       "publish statistics to shared memory for `tierpool top` and `tierpool stats PID`")           \
     X(PUBLISH_INTERVAL, publish_interval_ms, TPI_OPT_MS, 1000, 10, 3600000,                           \
@@ -250,10 +263,14 @@ typedef struct tpi_chunk {
     uint32_t purged_at[TPI_SLICES_PER_CHUNK];    /* ms: when slice i was last purged; 0 = never */
     tpi_page *slice_map[TPI_SLICES_PER_CHUNK];   /* slice -> page holding it */
     tpi_page pages[TPI_SLICES_PER_CHUNK];        /* descriptor of a page starting at slice i */
+    /* Secure mode only (never touched, so never resident, otherwise): one
+     * bit per 16 bytes of the chunk, set at the start of each block in use. */
+    _Atomic uint64_t in_use[TPI_CHUNK_SIZE / 16 / 64];
 } tpi_chunk;
 
-/* The chunk header must fit in slice 0, which is never handed out. */
-_Static_assert(sizeof(tpi_chunk) <= TPI_SLICE_SIZE, "chunk header exceeds slice 0");
+/* The chunk header must fit in slice 0, which is never handed out, less the
+ * OS page that secure mode turns into a guard. */
+_Static_assert(sizeof(tpi_chunk) <= TPI_SLICE_SIZE - TPI_OS_PAGE, "chunk header exceeds slice 0");
 _Static_assert(sizeof(tpi_page) <= 128, "page descriptor grew past two cache lines");
 
 /* Written with atomic stores when a chunk is mapped or unmapped. The free
@@ -319,6 +336,73 @@ size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age);
 void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
+
+/* ---- secure mode (secure.c) --------------------------------------------------------
+ * With the SECURE option (or a TP_SECURE=ON build) every malloc and free takes
+ * a slow path, where free-list links are encoded and checked, a bitmap in the
+ * chunk header catches double frees, a canary ends every slab block, freed
+ * blocks are filled and fresh ones come in random order; guard pages end
+ * each chunk header, each chunk and each huge block. Decided once, at
+ * process start, before any page exists. */
+
+#if defined(TPI_SECURE_BUILD)
+#define tpi_secure true
+#else
+extern bool tpi_secure;
+#endif
+extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */
+#define TPI_CANARY_SIZE 8u            /* the last bytes of a slab block */
+#define TPI_FREE_FILL 0xdf            /* what freed blocks read as */
+
+void tpi_secure_init(void);
+uint64_t tpi_secure_random(void);
+/* Bytes a slab block needs beyond the request: the canary, in secure mode. */
+static inline size_t tpi_block_extra(void)
+{
+    return tpi_secure ? TPI_CANARY_SIZE : 0;
+}
+_Noreturn void tpi_secure_bad_link(const void *where);
+void tpi_secure_on_malloc(tpi_page *page, void *p);
+void tpi_secure_on_free(tpi_page *page, void *p);
+/* Links `count` (at most TPI_SECURE_CARVE_MAX) fresh blocks from `first`
+ * onto page->free in a random order. */
+#define TPI_SECURE_CARVE_MAX 1024u
+void tpi_secure_carve(tpi_page *page, char *first, uint32_t count);
+void tpi_secure_forget_page(const tpi_page *page);
+
+/* Free-list links. Fast paths (never run in secure mode) use block->next
+ * directly; slow paths go through these, which in secure mode store the link
+ * XORed with the secret and the link's own address, and check on the way
+ * back that it names a block of `page` (or nothing). */
+static inline void tpi_block_link(tpi_block *b, tpi_block *next)
+{
+    uintptr_t v = (uintptr_t)next;
+    if (tpi_unlikely(tpi_secure)) v ^= tpi_secret ^ (uintptr_t)b;
+    b->next = (tpi_block *)v;
+}
+
+static inline tpi_block *tpi_block_next(const tpi_page *page, const tpi_block *b)
+{
+    uintptr_t v = (uintptr_t)b->next;
+    if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
+    v ^= tpi_secret ^ (uintptr_t)b;
+    size_t offset = v - (uintptr_t)page->start;
+    if (v != 0 && (offset >= (size_t)page->capacity * page->block_size || offset % page->block_size))
+        tpi_secure_bad_link(b);
+    return (tpi_block *)v;
+}
+
+/* The link of a block on a tcache's delayed list, whose blocks come from
+ * many pages: in secure mode checked to be a block of some slab page. */
+static inline tpi_block *tpi_block_next_delayed(const tpi_block *b)
+{
+    uintptr_t v = (uintptr_t)b->next;
+    if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
+    v ^= tpi_secret ^ (uintptr_t)b;
+    if (v != 0 && (tpi_registry_get(v) != TPI_REG_SLAB || tpi_page_of((void *)v)->slice_count == 0))
+        tpi_secure_bad_link(b);
+    return (tpi_block *)v;
+}
 
 /* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
 
@@ -559,6 +643,9 @@ void tpi_os_purge(void *addr, size_t size);
 void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr);
 /* Grows or shrinks a mapping without moving it; false if it cannot. */
 bool tpi_os_resize_in_place(void *addr, size_t old_size, size_t new_size);
+/* Makes a range inaccessible (a guard page); false if the kernel refuses
+ * (out of memory for the split mapping). */
+bool tpi_os_protect(void *addr, size_t size);
 /* Asks for transparent huge pages on the range, or for none. */
 void tpi_os_huge_pages(void *addr, size_t size, bool enable);
 /* Milliseconds of a monotonic clock. */
@@ -567,6 +654,10 @@ uint64_t tpi_os_clock_ms(void);
 /* ---- errors (alloc.c) ----------------------------------------------------------------- */
 
 _Noreturn void tpi_fatal(const char *what, const void *ptr);
+/* override/malloc.c, in libtierpool-malloc only (elsewhere the weak
+ * reference is NULL): given a pointer free found in no chunk of ours, true
+ * if it took it (a block of the system allocator's, freed there). */
+__attribute__((weak, visibility("hidden"))) bool tpi_override_foreign_free(void *p);
 void tpi_free_generic(void *p);
 
 #endif /* TPI_INTERNAL_H */

@@ -111,7 +111,7 @@ static const tpi_option_row *tpi_option_find(const char *name)
 static int tpi_option_assign(const tpi_option_row *row, const char *text, const char *shown_name)
 {
     long long v;
-    if (!tpi_option_parse(row->type, text, &v)) {
+    if (!tpi_option_parse(TPI_OPT_TYPE(row->type), text, &v)) {
         tpi_option_warn(shown_name, text, "not a valid value");
         return -1;
     }
@@ -142,6 +142,11 @@ int tp_option_set(const char *name, const char *value)
         errno = EINVAL;
         return -1;
     }
+    if (row->type & TPI_OPT_AT_START) {
+        tpi_option_warn(row->name, value, "is read from the environment at start only; ignoring");
+        errno = EPERM;
+        return -1;
+    }
     if (tpi_option_assign(row, value, row->name) != 0) {
         errno = EINVAL;
         return -1;
@@ -166,7 +171,7 @@ int tp_option_at(size_t index, tp_option_desc *out)
     if (index >= TPI_OPTION_COUNT || !out) return -1;
     const tpi_option_row *row = &tpi_option_rows[index];
     out->name = row->name;
-    out->type = tpi_type_names[row->type];
+    out->type = tpi_type_names[TPI_OPT_TYPE(row->type)];
     out->description = row->description;
     out->value = __atomic_load_n(row->value, __ATOMIC_RELAXED);
     out->default_value = row->def;

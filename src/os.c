@@ -49,6 +49,14 @@ void tpi_os_purge(void *addr, size_t size)
     errno = saved;
 }
 
+bool tpi_os_protect(void *addr, size_t size)
+{
+    int saved = errno;
+    bool ok = mprotect(addr, size, PROT_NONE) == 0;
+    errno = saved;
+    return ok;
+}
+
 void tpi_os_huge_pages(void *addr, size_t size, bool enable)
 {
     int saved = errno;

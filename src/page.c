@@ -12,6 +12,8 @@
  * paths (the cycle is as long as the blocks carved so far). */
 #define TPI_CARVE_BYTES (16u * 1024u)
 #define TPI_CARVE_MIN 64u
+_Static_assert(TPI_CARVE_BYTES / 16 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_MIN <= TPI_SECURE_CARVE_MAX,
+               "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
 
 void tpi_page_init(tpi_page *page, unsigned class_index)
 {
@@ -40,18 +42,22 @@ bool tpi_page_extend(tpi_page *page)
     if (count < TPI_CARVE_MIN) count = TPI_CARVE_MIN;
     if (count > left) count = left;
     char *first = page->start + (size_t)page->carved * page->block_size;
+    page->carved += count;
+    if (tpi_secure) {
+        tpi_secure_carve(page, first, count);
+        return true;
+    }
     char *p = first;
     for (uint32_t i = 1; i < count; i++, p += page->block_size)
         ((tpi_block *)p)->next = (tpi_block *)(p + page->block_size);
     ((tpi_block *)p)->next = page->free;
     page->free = (tpi_block *)first;
-    page->carved += count;
     return true;
 }
 
 static void tpi_list_prepend(tpi_block **list, tpi_block *head, tpi_block *tail)
 {
-    tail->next = *list;
+    tpi_block_link(tail, *list);
     *list = head;
 }
 
@@ -62,7 +68,7 @@ uint32_t tpi_page_collect(tpi_page *page)
             page->free = page->local_free; /* the usual case: no walk */
         } else {
             tpi_block *tail = page->local_free;
-            while (tail->next) tail = tail->next;
+            for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
             tpi_list_prepend(&page->free, page->local_free, tail);
         }
         page->local_free = NULL;
@@ -75,10 +81,7 @@ uint32_t tpi_page_collect(tpi_page *page)
     if (!list) return 0;
     uint32_t n = 1;
     tpi_block *tail = list;
-    while (tail->next) {
-        tail = tail->next;
-        n++;
-    }
+    for (tpi_block *next; (next = tpi_block_next(page, tail)) != NULL; n++) tail = next;
     tpi_list_prepend(&page->free, list, tail);
     page->used -= n;
     return n;
@@ -99,14 +102,14 @@ void tpi_page_free_remote(tpi_page *page, tpi_block *block)
             if (tc) {
                 uintptr_t top = atomic_load_explicit(&tc->delayed_free, memory_order_relaxed);
                 do {
-                    block->next = (tpi_block *)top;
+                    tpi_block_link(block, (tpi_block *)top);
                 } while (!atomic_compare_exchange_weak_explicit(&tc->delayed_free, &top, (uintptr_t)block,
                                                                 memory_order_release, memory_order_relaxed));
                 return;
             }
             old &= ~TPI_NOTIFY; /* abandoned meanwhile: the plain push below */
         }
-        block->next = (tpi_block *)old;
+        tpi_block_link(block, (tpi_block *)old);
         if (atomic_compare_exchange_weak_explicit(&page->thread_free, &old, (uintptr_t)block,
                                                   memory_order_release, memory_order_relaxed))
             return;
@@ -154,7 +157,7 @@ size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age)
     size_t purged = 0;
     tpi_block *lists[2] = {page->free, page->local_free};
     for (int l = 0; l < 2; l++) {
-        for (tpi_block *b = lists[l]; b; b = b->next) {
+        for (tpi_block *b = lists[l]; b; b = tpi_block_next(page, b)) {
             uintptr_t from = ((uintptr_t)b + sizeof(tpi_block) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
             uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
             if (to <= from) continue;

@@ -61,7 +61,8 @@ static void tpi_tcache_set_current(tpi_tcache *tc, unsigned cls, tpi_page *page)
 {
     tc->current[cls] = page;
     uint32_t size = tpi_classes[cls].block_size;
-    if (size > TPI_SMALL_MAX) return;
+    /* Secure mode keeps direct[] empty: every malloc takes the slow path. */
+    if (size > TPI_SMALL_MAX || tpi_secure) return;
     unsigned first = cls == 0 ? 0 : tpi_classes[cls - 1].block_size / 16 + 1;
     for (unsigned slot = first; slot <= size / 16; slot++) tc->direct[slot] = page;
 }
@@ -75,7 +76,7 @@ void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
     tc->ticks = 1;
     tc->pool = pool;
     tc->thread_id = thread_id;
-    tc->owner_word = thread_id | (TPI_OPTION(check) ? TPI_PAGE_CHECKED : 0);
+    tc->owner_word = thread_id | (TPI_OPTION(check) || tpi_secure ? TPI_PAGE_CHECKED : 0);
 }
 
 /* A page kept empty (retained) that is in use again stops counting as kept.
@@ -157,7 +158,7 @@ static void tpi_tcache_decay(tpi_tcache *tc, bool force)
 void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block)
 {
     tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_relaxed);
-    block->next = page->local_free;
+    tpi_block_link(block, page->local_free);
     page->local_free = block;
     page->used--;
     if (page->queue == TPI_QUEUE_FULL) tpi_tcache_unfull(tc, page);
@@ -170,8 +171,8 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     uintptr_t head = atomic_exchange_explicit(&tc->delayed_free, 0, memory_order_acquire);
     tpi_block *b = (tpi_block *)head;
     while (b) {
-        tpi_block *next = b->next;
         tpi_page *page = tpi_page_of(b);
+        tpi_block *next = tpi_block_next_delayed(b);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
         if ((owner & ~TPI_PAGE_FLAGS) == tc->thread_id && tpi_thread_id() == tc->thread_id)
             tpi_tcache_free_local_slow(page, b);
@@ -271,10 +272,11 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
         }
     }
     tpi_block *b = page->free;
-    page->free = b->next;
+    page->free = tpi_block_next(page, b);
     page->used++;
     tc->counters[cls].allocs++;
     tc->counters[cls].requested += size;
+    if (tpi_secure) tpi_secure_on_malloc(page, b);
     return b;
 }
 
@@ -282,7 +284,7 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
 {
     /* Sizes of 1 KiB .. 1 MiB whose current page has a block: the class by
      * clz instead of the table, then the same pop as the fast path. */
-    if (size <= TPI_LARGE_MAX) {
+    if (size <= TPI_LARGE_MAX && !tpi_secure) {
         unsigned cls = tpi_class_of(size);
         tpi_page *page = tc->current[cls];
         tpi_block *b = page->free;
@@ -317,8 +319,8 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
             tpi_tcache_purge_free_blocks(tc, now);
         }
     }
-    if (size > TPI_LARGE_MAX) return tpi_huge_malloc(tc->pool, size, 0, false);
-    return tpi_tcache_malloc_class(tc, tpi_class_of(size), size);
+    if (size > TPI_LARGE_MAX - tpi_block_extra()) return tpi_huge_malloc(tc->pool, size, 0, false);
+    return tpi_tcache_malloc_class(tc, tpi_class_of(size + tpi_block_extra()), size);
 }
 
 /* Gives every empty page back to the pool, the current ones included. */

@@ -61,6 +61,7 @@ static void tpi_thread_exit(void *arg);
 static void tpi_process_init(void)
 {
     tpi_options_init();
+    tpi_secure_init();
     if (TPI_OPTION(verbose)) tpi_options_print();
     pthread_mutex_lock(&tpi_pool_default_instance.lock);
     tpi_decay_init(&tpi_pool_default_instance.decay);

@@ -14,23 +14,11 @@
 
 static int a_global;
 
-static void expect_fatal(const char *name, void (*crash)(void *))
-{
-    char err[4096];
-    int status = util_run_child(crash, NULL, err, sizeof err);
-    int died = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-    if (!CHECK(died))
-        fprintf(stderr, "    %s: the child %s %d\n", name, WIFSIGNALED(status) ? "died of signal" : "exited with",
-                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    if (!CHECK(strstr(err, "tierpool: fatal") != NULL)) fprintf(stderr, "    %s: stderr was \"%s\"\n", name, err);
-    printf("%s: %s", name, err[0] ? err : "(no message)\n");
-}
-
 /* DEATH(name) { body }: test_name runs body in a child and expects it to
  * abort with tierpool's message. */
 #define DEATH(name)                                              \
     static void crash_##name(void *arg);                         \
-    static void test_##name(void) { expect_fatal(#name, crash_##name); } \
+    static void test_##name(void) { CHECK(util_died_of(#name, crash_##name, SIGABRT, "tierpool: fatal")); } \
     static void crash_##name(void *arg __attribute__((unused)))
 
 static void *volatile sink; /* keeps the compiler from reasoning about frees */

@@ -6,6 +6,8 @@
 #define TP_TEST_UTIL_H
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -137,6 +139,24 @@ static __attribute__((unused)) int util_run_child(void (*fn)(void *), void *arg,
     while (waitpid(pid, &status, 0) < 0) {
     }
     return status;
+}
+
+/* Runs crash() in a child (util_run_child) and tells whether it died of
+ * `signal` having written `message` (NULL: anything) to stderr; says how it
+ * died otherwise, and prints what it wrote. */
+static __attribute__((unused)) bool util_died_of(const char *name, void (*crash)(void *), int signal,
+                                                 const char *message)
+{
+    char err[4096];
+    int status = util_run_child(crash, NULL, err, sizeof err);
+    bool died = WIFSIGNALED(status) && WTERMSIG(status) == signal;
+    if (!died)
+        fprintf(stderr, "    %s: the child %s %d\n", name, WIFSIGNALED(status) ? "died of signal" : "exited with",
+                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    bool said = !message || strstr(err, message) != NULL;
+    if (!said) fprintf(stderr, "    %s: expected \"%s\", stderr was \"%s\"\n", name, message, err);
+    printf("%s: %s", name, err[0] ? err : "(no message)\n");
+    return died && said;
 }
 
 #endif /* TP_TEST_UTIL_H */
