@@ -130,6 +130,8 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "most empty pages a thread cache keeps per size class when the class thrashes")              \
     X(CHECK, check, TPI_OPT_BOOL, 0, 0, 1,                                                            \
       "validate every free on the slow path: interior or uncarved pointers abort with a message")  \
+    X(PASSTHROUGH, passthrough, TPI_OPT_BOOL | TPI_OPT_AT_START, 0, 0, 1,                             \
+      "libtierpool-malloc passes every call to the system allocator (debugging; from the environment)") \
     X(SECURE, secure, TPI_OPT_BOOL | TPI_OPT_AT_START, TPI_SECURE_DEFAULT, TPI_SECURE_DEFAULT, 1,     \
       "hardened heap: encoded free lists, double-free and canary checks, guard pages (docs/security.md)") \
     X(PUBLISH, publish, TPI_OPT_BOOL, 0, 0, 1,                                                        \

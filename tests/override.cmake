@@ -41,6 +41,16 @@ foreach(name conformance threads fork)
   tpo_test(${name}_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} $<TARGET_FILE:override_${name}>)
 endforeach()
 
+# The system allocator beside tierpool (override/foreign.c): glibc's blocks
+# freed into tierpool's free go back to glibc, or abort in checked mode;
+# TIERPOOL_PASSTHROUGH=1 routes everything to glibc, real programs too.
+tpo_program(foreign ${TPO_DIR}/foreign.c)
+tpo_test(foreign_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} $<TARGET_FILE:override_foreign> foreign)
+tpo_test(foreign_checked_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} TIERPOOL_CHECK=1
+  $<TARGET_FILE:override_foreign> checked)
+tpo_test(passthrough_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} TIERPOOL_PASSTHROUGH=1
+  $<TARGET_FILE:override_foreign> passthrough)
+
 # The same conformance program linked with tierpool-malloc.o: fully static
 # when the static C and C++ libraries are installed, else an ordinary link.
 include(CheckCXXSourceCompiles)
@@ -60,6 +70,10 @@ tpo_test(conformance_static override_conformance_static)
 foreach(program python3 sqlite3 lua5.4 sort gcc)
   tpo_test(real_${program} sh ${TPO_DIR}/real_programs.sh ${program} ${TPO_LIBRARY} ${PROJECT_SOURCE_DIR}
     ${CMAKE_CURRENT_BINARY_DIR}/override-${program})
+endforeach()
+foreach(program python3 sqlite3)
+  tpo_test(real_${program}_passthrough ${CMAKE_COMMAND} -E env TIERPOOL_PASSTHROUGH=1 sh ${TPO_DIR}/real_programs.sh
+    ${program} ${TPO_LIBRARY} ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/override-${program}-passthrough)
 endforeach()
 
 tpo_test(cli sh ${TPO_DIR}/cli.sh ${CMAKE_COMMAND} ${PROJECT_BINARY_DIR} $<TARGET_FILE:override_probe>

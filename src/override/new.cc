@@ -1,10 +1,11 @@
 // override/new.cc: the C++ operators new and delete of libtierpool-malloc,
 // every form (plain, array, nothrow, sized, aligned and their combinations).
 // Throwing forms call the installed new_handler and retry, then throw
-// std::bad_alloc, as the standard asks.
+// std::bad_alloc, as the standard asks. They allocate through malloc.c's
+// routing (override.h), so TIERPOOL_PASSTHROUGH=1 covers them too.
 #include <new>
 
-#include "tierpool.h"
+#include "override.h"
 
 #define TPO_EXPORT __attribute__((visibility("default")))
 
@@ -13,7 +14,7 @@ namespace {
 void *tpo_new(std::size_t size)
 {
     for (;;) {
-        void *p = tp_malloc(size);
+        void *p = tpo_malloc(size);
         if (p) return p;
         std::new_handler handler = std::get_new_handler();
         if (!handler) throw std::bad_alloc();
@@ -24,7 +25,7 @@ void *tpo_new(std::size_t size)
 void *tpo_new_aligned(std::size_t size, std::align_val_t alignment)
 {
     for (;;) {
-        void *p = tp_aligned_alloc(static_cast<std::size_t>(alignment), size);
+        void *p = tpo_aligned_alloc(static_cast<std::size_t>(alignment), size);
         if (p) return p;
         std::new_handler handler = std::get_new_handler();
         if (!handler) throw std::bad_alloc();
@@ -67,15 +68,15 @@ TPO_EXPORT void *operator new[](std::size_t n, std::align_val_t a, const std::no
     return tpo_new_aligned_nothrow(n, a);
 }
 
-TPO_EXPORT void operator delete(void *p) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete[](void *p) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete(void *p, const std::nothrow_t &) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete[](void *p, const std::nothrow_t &) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete(void *p, std::size_t n) noexcept { tp_free_sized(p, n); }
-TPO_EXPORT void operator delete[](void *p, std::size_t n) noexcept { tp_free_sized(p, n); }
-TPO_EXPORT void operator delete(void *p, std::align_val_t) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete[](void *p, std::align_val_t) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete(void *p, std::size_t n, std::align_val_t) noexcept { tp_free_sized(p, n); }
-TPO_EXPORT void operator delete[](void *p, std::size_t n, std::align_val_t) noexcept { tp_free_sized(p, n); }
-TPO_EXPORT void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { tp_free(p); }
-TPO_EXPORT void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { tp_free(p); }
+TPO_EXPORT void operator delete(void *p) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete[](void *p) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete(void *p, const std::nothrow_t &) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete[](void *p, const std::nothrow_t &) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete(void *p, std::size_t n) noexcept { tpo_free_sized(p, n); }
+TPO_EXPORT void operator delete[](void *p, std::size_t n) noexcept { tpo_free_sized(p, n); }
+TPO_EXPORT void operator delete(void *p, std::align_val_t) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete[](void *p, std::align_val_t) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete(void *p, std::size_t n, std::align_val_t) noexcept { tpo_free_sized(p, n); }
+TPO_EXPORT void operator delete[](void *p, std::size_t n, std::align_val_t) noexcept { tpo_free_sized(p, n); }
+TPO_EXPORT void operator delete(void *p, std::align_val_t, const std::nothrow_t &) noexcept { tpo_free(p); }
+TPO_EXPORT void operator delete[](void *p, std::align_val_t, const std::nothrow_t &) noexcept { tpo_free(p); }

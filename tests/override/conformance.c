@@ -31,6 +31,7 @@
 
 #include "../test.h"
 #include "conformance.h"
+#include "expect_fatal.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -515,49 +516,24 @@ static void test_libc_allocations(void)
 
 static char not_ours[64];
 
-static void free_not_ours(void)
+static void free_not_ours(void *unused)
 {
+    (void)unused;
     char *volatile p = not_ours + 16; /* volatile: GCC would see a static */
     free(p);
 }
 
-static void realloc_not_ours(void)
+static void realloc_not_ours(void *unused)
 {
+    (void)unused;
     char *volatile p = not_ours + 16;
     CHECK(realloc(p, 100) == NULL); /* not reached */
 }
 
-/* Runs call in a child, which must abort with `message` on stderr. */
-static void expect_fatal(void (*call)(void), const char *message)
-{
-    int fds[2];
-    if (!CHECK_EQ(pipe(fds), 0)) return;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        dup2(fds[1], STDERR_FILENO);
-        call();
-        _exit(0);
-    }
-    close(fds[1]);
-    char out[512];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof out - 1 && (n = read(fds[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)n;
-    out[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    if (!CHECK_EQ(waitpid(pid, &status, 0), pid)) return;
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-    if (!CHECK(strstr(out, message) != NULL)) fprintf(stderr, "    stderr: %s\n", out);
-}
-
 static void test_not_ours(void)
 {
-    expect_fatal(free_not_ours, "tierpool: fatal: free of a pointer tierpool does not own");
-    expect_fatal(realloc_not_ours, "tierpool: fatal: realloc of a pointer tierpool does not own");
+    expect_fatal(free_not_ours, NULL, "tierpool: fatal: free of a pointer tierpool does not own");
+    expect_fatal(realloc_not_ours, NULL, "tierpool: fatal: realloc of a pointer tierpool does not own");
 }
 
 int main(void)
