@@ -68,7 +68,7 @@ def workloads(build_dir, quick, threads):
         Workload(f"cache-scratch {t}t", "as cache-thrash, starting from adjacent blocks passed in and freed",
                  [prog("cache"), "scratch", t, size(10000, 150000)]),
         Workload("big-blocks", "8 live blocks of 64 KiB..16 MiB replaced at random, every page written",
-                 [prog("big"), "blocks", "64", "16384", size(12, 400)]),
+                 [prog("big"), "blocks", "64", "16384", size(8, 400)]),
         Workload(f"realloc-{size('64m', '1g')}", "a vector doubling with realloc from 16 B, new half filled",
                  [prog("big"), "realloc", size(64, 1024)]),
         Workload("std::map", "map<string, string> churn: inserts, erases, lookups",
