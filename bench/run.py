@@ -154,6 +154,8 @@ def run_threads(build_dir, runs, scale):
             for name, mode, preload in order:
                 proc = run_with(name, preload, [maxrss, binary, mode, workload, str(threads), str(scale)])
                 mops = proc.stdout.split()[4]
+                if " bad 0" not in proc.stdout:  # threads.c's "check blocks N bad B"
+                    raise SystemExit(f"bench: {name}: {workload}: damaged blocks: {proc.stdout}")
                 kb = proc.stderr.split("maxrss_kb")[-1].split()[0]
                 lines.append(f"{workload}\t{threads}\t{name}\t{r}\t{mops}\t{kb}")
     return "\n".join(lines) + "\n", notes
