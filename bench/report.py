@@ -133,15 +133,35 @@ def spread_table(fig):
     return "\n".join(out)
 
 
+def ran(samples, suite, allocs, in_means=True):
+    """Names of the workloads of `suite` with samples, those in the means
+    or those apart."""
+    return [w.name for w in suite if w.in_means == in_means and any((w.name, a) in samples for a in allocs)]
+
+
 def markdown(header_lines, samples, suite, skipped, allocs, runs, notes):
     """report.md's text. suite: the Workload objects run (for the list of
     commands); notes: extra lines for the end (where the other reports are)."""
-    names = [w.name for w in suite if any((w.name, a) in samples for a in allocs)]
+    names = ran(samples, suite, allocs)
+    apart = ran(samples, suite, allocs, in_means=False)
     allocs = ordered(allocs)
     wall = Figures(samples, "wall", names, allocs)
     cpu = Figures(samples, "cpu", names, allocs)
     rss = Figures(samples, "rss", names, allocs)
     out = list(header_lines)
+    if apart:
+        start_wall = Figures(samples, "wall", apart, allocs)
+        start_rss = Figures(samples, "rss", apart, allocs)
+        out += ["", "## Start-up", "",
+                "What loading the allocator costs a process that allocates almost nothing: median wall "
+                "time in seconds and peak resident memory in MiB. Most of the peak RSS of the small "
+                "workloads below is this. Not in the geometric means.", "",
+                "| | " + " | ".join(allocs) + " |", "|---|" + "---:|" * len(allocs)]
+        for w in apart:
+            for label, fig in ((f"{w}, wall s", start_wall), (f"{w}, peak RSS MiB", start_rss)):
+                cells = [f"FAILED ({fig.failed[(w, a)]})" if (w, a) in fig.failed else
+                         "-" if (w, a) not in fig.median else fmt(fig.median[(w, a)]) for a in allocs]
+                out.append(f"| {label} | " + " | ".join(cells) + " |")
     out += ["", "## Wall time, seconds (lower is better)", ""]
     note, tab = table(wall, "wall time in seconds")
     out += [note, "", tab, "", "![wall time relative to glibc](time.svg)"]
@@ -250,7 +270,7 @@ def svg_chart(fig, title):
 
 def charts(samples, suite, allocs):
     """(time.svg text, memory.svg text)."""
-    names = [w.name for w in suite if any((w.name, a) in samples for a in allocs)]
+    names = ran(samples, suite, allocs)
     allocs = ordered(allocs)
     wall = Figures(samples, "wall", names, allocs)
     rss = Figures(samples, "rss", names, allocs)
