@@ -4,6 +4,7 @@
 #   make test          dependencies, release build, ctest
 #   make test-asan     the same in build-asan/ with AddressSanitizer + UBSan
 #   make test-tsan     the same in build-tsan/ with ThreadSanitizer
+#   make test-fuzz     libFuzzer harnesses in build-fuzz/ (clang, ASan+UBSan), FUZZ_SECONDS=30 each
 #   make bench         dependencies (and benchmark peers), then bench/run.py
 #   make bench-quick   fewer, shorter runs (CI's smoke test, under 3 minutes)
 #   make install PREFIX=/usr/local
@@ -17,6 +18,8 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 30
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE      ?= cmake
@@ -40,7 +43,7 @@ endef
 RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release
 SAN_FLAGS     = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTP_BUILD_BENCH=OFF
 
-.PHONY: all build deps deps-bench test test-asan test-tsan bench bench-quick install clean size-classes help
+.PHONY: all build deps deps-bench test test-asan test-tsan test-fuzz bench bench-quick install clean size-classes help
 
 all: build
 
@@ -65,6 +68,14 @@ test-tsan: deps
 	$(call configure_build,$(BUILD_TSAN),$(SAN_FLAGS) -DTP_SANITIZE=thread)
 	cd $(BUILD_TSAN) && $(SAN_ENV) $(NO_ASLR) $(CTEST) --output-on-failure -j $(JOBS)
 
+# The libFuzzer harnesses of tests/fuzz (docs/fuzzing.md): the library with
+# ASan+UBSan and coverage, built by clang; each harness runs FUZZ_SECONDS over
+# a copy of its seeds and any crash fails.
+test-fuzz: deps
+	CC=clang CXX=clang++ $(CMAKE) -S . -B $(BUILD_FUZZ) $(SAN_FLAGS) -DTP_SANITIZE=address -DTP_FUZZ=ON
+	$(CMAKE) --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_api fuzz_options
+	tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
 # BENCH_RUNS=N: interleaved runs per figure (default 5, quick 3).
 bench: deps-bench
 	$(PYTHON) bench/run.py --build-dir $(BUILD) $(if $(BENCH_RUNS),--runs $(BENCH_RUNS))
@@ -87,7 +98,7 @@ size-classes:
 	mv src/size_class_table.inc.tmp src/size_class_table.inc
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)
 
 help:
-	@sed -n '3,12p' Makefile | sed 's/^# *//'
+	@sed -n '3,13p' Makefile | sed 's/^# *//'

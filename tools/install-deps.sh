@@ -15,7 +15,9 @@ set -euo pipefail
 
 # package:command pairs; the command (if any) also satisfies the check, so that
 # e.g. pkgconf's pkg-config counts where the pkg-config package is absent.
-TEST_DEPS="cmake:cmake gcc:gcc g++:g++ make:make pkg-config:pkg-config valgrind:valgrind python3:python3 binutils:nm sqlite3:sqlite3 lua5.4:lua5.4"
+# clang and libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes, which
+# Debian 12 only recommends with clang) are for make test-fuzz.
+TEST_DEPS="cmake:cmake gcc:gcc g++:g++ make:make pkg-config:pkg-config valgrind:valgrind python3:python3 binutils:nm sqlite3:sqlite3 lua5.4:lua5.4 clang:clang libclang-rt-14-dev:"
 BENCH_DEPS="libjemalloc2: libmimalloc2.0: libtcmalloc-minimal4:"
 
 say() { printf 'deps: %s\n' "$*"; }
