@@ -77,7 +77,7 @@ def machine():
         "kernel": platform.release(),
         "libc": libc,
         "peers": ", ".join(versions),
-        "commit": commit,
+        "commit": commit or "(not a git checkout)",
         "compiler": cc[0] if cc else "",
     }
 
