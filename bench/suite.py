@@ -166,6 +166,10 @@ def compare_with_glibc(samples):
             for s in runs:
                 if s["status"] == "ok" and s["out"] != ref:
                     s["status"] = "output differs from glibc's"
+                    got, want = s["out"].splitlines(), ref.splitlines()
+                    diff = next(((g, r) for g, r in zip(got, want) if g != r), None)
+                    s["stderr"] = (f"first differing line: {diff[0]!r}, glibc's {diff[1]!r}" if diff else
+                                   f"{len(got)} lines, glibc's {len(want)}")
 
 
 class Progress:
