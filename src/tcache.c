@@ -261,6 +261,18 @@ void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
     atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
 }
 
+/* Takes the first free block of a page (which has one) of class cls. */
+static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size)
+{
+    tpi_block *b = page->free;
+    page->free = tpi_block_next(page, b);
+    page->used++;
+    tc->counters[cls].allocs++;
+    tc->counters[cls].requested += size;
+    if (tpi_secure) tpi_secure_on_malloc(page, b);
+    return b;
+}
+
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
 {
     tpi_page *page = tc->current[cls];
@@ -271,30 +283,18 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
             return NULL;
         }
     }
-    tpi_block *b = page->free;
-    page->free = tpi_block_next(page, b);
-    page->used++;
-    tc->counters[cls].allocs++;
-    tc->counters[cls].requested += size;
-    if (tpi_secure) tpi_secure_on_malloc(page, b);
-    return b;
+    return tpi_tcache_pop(tc, page, cls, size);
 }
 
 void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
 {
-    /* Sizes of 1 KiB .. 1 MiB whose current page has a block: the class by
-     * clz instead of the table, then the same pop as the fast path. */
-    if (size <= TPI_LARGE_MAX && !tpi_secure) {
-        unsigned cls = tpi_class_of(size);
+    /* Sizes of 1 KiB .. 1 MiB (and every size in secure mode) whose current
+     * page has a block: the class by clz instead of the table, then a pop. */
+    size_t extra = tpi_block_extra();
+    if (size <= TPI_LARGE_MAX - extra) {
+        unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
-        tpi_block *b = page->free;
-        if (tpi_likely(b != NULL)) {
-            page->free = b->next;
-            page->used++;
-            tc->counters[cls].allocs++;
-            tc->counters[cls].requested += size;
-            return b;
-        }
+        if (tpi_likely(page->free != NULL)) return tpi_tcache_pop(tc, page, cls, size);
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
         tc = tpi_thread_init_default();
@@ -319,8 +319,8 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
             tpi_tcache_purge_free_blocks(tc, now);
         }
     }
-    if (size > TPI_LARGE_MAX - tpi_block_extra()) return tpi_huge_malloc(tc->pool, size, 0, false);
-    return tpi_tcache_malloc_class(tc, tpi_class_of(size + tpi_block_extra()), size);
+    if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
+    return tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
 }
 
 /* Gives every empty page back to the pool, the current ones included. */
