@@ -237,6 +237,7 @@ typedef struct tpi_page {
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
+    uint64_t block_magic;         /* UINT64_MAX / block_size + 1 (tpi_page_block_index) */
 } tpi_page;
 
 /* class_index of a page holding tcaches rather than blocks */
@@ -339,6 +340,21 @@ void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
 
+/* offset / block_size for an offset inside the page (below 4 GiB), by one
+ * multiply instead of a division of 25-90 cycles (Lemire et al., "Faster
+ * remainder by direct computation"); the checked and remote frees and the
+ * secure mode's link checks pay this on every call. */
+static inline uint32_t tpi_page_block_index(const tpi_page *page, size_t offset)
+{
+    return (uint32_t)(((unsigned __int128)page->block_magic * (uint32_t)offset) >> 64);
+}
+
+/* Whether an offset inside the page (below 4 GiB) starts a block. */
+static inline bool tpi_page_at_block(const tpi_page *page, size_t offset)
+{
+    return page->block_magic * (uint32_t)offset <= page->block_magic - 1;
+}
+
 /* ---- secure mode (secure.c) --------------------------------------------------------
  * With the SECURE option (or a TP_SECURE=ON build) every malloc and free takes
  * a slow path, where free-list links are encoded and checked, a bitmap in the
@@ -389,7 +405,7 @@ static inline tpi_block *tpi_block_next(const tpi_page *page, const tpi_block *b
     if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
     v ^= tpi_secret ^ (uintptr_t)b;
     size_t offset = v - (uintptr_t)page->start;
-    if (v != 0 && (offset >= (size_t)page->capacity * page->block_size || offset % page->block_size))
+    if (v != 0 && (offset >= (size_t)page->capacity * page->block_size || !tpi_page_at_block(page, offset)))
         tpi_secure_bad_link(b);
     return (tpi_block *)v;
 }

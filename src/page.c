@@ -24,6 +24,7 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->local_free = NULL;
     atomic_store_explicit(&page->thread_free, 0, memory_order_relaxed);
     page->block_size = info->block_size;
+    page->block_magic = UINT64_MAX / info->block_size + 1;
     page->carved = 0;
     page->class_index = (uint8_t)class_index;
     page->queue = TPI_QUEUE_NONE;
@@ -135,9 +136,9 @@ void tpi_page_clear_notify(tpi_page *page)
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
 {
     size_t offset = (size_t)((const char *)p - page->start);
-    size_t index = offset / page->block_size;
+    uint32_t index = tpi_page_block_index(page, offset);
     if (index >= limit) return NULL;
-    return page->start + index * page->block_size;
+    return page->start + (size_t)index * page->block_size;
 }
 
 /* Purges the inside of every free block on the page's free lists (all but
