@@ -62,13 +62,14 @@ static bool tpi_option_parse(int type, const char *text, long long *out)
 {
     if (!text || !*text) return false;
     if (type == TPI_OPT_BOOL || type == TPI_OPT_FORMAT) {
-        static const struct { const char *word; long long value; } words[] = {
-            {"0", 0}, {"1", 1}, {"false", 0}, {"true", 1}, {"off", 0}, {"on", 1},
-            {"no", 0}, {"yes", 1}, {"text", 1}, {"json", 2},
+        /* format_only: a format's name, not a boolean */
+        static const struct { const char *word; long long value; bool format_only; } words[] = {
+            {"0", 0, false}, {"1", 1, false}, {"false", 0, false}, {"true", 1, false}, {"off", 0, false},
+            {"on", 1, false}, {"no", 0, false}, {"yes", 1, false}, {"text", 1, true}, {"json", 2, true},
         };
         for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
             if (strcasecmp(text, words[i].word) != 0) continue;
-            if (type == TPI_OPT_BOOL && words[i].value > 1) return false;
+            if (type == TPI_OPT_BOOL && words[i].format_only) return false;
             *out = words[i].value;
             return true;
         }

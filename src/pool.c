@@ -295,6 +295,9 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
         pool->next = tpi_pools_all;
         tpi_pools_all = pool;
     }
+    /* A reused struct may be read meanwhile by a statistics reader holding
+     * an old pointer to it (the monitor thread): write under its lock. */
+    pthread_mutex_lock(&pool->lock);
     tpi_pool_set_name(pool, name);
     pool->memory_limit = config ? config->memory_limit : 0;
     pool->mapped = 0;
@@ -317,6 +320,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->meta_used = 0;
     pool->live = true;
     pool->next_free = NULL;
+    pthread_mutex_unlock(&pool->lock);
     pthread_mutex_unlock(&tpi_pools_lock);
     return pool;
 }

@@ -156,8 +156,8 @@ static void tpi_stats_begin(tp_stats *out, const char *name)
 static void tpi_stats_of_pool(tp_pool *pool, tp_stats *out)
 {
     uint64_t requested[2 * TPI_CLASS_COUNT] = {0};
-    tpi_stats_begin(out, pool->name);
     pthread_mutex_lock(&pool->lock);
+    tpi_stats_begin(out, pool->name);
     tpi_stats_gather(pool, out, requested);
     pthread_mutex_unlock(&pool->lock);
     tpi_stats_finish(out, requested);

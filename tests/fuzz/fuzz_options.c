@@ -155,9 +155,7 @@ static int reference_word(int kind, const char *text, long long *out)
                  {"on", 1, 0}, {"no", 0, 0},    {"yes", 1, 0},   {"text", 1, 1}, {"json", 2, 1}};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (same_letters(text, words[i].word, SIZE_MAX)) {
-            /* KNOWN BUG: the parser takes "text" as 1 for a boolean (it only
-             * refuses words above 1); doubtful until fixed, then BAD. */
-            if (words[i].format_only && kind != TPI_OPT_FORMAT) return words[i].value == 1 ? UNSURE : BAD;
+            if (words[i].format_only && kind != TPI_OPT_FORMAT) return BAD;
             *out = words[i].value;
             return GOOD;
         }
