@@ -6,15 +6,16 @@ A figure is the median over the runs that succeeded; a workload with a
 failed run shows FAILED for that allocator and leaves the geometric means
 (taken over the workloads where every allocator succeeded, so that all
 columns average the same workloads). "Best peer" is the best of the other
-allocators, glibc included.
+allocators, glibc included; tierpool-secure (tierpool with TIERPOOL_SECURE=1,
+shown for its cost) is no peer.
 """
 import math
 import statistics
 
 # Bar colours per allocator, in the report's column order.
-COLOURS = {"tierpool": "#d62728", "glibc": "#7f7f7f", "mimalloc": "#1f77b4",
+COLOURS = {"tierpool": "#d62728", "tierpool-secure": "#e377c2", "glibc": "#7f7f7f", "mimalloc": "#1f77b4",
            "tcmalloc": "#2ca02c", "jemalloc": "#ff7f0e"}
-ORDER = ["tierpool", "glibc", "mimalloc", "tcmalloc", "jemalloc"]
+ORDER = ["tierpool", "tierpool-secure", "glibc", "mimalloc", "tcmalloc", "jemalloc"]
 
 
 def ordered(allocs):
@@ -75,7 +76,7 @@ class Figures:
         values: {allocator: number}, lower is better."""
         if values.get(target) is None:
             return None
-        peers = [(v, a) for a, v in values.items() if a != target and v]
+        peers = [(v, a) for a, v in values.items() if not a.startswith("tierpool") and v]
         if not peers:
             return None
         v, a = min(peers)

@@ -320,6 +320,10 @@ def run_suite(build_dir, args, runs, info, command, out_dir):
     allocs, notes = malloc_allocators(build_dir)
     allocs = [("tierpool" if n == "tierpool-malloc" else n, p) for n, p in allocs]
     notes = [[k, "tierpool" if n == "tierpool-malloc" else n, v] for k, n, v in notes]
+    # Secure mode's cost, measured beside the rest (not a peer: report.py).
+    secure = [("tierpool-secure", p) for n, p in allocs if n == "tierpool"]
+    allocs += secure
+    notes += [["allocator", n, "LD_PRELOAD=" + p + " TIERPOOL_SECURE=1"] for n, p in secure]
     threads = args.threads or max(2, min(os.cpu_count() or 2, 8))
     timeout = args.timeout or (60 if args.quick else 300)
     workloads = suite.workloads(build_dir, args.quick, threads)

@@ -108,12 +108,17 @@ def available(workload):
     return None if shutil.which(needs) else f"{needs} not installed"
 
 
-def run_one(maxrss, workload, preload, timeout, cwd):
+# Allocators that are another one run with settings: the environment added.
+ALLOCATOR_ENV = {"tierpool-secure": {"TIERPOOL_SECURE": "1"}}
+
+
+def run_one(maxrss, workload, allocator, preload, timeout, cwd):
     """Runs the workload once; a sample dict (status "ok" or the reason it
     failed; `out` is what is compared with glibc's)."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     env.update(workload.env)
+    env.update(ALLOCATOR_ENV.get(allocator, {}))
     env["LC_ALL"] = "C"
     cmd = [maxrss, "--preload", preload or "", "--timeout", str(timeout), "--"] + workload.argv
     try:
@@ -221,7 +226,7 @@ def run_suite(maxrss, allocs, suite, runs, timeout, workdir):
             done = []
             for name, preload in allocs[k:] + allocs[:k]:
                 progress.step(f"run {r + 1}/{runs}: {w.name} under {name}")
-                s = run_one(maxrss, w, preload, timeout, workdir)
+                s = run_one(maxrss, w, name, preload, timeout, workdir)
                 s["run"] = r
                 samples.setdefault((w.name, name), []).append(s)
                 done.append(f"{name} {s['wall']:.2f}s" if s["status"] == "ok" else f"{name} {s['status']}")
