@@ -4,6 +4,7 @@
 #   make test          dependencies, release build, ctest
 #   make test-asan     the same in build-asan/ with AddressSanitizer + UBSan
 #   make test-tsan     the same in build-tsan/ with ThreadSanitizer
+#   make test-secure   the secure build (-DTP_SECURE=ON) in build-secure/, its `secure` tests
 #   make test-fuzz     libFuzzer harnesses in build-fuzz/ (clang, ASan+UBSan), FUZZ_SECONDS=30 each
 #   make bench         dependencies (and benchmark peers), then bench/run.py
 #   make bench-quick   fewer, shorter runs (CI's smoke test, under 3 minutes)
@@ -19,6 +20,7 @@ BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
+BUILD_SECURE ?= build-secure
 FUZZ_SECONDS ?= 30
 PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
@@ -43,7 +45,7 @@ endef
 RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release
 SAN_FLAGS     = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTP_BUILD_BENCH=OFF
 
-.PHONY: all build deps deps-bench test test-asan test-tsan test-fuzz bench bench-quick install clean size-classes help
+.PHONY: all build deps deps-bench test test-asan test-tsan test-secure test-fuzz bench bench-quick install clean size-classes help
 
 all: build
 
@@ -71,6 +73,12 @@ test-tsan: deps
 # The libFuzzer harnesses of tests/fuzz (docs/fuzzing.md): the library with
 # ASan+UBSan and coverage, built by clang; each harness runs FUZZ_SECONDS over
 # a copy of its seeds and any crash fails.
+# The white-box unit tests assume the default heap layout; the `secure`
+# label holds what must pass in a secure build.
+test-secure: deps
+	$(call configure_build,$(BUILD_SECURE),$(RELEASE_FLAGS) -DTP_SECURE=ON -DTP_BUILD_BENCH=OFF)
+	cd $(BUILD_SECURE) && $(CTEST) --output-on-failure -j $(JOBS) -L secure
+
 test-fuzz: deps
 	CC=clang CXX=clang++ $(CMAKE) -S . -B $(BUILD_FUZZ) $(SAN_FLAGS) -DTP_SANITIZE=address -DTP_FUZZ=ON
 	$(CMAKE) --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_api fuzz_options
@@ -98,7 +106,7 @@ size-classes:
 	mv src/size_class_table.inc.tmp src/size_class_table.inc
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_SECURE)
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# *//'
+	@sed -n '3,14p' Makefile | sed 's/^# *//'

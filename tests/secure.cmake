@@ -10,6 +10,7 @@ tp_add_test(test_differential_secure EXE test_differential LIB tierpool LABELS d
 if(NOT TP_SANITIZE)
   tpo_test(conformance_preload_secure ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} TIERPOOL_SECURE=1
     $<TARGET_FILE:override_conformance>)
+  set_tests_properties(override_conformance_preload_secure PROPERTIES LABELS "override;secure")
   foreach(program python3 sqlite3 lua5.4 sort gcc)
     tpo_test(real_${program}_secure ${CMAKE_COMMAND} -E env TIERPOOL_SECURE=1
       sh ${TPO_DIR}/real_programs.sh ${program} ${TPO_LIBRARY} ${PROJECT_SOURCE_DIR}
