@@ -45,8 +45,9 @@ static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
         if (tpi_likely(b != NULL)) {
             /* Statistics: one add to this thread's own counter. */
             tc->slot_allocs[slot]++;
-            page->free = b->next;
+            page->free = tpi_link_load(b);
             page->used++;
+            tpi_asan_malloc(b, size, page->block_size);
             return b;
         }
     }
@@ -180,6 +181,7 @@ void tpi_free_generic(void *p)
         if (tpi_page_block_start(page, p, local ? page->carved : page->capacity) != p)
             tpi_fatal("free of a pointer inside a block", p);
         if (tpi_secure) tpi_secure_on_free(page, p);
+        tpi_track_free(page->chunk->pool, p, page->block_size);
         if (local)
             tpi_tcache_free_local_slow(page, p);
         else
@@ -202,7 +204,8 @@ void tp_free(void *p)
         tpi_page *page = tpi_page_of(p);
         if (tpi_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == tpi_thread_id())) {
             tpi_block *b = p;
-            b->next = page->local_free;
+            tpi_asan_free(b, page->block_size);
+            tpi_link_store(b, page->local_free);
             page->local_free = b;
             if (tpi_likely(--page->used != 0)) return;
             tpi_tcache_page_empty(page);
@@ -231,11 +234,11 @@ size_t tp_usable_size(const void *p)
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
         if (page->slice_count == 0 || page->class_index == TPI_CLASS_META) return 0;
-        return page->block_size - tpi_block_extra();
+        return tpi_track_size_of(p, page->block_size - tpi_block_extra());
     }
     case TPI_REG_HUGE: {
         tpi_huge *h = tpi_huge_of(p);
-        return h ? h->size : 0;
+        return h ? tpi_track_size_of(p, h->size) : 0;
     }
     default:
         return 0;
@@ -259,11 +262,10 @@ tp_pool *tp_pool_of(const void *p)
         if (tpi_registry_get(a) != TPI_REG_HUGE) return NULL;
         uintptr_t base = a & ~(uintptr_t)TPI_CHUNK_MASK;
         const tpi_huge *h = (const tpi_huge *)base;
-        if (h->magic == TPI_HUGE_MAGIC && (uintptr_t)h->block > base && (uintptr_t)h->block < base + TPI_CHUNK_SIZE)
-            return h->pool;
+        if (h->magic == TPI_HUGE_MAGIC && h->offset > 0 && h->offset < TPI_CHUNK_SIZE) return h->pool;
         h = (const tpi_huge *)(base - TPI_CHUNK_SIZE);
         if (tpi_registry_get(base - TPI_CHUNK_SIZE) == TPI_REG_HUGE_REST && h->magic == TPI_HUGE_MAGIC &&
-            (uintptr_t)h->block == base)
+            h->offset == TPI_CHUNK_SIZE)
             return h->pool;
         return NULL;
     }
@@ -283,8 +285,12 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     if (usable == 0) tpi_fatal("realloc of a pointer tierpool does not own", p);
     if (tpi_registry_get((uintptr_t)p) == TPI_REG_HUGE && size > TPI_LARGE_MAX)
         return tpi_huge_realloc(p, size);
-    /* Keep the block while the new size fits and wastes less than half. */
-    if (size <= usable && size >= usable / 2) return p;
+    /* Keep the block while the new size fits and wastes less than half.
+     * (Under a checker, usable is the size asked for: only shrinking stays.) */
+    if (size <= usable && size >= usable / 2) {
+        if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, usable, size, usable);
+        return p;
+    }
     void *q = tp_pool_malloc(pool, size);
     if (!q) return NULL;
     memcpy(q, p, size < usable ? size : usable);

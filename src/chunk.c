@@ -106,7 +106,6 @@ tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count)
     page->chunk = chunk;
     page->slice_index = (uint8_t)first;
     page->slice_count = (uint8_t)count;
-    page->start = (char *)chunk + ((size_t)first << TPI_SLICE_SHIFT);
     for (unsigned i = first; i < first + count; i++) chunk->slice_map[i] = page;
     return page;
 }

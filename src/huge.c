@@ -49,12 +49,12 @@ static bool tpi_huge_protect_tail(tpi_huge *h)
 static bool tpi_huge_protect(tpi_huge *h)
 {
     if (!tpi_secure) return true;
-    return tpi_os_protect((char *)h->block - TPI_OS_PAGE, TPI_OS_PAGE) && tpi_huge_protect_tail(h);
+    return tpi_os_protect(tpi_huge_block(h) - TPI_OS_PAGE, TPI_OS_PAGE) && tpi_huge_protect_tail(h);
 }
 
 static void tpi_huge_register(tpi_huge *h)
 {
-    uintptr_t base = (uintptr_t)h, block = (uintptr_t)h->block;
+    uintptr_t base = (uintptr_t)h, block = (uintptr_t)tpi_huge_block(h);
     uintptr_t block_chunk = block & ~(uintptr_t)TPI_CHUNK_MASK;
     if (block_chunk > base) tpi_registry_set(base, block_chunk - base, TPI_REG_HUGE_REST, TPI_REG_HUGE_REST);
     tpi_registry_set(block_chunk, base + h->map_size - block_chunk, TPI_REG_HUGE, TPI_REG_HUGE_REST);
@@ -146,8 +146,9 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         if (h) {
             h->magic = TPI_HUGE_MAGIC;
             tpi_huge_register(h);
-            if (zero) memset(h->block, 0, size);
-            return h->block;
+            tpi_track_malloc(pool, tpi_huge_block(h), size, h->size, false);
+            if (zero) memset(tpi_huge_block(h), 0, size);
+            return tpi_huge_block(h);
         }
     }
     size_t offset = alignment > tpi_huge_offset() ? alignment : tpi_huge_offset();
@@ -168,7 +169,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     char *base = tpi_pool_map(pool, map_size, map_align, map_offset);
     tpi_huge *h = (tpi_huge *)base;
     if (base) {
-        h->block = base + offset;
+        h->offset = offset;
         h->map_size = map_size;
         if (!tpi_huge_protect(h)) {
             tpi_os_unmap(base, map_size);
@@ -189,7 +190,9 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     pthread_mutex_lock(&pool->lock);
     tpi_huge_account(pool, h);
     pthread_mutex_unlock(&pool->lock);
-    return h->block;
+    /* A fresh mapping reads as zero: defined when zero was asked for. */
+    tpi_track_malloc(pool, tpi_huge_block(h), size, h->size, zero);
+    return tpi_huge_block(h);
 }
 
 tpi_huge *tpi_huge_of(const void *p)
@@ -197,7 +200,7 @@ tpi_huge *tpi_huge_of(const void *p)
     /* The header's chunk is p's, or the one before when p starts a chunk. */
     if (tpi_registry_get((uintptr_t)p - 1) == TPI_REG_NONE) return NULL;
     tpi_huge *h = (tpi_huge *)(((uintptr_t)p - 1) & ~(uintptr_t)TPI_CHUNK_MASK);
-    if (h->magic != TPI_HUGE_MAGIC || h->block != p) return NULL;
+    if (h->magic != TPI_HUGE_MAGIC || tpi_huge_block(h) != p) return NULL;
     return h;
 }
 
@@ -206,6 +209,7 @@ void tpi_huge_free(void *p)
     tpi_huge *h = tpi_huge_of(p);
     if (!h) tpi_fatal("free of a pointer that is not a live huge block (inside one, or freed twice)", p);
     tp_pool *pool = h->pool;
+    tpi_track_free(pool, p, h->size);
     tpi_huge_unregister(h);
     h->magic = 0;
     bool cache = (size_t)((char *)p - (char *)h) == tpi_huge_offset();
@@ -233,13 +237,19 @@ void *tpi_huge_realloc(void *p, size_t size)
         return NULL;
     }
     tp_pool *pool = h->pool;
-    size_t offset = (size_t)((char *)p - (char *)h);
+    size_t offset = h->offset;
     size_t old_map = h->map_size, new_map = tpi_round_chunk(offset + size + tpi_huge_guard());
-    if (new_map == old_map) return p;
+    size_t old_size = tpi_track_size_of(p, h->size); /* h->size but under a checker */
+    if (new_map == old_map) {
+        tpi_track_resize(pool, p, p, old_size, size, h->size);
+        return p;
+    }
     if (new_map < old_map) {
+        tpi_track_resize(pool, p, p, old_size, size, new_map - offset - tpi_huge_guard());
         h->map_size = new_map;
         if (!tpi_huge_protect_tail(h)) {
             h->map_size = old_map;
+            tpi_track_resize(pool, p, p, size, old_size, h->size);
             errno = ENOMEM;
             return NULL;
         }
@@ -257,7 +267,7 @@ void *tpi_huge_realloc(void *p, size_t size)
          * secure mode grows by copying. */
         void *q = tpi_huge_malloc(pool, size, 0, false);
         if (!q) return NULL;
-        memcpy(q, p, h->size);
+        memcpy(q, p, old_size);
         tpi_huge_free(p);
         return q;
     }
@@ -291,7 +301,6 @@ void *tpi_huge_realloc(void *p, size_t size)
             errno = ENOMEM;
             return NULL;
         }
-        moved->block = (char *)moved + offset;
     }
     moved->map_size = new_map;
     moved->size = new_map - offset - tpi_huge_guard();
@@ -299,7 +308,8 @@ void *tpi_huge_realloc(void *p, size_t size)
     pthread_mutex_lock(&pool->lock);
     tpi_huge_link(pool, moved);
     pthread_mutex_unlock(&pool->lock);
-    return moved->block;
+    tpi_track_resize(pool, p, tpi_huge_block(moved), old_size, size, moved->size);
+    return tpi_huge_block(moved);
 }
 
 /* Pool lock held (destroy and reset). */

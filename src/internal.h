@@ -45,6 +45,7 @@
 #include <pthread.h>
 
 #include "tierpool.h"
+#include "track.h"
 
 /* ---- build-time constants ----------------------------------------------------- */
 
@@ -223,7 +224,6 @@ typedef struct tpi_page {
     _Atomic uintptr_t thread_free;/* blocks freed by other threads | TPI_NOTIFY */
     /* warm: slow paths */
     _Atomic(struct tpi_tcache *) tcache; /* owner's tcache, NULL when abandoned */
-    char *start;                  /* first block */
     uint32_t block_size;          /* bytes per block */
     uint32_t carved;              /* blocks carved out so far (carving is lazy) */
     uint8_t class_index;          /* size class */
@@ -310,6 +310,14 @@ static inline tpi_chunk *tpi_chunk_of(const void *p)
 {
     return (tpi_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
 }
+/* A page's first block: the start of its first slice. Computed from the
+ * descriptor's place in its chunk header rather than stored, since a stored
+ * pointer to the first block would keep that block reachable in the eyes of
+ * Memcheck's leak check (track.h). */
+static inline char *tpi_page_start(const tpi_page *page)
+{
+    return (char *)tpi_chunk_of(page) + ((size_t)page->slice_index << TPI_SLICE_SHIFT);
+}
 static inline tpi_page *tpi_page_of(const void *p)
 {
     return tpi_chunk_of(p)->slice_map[((uintptr_t)p >> TPI_SLICE_SHIFT) & (TPI_SLICES_PER_CHUNK - 1)];
@@ -365,8 +373,12 @@ static inline bool tpi_page_at_block(const tpi_page *page, size_t offset)
 
 #if defined(TPI_SECURE_BUILD)
 #define tpi_secure true
+#define tpi_slow_only true
 #else
 extern bool tpi_secure;
+/* Every malloc and free takes a slow path: secure mode, or running under
+ * Memcheck (track.h). Set once by tpi_track_init, before any page exists. */
+extern bool tpi_slow_only;
 #endif
 extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */
 #define TPI_CANARY_SIZE 8u            /* the last bytes of a slab block */
@@ -396,15 +408,26 @@ static inline void tpi_block_link(tpi_block *b, tpi_block *next)
 {
     uintptr_t v = (uintptr_t)next;
     if (tpi_unlikely(tpi_secure)) v ^= tpi_secret ^ (uintptr_t)b;
+    tpi_track_link_open(b);
     b->next = (tpi_block *)v;
+    tpi_track_link_close(b);
+}
+
+/* The raw link word of a free block (checkers told, track.h). */
+static inline uintptr_t tpi_block_link_word(const tpi_block *b)
+{
+    tpi_track_link_open(b);
+    uintptr_t v = (uintptr_t)b->next;
+    tpi_track_link_close(b);
+    return v;
 }
 
 static inline tpi_block *tpi_block_next(const tpi_page *page, const tpi_block *b)
 {
-    uintptr_t v = (uintptr_t)b->next;
+    uintptr_t v = tpi_block_link_word(b);
     if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
     v ^= tpi_secret ^ (uintptr_t)b;
-    size_t offset = v - (uintptr_t)page->start;
+    size_t offset = v - (uintptr_t)tpi_page_start(page);
     if (v != 0 && (offset >= (size_t)page->capacity * page->block_size || !tpi_page_at_block(page, offset)))
         tpi_secure_bad_link(b);
     return (tpi_block *)v;
@@ -414,7 +437,7 @@ static inline tpi_block *tpi_block_next(const tpi_page *page, const tpi_block *b
  * many pages: in secure mode checked to be a block of some slab page. */
 static inline tpi_block *tpi_block_next_delayed(const tpi_block *b)
 {
-    uintptr_t v = (uintptr_t)b->next;
+    uintptr_t v = tpi_block_link_word(b);
     if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
     v ^= tpi_secret ^ (uintptr_t)b;
     if (v != 0 && (tpi_registry_get(v) != TPI_REG_SLAB || tpi_page_of((void *)v)->slice_count == 0))
@@ -628,7 +651,9 @@ void tpi_pool_usage(tp_pool *pool, tpi_usage *out);
 typedef struct tpi_huge {
     uint64_t magic;        /* TPI_HUGE_MAGIC */
     tp_pool *pool;
-    void *block;           /* the user's pointer */
+    size_t offset;         /* from the header to the user's block (not a
+                            * pointer to it: Memcheck's leak check would
+                            * count the block reachable through it) */
     size_t size;           /* usable bytes */
     size_t map_size;       /* bytes mapped from the header on */
     uint64_t freed_ms;     /* when it entered the huge cache */
@@ -636,6 +661,10 @@ typedef struct tpi_huge {
     struct tpi_huge *prev;
 } tpi_huge;
 
+static inline char *tpi_huge_block(const tpi_huge *h)
+{
+    return (char *)h + h->offset;
+}
 void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero);
 void tpi_huge_free(void *p);
 void *tpi_huge_realloc(void *p, size_t size);

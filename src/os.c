@@ -37,6 +37,7 @@ void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
 void tpi_os_unmap(void *addr, size_t size)
 {
     int saved = errno;
+    tpi_track_forget(addr, size); /* ASan's shadow stays behind otherwise */
     munmap(addr, size);
     errno = saved;
 }
@@ -74,6 +75,7 @@ uint64_t tpi_os_clock_ms(void)
 void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr)
 {
     int saved = errno;
+    tpi_track_forget(addr, old_size);
     void *p = mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, new_addr);
     errno = saved;
     return p == MAP_FAILED ? NULL : p;

@@ -42,16 +42,21 @@ bool tpi_page_extend(tpi_page *page)
     uint32_t count = TPI_CARVE_BYTES / page->block_size;
     if (count < TPI_CARVE_MIN) count = TPI_CARVE_MIN;
     if (count > left) count = left;
-    char *first = page->start + (size_t)page->carved * page->block_size;
+    char *first = tpi_page_start(page) + (size_t)page->carved * page->block_size;
     page->carved += count;
     if (tpi_secure) {
         tpi_secure_carve(page, first, count);
         return true;
     }
+    /* Fresh blocks are not addressable (track.h): open the batch for the
+     * links, then close it again. */
+    size_t bytes = (size_t)count * page->block_size;
+    tpi_track_undefined(first, bytes);
     char *p = first;
     for (uint32_t i = 1; i < count; i++, p += page->block_size)
         ((tpi_block *)p)->next = (tpi_block *)(p + page->block_size);
     ((tpi_block *)p)->next = page->free;
+    tpi_track_noaccess(first, bytes);
     page->free = (tpi_block *)first;
     return true;
 }
@@ -135,10 +140,10 @@ void tpi_page_clear_notify(tpi_page *page)
 
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
 {
-    size_t offset = (size_t)((const char *)p - page->start);
+    size_t offset = (size_t)((const char *)p - tpi_page_start(page));
     uint32_t index = tpi_page_block_index(page, offset);
     if (index >= limit) return NULL;
-    return page->start + (size_t)index * page->block_size;
+    return tpi_page_start(page) + (size_t)index * page->block_size;
 }
 
 /* Purges the inside of every free block on the page's free lists (all but

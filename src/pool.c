@@ -153,6 +153,8 @@ tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned cls)
     page = tpi_pool_take_slices(pool, tpi_classes[cls].slices);
     pthread_mutex_unlock(&pool->lock);
     if (!page) return NULL;
+    /* Memory of a page not yet carved is not addressable (track.h). */
+    tpi_track_noaccess(tpi_page_start(page), (size_t)page->slice_count << TPI_SLICE_SHIFT);
     tpi_page_init(page, cls);
     tpi_page_own(page, tc);
     tpi_page_extend(page);
@@ -225,10 +227,11 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
             meta->capacity = 0;
             meta->carved = 0;
             meta->block_size = TPI_SLICE_SIZE;
+            tpi_track_undefined(tpi_page_start(meta), TPI_SLICE_SIZE); /* may have held blocks */
             pool->meta_page = meta;
             pool->meta_used = 0;
         }
-        tc = (tpi_tcache *)(pool->meta_page->start + pool->meta_used);
+        tc = (tpi_tcache *)(tpi_page_start(pool->meta_page) + pool->meta_used);
         pool->meta_used += size;
     }
     tpi_tcache_init(tc, pool, thread_id);
@@ -320,6 +323,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->meta_used = 0;
     pool->live = true;
     pool->next_free = NULL;
+    tpi_track_pool_create(pool);
     pthread_mutex_unlock(&pool->lock);
     pthread_mutex_unlock(&tpi_pools_lock);
     return pool;
@@ -329,6 +333,8 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
  * chunks (purged if `purge`). Caller holds both locks. */
 static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
 {
+    /* Checkers forget the pool's blocks at once (no leak reports for them). */
+    tpi_track_pool_clear(pool, keep_chunks);
     /* The counters only grow: those of the tcaches dropped here stay. */
     for (tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) tpi_pool_fold_counters(pool, tc);
     atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);

@@ -61,8 +61,9 @@ static void tpi_tcache_set_current(tpi_tcache *tc, unsigned cls, tpi_page *page)
 {
     tc->current[cls] = page;
     uint32_t size = tpi_classes[cls].block_size;
-    /* Secure mode keeps direct[] empty: every malloc takes the slow path. */
-    if (size > TPI_SMALL_MAX || tpi_secure) return;
+    /* Secure mode and Memcheck keep direct[] empty: every malloc takes the
+     * slow path. */
+    if (size > TPI_SMALL_MAX || tpi_slow_only) return;
     unsigned first = cls == 0 ? 0 : tpi_classes[cls - 1].block_size / 16 + 1;
     for (unsigned slot = first; slot <= size / 16; slot++) tc->direct[slot] = page;
 }
@@ -76,7 +77,7 @@ void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
     tc->ticks = 1;
     tc->pool = pool;
     tc->thread_id = thread_id;
-    tc->owner_word = thread_id | (TPI_OPTION(check) || tpi_secure ? TPI_PAGE_CHECKED : 0);
+    tc->owner_word = thread_id | (TPI_OPTION(check) || tpi_slow_only ? TPI_PAGE_CHECKED : 0);
 }
 
 /* A page kept empty (retained) that is in use again stops counting as kept.
@@ -270,6 +271,7 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     tc->counters[cls].allocs++;
     tc->counters[cls].requested += size;
     if (tpi_secure) tpi_secure_on_malloc(page, b);
+    tpi_track_malloc(tc->pool, b, size, page->block_size - tpi_block_extra(), false);
     return b;
 }
 

@@ -39,7 +39,7 @@ static void test_registry_ours(void)
             CHECK_PTR_EQ(c->pool, owner);
             CHECK_PTR_EQ(page->chunk, c);
             CHECK_GE(page->block_size, size);
-            CHECK(p >= page->start && p + size <= page->start + ((size_t)page->slice_count << TPI_SLICE_SHIFT));
+            CHECK(p >= tpi_page_start(page) && p + size <= tpi_page_start(page) + ((size_t)page->slice_count << TPI_SLICE_SHIFT));
             /* the whole chunk is registered, header slice included */
             CHECK_EQ(tpi_registry_get((uintptr_t)c), TPI_REG_SLAB);
             CHECK_EQ(tpi_registry_get((uintptr_t)c + TPI_CHUNK_SIZE - 1), TPI_REG_SLAB);
@@ -98,7 +98,7 @@ static void test_slices(void)
     CHECK_EQ(b->slice_index, 2);
     CHECK_EQ(b->slice_count, 3);
     CHECK_PTR_EQ(b->chunk, c);
-    CHECK_PTR_EQ(b->start, (char *)c + 2 * TPI_SLICE_SIZE);
+    CHECK_PTR_EQ(tpi_page_start(b), (char *)c + 2 * TPI_SLICE_SIZE);
     for (unsigned i = 2; i < 5; i++) CHECK_PTR_EQ(c->slice_map[i], b);
     CHECK_PTR_EQ(tpi_page_of((char *)c + 4 * TPI_SLICE_SIZE + 100), b);
     CHECK_EQ(tpi_chunk_find_run(c, 1), 6);
@@ -106,7 +106,7 @@ static void test_slices(void)
     CHECK_EQ(tpi_chunk_find_run(c, 59), -1);
 
     /* a returned run is dirty: preferred to the clean slices before it */
-    memset(d->start, 0xab, TPI_SLICE_SIZE);
+    memset(tpi_page_start(d), 0xab, TPI_SLICE_SIZE);
     tpi_chunk_return_run(c, a, 1);
     CHECK_EQ(a->slice_count, 0);
     CHECK_PTR_EQ(c->slice_map[1], &tpi_page_empty);

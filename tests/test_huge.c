@@ -37,7 +37,7 @@ static void check_layout(tp_pool *pool, char *p, size_t size, size_t align)
     size_t offset = align > 64 ? (align > TPI_CHUNK_SIZE ? TPI_CHUNK_SIZE : align) : 64;
     CHECK_EQ(h->magic, TPI_HUGE_MAGIC);
     CHECK_PTR_EQ(h->pool, pool);
-    CHECK_PTR_EQ(h->block, p);
+    CHECK_PTR_EQ(tpi_huge_block(h), p);
     CHECK_PTR_EQ((char *)h + offset, p);
     CHECK_EQ((uintptr_t)h & TPI_CHUNK_MASK, 0);
     CHECK_EQ((uintptr_t)p % (align ? align : 16), 0);

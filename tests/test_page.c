@@ -59,11 +59,11 @@ static void test_carve_every_class(tpi_chunk *c)
         CHECK(!tpi_page_extend(page));
         CHECK_EQ(list_length(page->free), page->capacity);
         /* in address order within each carve; all inside the page */
-        char *end = page->start + ((size_t)page->slice_count << TPI_SLICE_SHIFT);
+        char *end = tpi_page_start(page) + ((size_t)page->slice_count << TPI_SLICE_SHIFT);
         size_t bad = 0;
         for (tpi_block *b = page->free; b; b = b->next) {
-            size_t off = (size_t)((char *)b - page->start);
-            bad += (char *)b < page->start || (char *)b + page->block_size > end || off % page->block_size;
+            size_t off = (size_t)((char *)b - tpi_page_start(page));
+            bad += (char *)b < tpi_page_start(page) || (char *)b + page->block_size > end || off % page->block_size;
         }
         CHECK_EQ(bad, 0);
         CHECK_EQ(page->used, 0);
@@ -153,7 +153,7 @@ static void test_block_start(tpi_chunk *c)
     tpi_page *page = make_page(c, 1, 8); /* 160-byte blocks */
     tpi_page_extend(page);
     uint32_t carved = page->carved;
-    char *s = page->start;
+    char *s = tpi_page_start(page);
     CHECK_PTR_EQ(tpi_page_block_start(page, s, page->carved), s);
     CHECK_PTR_EQ(tpi_page_block_start(page, s + 1, page->carved), s);
     CHECK_PTR_EQ(tpi_page_block_start(page, s + 159, page->carved), s);
@@ -166,7 +166,7 @@ static void test_block_start(tpi_chunk *c)
 
     page = make_page(c, 1, 52); /* 320 KiB blocks over 30 slices */
     tpi_page_extend(page);
-    s = page->start;
+    s = tpi_page_start(page);
     CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 + 70000, page->carved), s + 327680);
     CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 * 5 + 327679, page->carved), s + 327680 * 5);
     tpi_chunk_return_run(c, page, 1);

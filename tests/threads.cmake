@@ -60,15 +60,15 @@ endif()
 # tp_malloc(64) + tp_free pair (the two calls; the harness loop's own
 # instructions are reported beside them). Only where valgrind
 # is installed, and only in optimised builds without sanitizers.
-find_program(TP_VALGRIND valgrind)
+find_program(TP_VALGRIND_EXE valgrind)
 find_package(Python3 COMPONENTS Interpreter)
-if(TP_VALGRIND AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
   add_executable(fastpath_count ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.c)
   target_link_libraries(fastpath_count PRIVATE tierpool_static)
   target_compile_options(fastpath_count PRIVATE -O2 -Wall -Wextra -Werror)
   add_test(NAME fastpath_count
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.py
-            --valgrind ${TP_VALGRIND} --max-per-pair 40 $<TARGET_FILE:fastpath_count>)
+            --valgrind ${TP_VALGRIND_EXE} --max-per-pair 40 $<TARGET_FILE:fastpath_count>)
   # No time-driven purge pass may change the count between the two runs.
   set_tests_properties(fastpath_count PROPERTIES LABELS "threads;perf" TIMEOUT 120
     ENVIRONMENT "TIERPOOL_PURGE_DELAY=3600s")
