@@ -95,41 +95,34 @@ static inline size_t tpi_track_size_of(const void *p, size_t usable)
 
 /* ---- address ranges ------------------------------------------------------------ */
 
-/* Not addressable (free or never handed out). */
-static inline void tpi_track_noaccess(const void *p, size_t n)
-{
-#if defined(TPI_VALGRIND)
-    if (tpi_track_valgrind) VALGRIND_MAKE_MEM_NOACCESS(p, n);
-#endif
-#if defined(TPI_TRACK_ASAN)
-    ASAN_POISON_MEMORY_REGION(p, n);
-#endif
-    (void)p, (void)n;
-}
+/* The states a range can be put in: not addressable (free or never handed
+ * out); addressable with contents undefined (about to be written by the
+ * allocator); addressable and defined (the allocator reads what it wrote). */
+enum { TPI_TRACK_NOACCESS, TPI_TRACK_UNDEFINED, TPI_TRACK_DEFINED };
 
-/* Addressable, contents undefined (about to be written by the allocator). */
-static inline void tpi_track_undefined(const void *p, size_t n)
+static inline void tpi_track_range(const void *p, size_t n, int state)
 {
 #if defined(TPI_VALGRIND)
-    if (tpi_track_valgrind) VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+    if (tpi_track_valgrind) {
+        if (state == TPI_TRACK_NOACCESS)
+            VALGRIND_MAKE_MEM_NOACCESS(p, n);
+        else if (state == TPI_TRACK_UNDEFINED)
+            VALGRIND_MAKE_MEM_UNDEFINED(p, n);
+        else
+            VALGRIND_MAKE_MEM_DEFINED(p, n);
+    }
 #endif
 #if defined(TPI_TRACK_ASAN)
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
+    if (state == TPI_TRACK_NOACCESS)
+        ASAN_POISON_MEMORY_REGION(p, n);
+    else
+        ASAN_UNPOISON_MEMORY_REGION(p, n);
 #endif
-    (void)p, (void)n;
+    (void)p, (void)n, (void)state;
 }
-
-/* Addressable and defined (the allocator reads what it wrote there). */
-static inline void tpi_track_defined(const void *p, size_t n)
-{
-#if defined(TPI_VALGRIND)
-    if (tpi_track_valgrind) VALGRIND_MAKE_MEM_DEFINED(p, n);
-#endif
-#if defined(TPI_TRACK_ASAN)
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
-#endif
-    (void)p, (void)n;
-}
+#define tpi_track_noaccess(p, n) tpi_track_range((p), (n), TPI_TRACK_NOACCESS)
+#define tpi_track_undefined(p, n) tpi_track_range((p), (n), TPI_TRACK_UNDEFINED)
+#define tpi_track_defined(p, n) tpi_track_range((p), (n), TPI_TRACK_DEFINED)
 
 /* A range about to leave tierpool's hands (unmapped, or moved by mremap):
  * ASan's shadow does not follow the pages, so it is cleared first. */
