@@ -51,6 +51,26 @@ tpo_test(foreign_checked_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRAR
 tpo_test(passthrough_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} TIERPOOL_PASSTHROUGH=1
   $<TARGET_FILE:override_foreign> passthrough)
 
+# The C++ operators without libstdc++ (docs/override.md): the library needs
+# libc only; a C program preloading it loads no libstdc++, a failing throwing
+# new aborts there with one line, and a C++ plugin dlopened later (which
+# brings libstdc++ out of the library's sight) still gets std::bad_alloc,
+# its new_handler, and nullptr from nothrow new whose handler throws.
+if(CMAKE_READELF)
+  set(TPO_READELF ${CMAKE_READELF})
+else()
+  set(TPO_READELF readelf)
+endif()
+tpo_test(needed sh ${TPO_DIR}/needed.sh ${TPO_READELF} ${TPO_LIBRARY})
+add_library(override_cxx_plugin MODULE ${TPO_DIR}/cxx_plugin.cc)
+target_compile_options(override_cxx_plugin PRIVATE -Wall -Wextra -Werror -Wshadow -fno-builtin)
+target_link_libraries(override_cxx_plugin PRIVATE ${CMAKE_DL_LIBS})
+set_target_properties(override_cxx_plugin PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+tpo_program(cxx_runtime ${TPO_DIR}/cxx_runtime.c)
+target_compile_definitions(override_cxx_runtime PRIVATE TPO_CXX_PLUGIN="$<TARGET_FILE:override_cxx_plugin>")
+add_dependencies(override_cxx_runtime override_cxx_plugin)
+tpo_test(cxx_runtime_preload ${CMAKE_COMMAND} -E env LD_PRELOAD=${TPO_LIBRARY} $<TARGET_FILE:override_cxx_runtime>)
+
 # The same conformance program linked with tierpool-malloc.o: fully static
 # when the static C and C++ libraries are installed, else an ordinary link.
 include(CheckCXXSourceCompiles)

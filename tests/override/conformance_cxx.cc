@@ -23,6 +23,7 @@
 
 #include "../test.h"
 #include "conformance.h"
+#include "new_handlers.h"
 
 namespace {
 
@@ -125,25 +126,6 @@ void test_expressions()
     }
 }
 
-// A size no allocator can serve; volatile so the compiler cannot see it.
-volatile size_t impossible = std::numeric_limits<size_t>::max() / 2;
-
-int handler_calls;
-
-// Gives up on its third call: the allocation must then throw.
-void give_up_handler()
-{
-    if (++handler_calls == 3) std::set_new_handler(nullptr);
-}
-
-struct handler_ran {};
-
-void throwing_handler()
-{
-    handler_calls++;
-    throw handler_ran();
-}
-
 void test_failure()
 {
     // Each of the throwing forms: bad_alloc with no handler, and after the
@@ -179,6 +161,26 @@ void test_failure()
     std::set_new_handler(nullptr);
     CHECK(ran);
     CHECK_EQ(handler_calls, 1);
+
+    // A nothrow form whose handler throws returns nullptr: it calls the
+    // throwing form and returns nullptr for any exception ([new.delete]).
+    for (std::new_handler handler : {throwing_handler, bad_alloc_handler}) {
+        for (const form &f : forms) {
+            if (std::string(f.name).find("nothrow") == std::string::npos) continue;
+            handler_calls = 0;
+            std::set_new_handler(handler);
+            void *p = reinterpret_cast<void *>(1);
+            bool threw = false;
+            try {
+                p = f.allocate(impossible, std::align_val_t(64));
+            } catch (...) {
+                threw = true;
+            }
+            std::set_new_handler(nullptr);
+            if (!CHECK(!threw && p == nullptr)) std::fprintf(stderr, "    %s, a handler that throws\n", f.name);
+            CHECK_EQ(handler_calls, 1);
+        }
+    }
 }
 
 #ifndef TPO_STATIC
