@@ -228,21 +228,35 @@ void tp_free_bulk(void **ptrs, size_t count)
 
 /* ---- queries and realloc ---------------------------------------------------------------- */
 
-size_t tp_usable_size(const void *p)
+/* A block's usable bytes (0 if p is none). */
+static size_t tpi_usable(const void *p)
 {
     switch (tpi_registry_get((uintptr_t)p)) {
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
         if (page->slice_count == 0 || page->class_index == TPI_CLASS_META) return 0;
-        return tpi_track_size_of(p, page->block_size - tpi_block_extra());
+        return page->block_size - tpi_block_extra();
     }
     case TPI_REG_HUGE: {
         tpi_huge *h = tpi_huge_of(p);
-        return h ? tpi_track_size_of(p, h->size) : 0;
+        return h ? h->size : 0;
     }
     default:
         return 0;
     }
+}
+
+size_t tp_usable_size(const void *p)
+{
+    size_t usable = tpi_usable(p);
+    /* Under a checker a block is open for the size asked for; the program
+     * that asks for the usable size may use it all (track.h). */
+    if (tpi_track_active && usable) {
+        size_t have = tpi_track_size_of(p, usable);
+        void *block = (void *)(uintptr_t)p;
+        if (have < usable) tpi_track_resize(tp_pool_of(p), block, block, have, usable, usable, usable);
+    }
+    return usable;
 }
 
 tp_pool *tp_pool_of(const void *p)
@@ -262,9 +276,11 @@ tp_pool *tp_pool_of(const void *p)
         if (tpi_registry_get(a) != TPI_REG_HUGE) return NULL;
         uintptr_t base = a & ~(uintptr_t)TPI_CHUNK_MASK;
         const tpi_huge *h = (const tpi_huge *)base;
-        if (h->magic == TPI_HUGE_MAGIC && h->offset > 0 && h->offset < TPI_CHUNK_SIZE) return h->pool;
+        /* Either may be a block's bytes rather than a header: peeked. */
+        if (tpi_track_peek(&h->magic) == TPI_HUGE_MAGIC && h->offset > 0 && h->offset < TPI_CHUNK_SIZE)
+            return h->pool;
         h = (const tpi_huge *)(base - TPI_CHUNK_SIZE);
-        if (tpi_registry_get(base - TPI_CHUNK_SIZE) == TPI_REG_HUGE_REST && h->magic == TPI_HUGE_MAGIC &&
+        if (tpi_registry_get(base - TPI_CHUNK_SIZE) == TPI_REG_HUGE_REST && tpi_track_peek(&h->magic) == TPI_HUGE_MAGIC &&
             h->offset == TPI_CHUNK_SIZE)
             return h->pool;
         return NULL;
@@ -281,19 +297,21 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
         tp_free(p);
         return NULL;
     }
-    size_t usable = tp_usable_size(p);
+    size_t usable = tpi_usable(p);
     if (usable == 0) tpi_fatal("realloc of a pointer tierpool does not own", p);
     if (tpi_registry_get((uintptr_t)p) == TPI_REG_HUGE && size > TPI_LARGE_MAX)
         return tpi_huge_realloc(p, size);
-    /* Keep the block while the new size fits and wastes less than half.
-     * (Under a checker, usable is the size asked for: only shrinking stays.) */
+    /* The bytes the program may touch: all usable ones, but under a checker
+     * those asked for (or granted by tp_usable_size). */
+    size_t have = tpi_track_size_of(p, usable);
+    /* Keep the block while the new size fits and wastes less than half. */
     if (size <= usable && size >= usable / 2) {
-        if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, usable, size, usable);
+        if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, usable);
         return p;
     }
     void *q = tp_pool_malloc(pool, size);
     if (!q) return NULL;
-    memcpy(q, p, size < usable ? size : usable);
+    memcpy(q, p, size < have ? size : have);
     tp_free(p);
     return q;
 }

@@ -191,7 +191,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     tpi_huge_account(pool, h);
     pthread_mutex_unlock(&pool->lock);
     /* A fresh mapping reads as zero: defined when zero was asked for. */
-    tpi_track_malloc(pool, tpi_huge_block(h), size, h->size, zero);
+    tpi_track_malloc_in(pool, tpi_huge_block(h), size, h->size, zero, true);
     return tpi_huge_block(h);
 }
 
@@ -209,13 +209,15 @@ void tpi_huge_free(void *p)
     tpi_huge *h = tpi_huge_of(p);
     if (!h) tpi_fatal("free of a pointer that is not a live huge block (inside one, or freed twice)", p);
     tp_pool *pool = h->pool;
-    tpi_track_free(pool, p, h->size);
     tpi_huge_unregister(h);
     h->magic = 0;
     bool cache = (size_t)((char *)p - (char *)h) == tpi_huge_offset();
     pthread_mutex_lock(&pool->lock);
     tpi_huge_unlink(pool, h);
     cache = cache && pool->huge_cache_bytes + h->map_size <= (size_t)TPI_OPTION(huge_cache_bytes);
+    /* Before another thread can take it from the cache; poisoned only when
+     * it stays mapped. */
+    tpi_track_free(pool, p, cache ? h->size : 0);
     if (cache) {
         h->freed_ms = tpi_clock();
         tpi_huge_link_to(&pool->huge_cache, h);
@@ -239,17 +241,18 @@ void *tpi_huge_realloc(void *p, size_t size)
     tp_pool *pool = h->pool;
     size_t offset = h->offset;
     size_t old_map = h->map_size, new_map = tpi_round_chunk(offset + size + tpi_huge_guard());
-    size_t old_size = tpi_track_size_of(p, h->size); /* h->size but under a checker */
+    size_t old_usable = h->size, old_size = tpi_track_size_of(p, old_usable); /* old_usable but under a checker */
     if (new_map == old_map) {
-        tpi_track_resize(pool, p, p, old_size, size, h->size);
+        tpi_track_resize(pool, p, p, old_size, old_usable, size, old_usable);
         return p;
     }
     if (new_map < old_map) {
-        tpi_track_resize(pool, p, p, old_size, size, new_map - offset - tpi_huge_guard());
+        size_t new_usable = new_map - offset - tpi_huge_guard();
+        tpi_track_resize(pool, p, p, old_size, old_usable, size, new_usable);
         h->map_size = new_map;
         if (!tpi_huge_protect_tail(h)) {
             h->map_size = old_map;
-            tpi_track_resize(pool, p, p, size, old_size, h->size);
+            tpi_track_resize(pool, p, p, size, new_usable, old_size, old_usable);
             errno = ENOMEM;
             return NULL;
         }
@@ -308,7 +311,7 @@ void *tpi_huge_realloc(void *p, size_t size)
     pthread_mutex_lock(&pool->lock);
     tpi_huge_link(pool, moved);
     pthread_mutex_unlock(&pool->lock);
-    tpi_track_resize(pool, p, tpi_huge_block(moved), old_size, size, moved->size);
+    tpi_track_resize(pool, p, tpi_huge_block(moved), old_size, old_usable, size, moved->size);
     return tpi_huge_block(moved);
 }
 

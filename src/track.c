@@ -58,6 +58,24 @@ void tpi_track_pool_clear(tp_pool *pool, bool reset)
     (void)pool, (void)reset;
 }
 
+#if defined(TPI_TRACK_ASAN)
+__attribute__((no_sanitize_address))
+#endif
+uint64_t tpi_track_peek(const void *p)
+{
+#if defined(TPI_VALGRIND)
+    if (tpi_track_valgrind) {
+        uint64_t v;
+        VALGRIND_DISABLE_ERROR_REPORTING;
+        v = *(const volatile uint64_t *)p;
+        VALGRIND_ENABLE_ERROR_REPORTING;
+        VALGRIND_MAKE_MEM_DEFINED(&v, sizeof v);
+        return v;
+    }
+#endif
+    return *(const uint64_t *)p;
+}
+
 #if defined(TPI_VALGRIND)
 /* Memcheck keeps the size but offers no request to read it: the block's
  * addressable bytes are its first `size`, so the first byte that is not

@@ -7,8 +7,8 @@
  * The contract, for both tools:
  *   - a block in use is addressable for the bytes asked for, [p, p + size);
  *     its tail up to the block's end is not (so an overflow past the request
- *     is reported), and tp_usable_size answers `size`, as the tools' own
- *     malloc_usable_size does;
+ *     is reported) until the program calls tp_usable_size, whose answer
+ *     (the usable size, as always) makes the whole block its to use;
  *   - a free block, and pool memory never handed out, is not addressable;
  *   - the allocator's own accesses to a free block's link word (the first
  *     word: internal.h tpi_block_link / tpi_block_next, page.c's carving,
@@ -93,6 +93,10 @@ static inline size_t tpi_track_size_of(const void *p, size_t usable)
     return usable;
 }
 
+/* A word read where a block's bytes may lie (tp_pool_of guessing at a huge
+ * block's header): no report from a checker, and the value counts as defined. */
+uint64_t tpi_track_peek(const void *p);
+
 /* ---- address ranges ------------------------------------------------------------ */
 
 /* The states a range can be put in: not addressable (free or never handed
@@ -129,15 +133,20 @@ static inline void tpi_track_range(const void *p, size_t n, int state)
 static inline void tpi_track_forget(const void *p, size_t n)
 {
 #if defined(TPI_TRACK_ASAN)
-    ASAN_UNPOISON_MEMORY_REGION(p, n);
+    /* Only from the first poisoned byte: clearing the shadow of a whole
+     * big mapping would make it resident. */
+    char *first = __asan_region_is_poisoned((void *)(uintptr_t)p, n);
+    if (first) ASAN_UNPOISON_MEMORY_REGION(first, (size_t)((const char *)p + n - first));
 #endif
     (void)p, (void)n;
 }
 
 /* ---- blocks (slow paths) -------------------------------------------------------- */
 
-/* A block of `usable` bytes handed out for `size` of them (zeroed if `zero`). */
-static inline void tpi_track_malloc(struct tp_pool *pool, void *p, size_t size, size_t usable, bool zero)
+/* A block of `usable` bytes handed out for `size` of them (zeroed if `zero`;
+ * `fresh`: a new mapping, which no checker has marked yet). */
+static inline void tpi_track_malloc_in(struct tp_pool *pool, void *p, size_t size, size_t usable, bool zero,
+                                       bool fresh)
 {
 #if defined(TPI_VALGRIND)
     if (tpi_track_valgrind) {
@@ -147,11 +156,16 @@ static inline void tpi_track_malloc(struct tp_pool *pool, void *p, size_t size, 
     }
 #endif
 #if defined(TPI_TRACK_ASAN)
-    ASAN_POISON_MEMORY_REGION(p, usable);
-    ASAN_UNPOISON_MEMORY_REGION(p, size);
+    /* A free block is poisoned whole, fresh memory (a new huge mapping) not
+     * at all: open the head, close the tail, and touch no more shadow than
+     * that for a big fresh block. */
+    if (!fresh) ASAN_UNPOISON_MEMORY_REGION(p, size);
+    ASAN_POISON_MEMORY_REGION((char *)p + size, usable - size);
 #endif
-    (void)pool, (void)p, (void)size, (void)usable, (void)zero;
+    (void)pool, (void)p, (void)size, (void)usable, (void)zero, (void)fresh;
 }
+
+#define tpi_track_malloc(pool, p, size, usable, zero) tpi_track_malloc_in((pool), (p), (size), (usable), (zero), false)
 
 /* A block of `usable` bytes is freed. */
 static inline void tpi_track_free(struct tp_pool *pool, void *p, size_t usable)
@@ -168,10 +182,11 @@ static inline void tpi_track_free(struct tp_pool *pool, void *p, size_t usable)
     (void)pool, (void)p, (void)usable;
 }
 
-/* A block in use at `from` of `old_size` bytes is now at `to` (the same or
- * moved by mremap, contents kept) with `size` of its `usable` bytes. */
-static inline void tpi_track_resize(struct tp_pool *pool, void *from, void *to, size_t old_size, size_t size,
-                                    size_t usable)
+/* A block in use at `from`, open for `old_size` of its `old_usable` bytes,
+ * is now at `to` (the same, or moved by mremap with its contents, to memory
+ * no checker marked) with `size` of its `usable` bytes. */
+static inline void tpi_track_resize(struct tp_pool *pool, void *from, void *to, size_t old_size, size_t old_usable,
+                                    size_t size, size_t usable)
 {
 #if defined(TPI_VALGRIND)
     if (tpi_track_valgrind) {
@@ -181,10 +196,13 @@ static inline void tpi_track_resize(struct tp_pool *pool, void *from, void *to, 
     }
 #endif
 #if defined(TPI_TRACK_ASAN)
-    ASAN_POISON_MEMORY_REGION(to, usable);
-    ASAN_UNPOISON_MEMORY_REGION(to, size);
+    /* Only what was poisoned (the old tail) and what must be (the new one):
+     * the rest of a big block's shadow stays untouched. */
+    size_t open_to = size < old_usable ? size : old_usable;
+    if (open_to > old_size) ASAN_UNPOISON_MEMORY_REGION((char *)to + old_size, open_to - old_size);
+    ASAN_POISON_MEMORY_REGION((char *)to + size, usable - size);
 #endif
-    (void)pool, (void)from, (void)to, (void)old_size, (void)size, (void)usable;
+    (void)pool, (void)from, (void)to, (void)old_size, (void)old_usable, (void)size, (void)usable;
 }
 
 /* Brackets around the allocator's own access to a free block's link word. */

@@ -10,7 +10,7 @@
 static size_t list_length(const tpi_block *b)
 {
     size_t n = 0;
-    for (; b; b = b->next) n++;
+    for (; b; b = (const tpi_block *)tpi_block_link_word(b)) n++; /* as the allocator reads links */
     return n;
 }
 
@@ -18,7 +18,7 @@ static tpi_block *pop(tpi_page *page)
 {
     tpi_block *b = page->free;
     if (b) {
-        page->free = b->next;
+        page->free = tpi_block_next(page, b);
         page->used++;
     }
     return b;
@@ -27,7 +27,7 @@ static tpi_block *pop(tpi_page *page)
 /* The owner's free, as tp_free's fast path does it. */
 static void free_local(tpi_page *page, tpi_block *b)
 {
-    b->next = page->local_free;
+    tpi_block_link(b, page->local_free);
     page->local_free = b;
     page->used--;
 }
@@ -61,7 +61,7 @@ static void test_carve_every_class(tpi_chunk *c)
         /* in address order within each carve; all inside the page */
         char *end = tpi_page_start(page) + ((size_t)page->slice_count << TPI_SLICE_SHIFT);
         size_t bad = 0;
-        for (tpi_block *b = page->free; b; b = b->next) {
+        for (tpi_block *b = page->free; b; b = tpi_block_next(page, b)) {
             size_t off = (size_t)((char *)b - tpi_page_start(page));
             bad += (char *)b < tpi_page_start(page) || (char *)b + page->block_size > end || off % page->block_size;
         }
@@ -126,7 +126,7 @@ static void test_notify(tpi_chunk *c)
     tpi_page_free_remote(page, a); /* claims the notification */
     CHECK_EQ(atomic_load(&page->thread_free), 0);
     CHECK_EQ(atomic_load(&tc.delayed_free), (uintptr_t)a);
-    CHECK_PTR_EQ(a->next, NULL);
+    CHECK_EQ(tpi_block_link_word(a), 0);
     tpi_page_free_remote(page, b); /* later ones: the page's own list */
     CHECK_EQ(atomic_load(&page->thread_free), (uintptr_t)b);
     CHECK(!tpi_page_mark_full(page)); /* a remote free is pending */
