@@ -111,10 +111,14 @@ DEATH(free_never_allocated, SIGABRT, "double free (the block is not in use)")
 #else
 #define OR_ASAN(message) message
 #endif
-/* And a fault on a guard page is ASan's SEGV report, which aborts. */
+/* And a fault on a guard page is ASan's SEGV report, which aborts, or
+ * TSan's, which exits with its error status (signal 0 below). */
 #if defined(TP_SANITIZE_ADDRESS)
 #define GUARD_SIGNAL SIGABRT
 #define GUARD_MESSAGE "AddressSanitizer: SEGV"
+#elif defined(TP_SANITIZE_THREAD)
+#define GUARD_SIGNAL 0
+#define GUARD_MESSAGE "ThreadSanitizer: SEGV"
 #else
 #define GUARD_SIGNAL SIGSEGV
 #define GUARD_MESSAGE NULL

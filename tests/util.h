@@ -142,14 +142,16 @@ static __attribute__((unused)) int util_run_child(void (*fn)(void *), void *arg,
 }
 
 /* Runs crash() in a child (util_run_child) and tells whether it died of
- * `signal` having written `message` (NULL: anything) to stderr; says how it
- * died otherwise, and prints what it wrote. */
+ * `signal` (0: exited with a non-zero status, as a sanitizer's report does)
+ * having written `message` (NULL: anything) to stderr; says how it died
+ * otherwise, and prints what it wrote. */
 static __attribute__((unused)) bool util_died_of(const char *name, void (*crash)(void *), int signal,
                                                  const char *message)
 {
     char err[4096];
     int status = util_run_child(crash, NULL, err, sizeof err);
-    bool died = WIFSIGNALED(status) && WTERMSIG(status) == signal;
+    bool died = signal ? WIFSIGNALED(status) && WTERMSIG(status) == signal
+                       : WIFEXITED(status) && WEXITSTATUS(status) != 0;
     if (!died)
         fprintf(stderr, "    %s: the child %s %d\n", name, WIFSIGNALED(status) ? "died of signal" : "exited with",
                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
