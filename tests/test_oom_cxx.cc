@@ -13,6 +13,8 @@
 #include <cstring>
 #include <new>
 
+#include "override/new_handlers.h"
+
 #include <fcntl.h>
 #include <malloc.h>
 #include <sys/resource.h>
@@ -65,20 +67,9 @@ void unlimit()
     setrlimit(RLIMIT_AS, &saved);
 }
 
-template <class F> bool throws_bad_alloc(F f)
-{
-    try {
-        f();
-    } catch (const std::bad_alloc &) {
-        return true;
-    }
-    return false;
-}
-
 // Where allocations go, so the compiler cannot elide a new/delete pair.
 char *volatile sink;
 
-int handler_calls;
 void handler_giving_up()
 {
     handler_calls++;

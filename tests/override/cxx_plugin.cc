@@ -27,16 +27,6 @@ bool check(bool ok, const char *what, int line)
 }
 #define CHECK(x) check((x), #x, __LINE__)
 
-template <class F> bool throws_bad_alloc(F f)
-{
-    try {
-        f();
-    } catch (const std::bad_alloc &) {
-        return true;
-    }
-    return false;
-}
-
 bool libtierpool_malloc(const char *name)
 {
     void *f = dlsym(RTLD_DEFAULT, name);

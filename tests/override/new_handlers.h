@@ -1,6 +1,7 @@
 // new_handlers.h: the new_handlers the C++ tests of the operators install
-// (conformance_cxx.cc, cxx_plugin.cc), each counting its calls, and a size
-// no allocator can serve. Internal to each test file that includes it.
+// (conformance_cxx.cc, cxx_plugin.cc, test_oom_cxx.cc), each counting its
+// calls, a size no allocator can serve, and throws_bad_alloc. Internal to
+// each test file that includes it.
 #ifndef TPO_NEW_HANDLERS_H
 #define TPO_NEW_HANDLERS_H
 
@@ -14,6 +15,17 @@ namespace {
 volatile std::size_t impossible = std::numeric_limits<std::size_t>::max() / 2;
 
 int handler_calls;
+
+// Whether f() throws std::bad_alloc.
+template <class F> [[maybe_unused]] bool throws_bad_alloc(F f)
+{
+    try {
+        f();
+    } catch (const std::bad_alloc &) {
+        return true;
+    }
+    return false;
+}
 
 // Gives up on its third call: the allocation must then throw.
 [[maybe_unused]] void give_up_handler()
