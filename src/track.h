@@ -224,16 +224,16 @@ static inline void tpi_track_link_close(const void *b)
 #define tpi_asan_free(p, usable) tpi_track_free(NULL, (p), (usable))
 static inline void *tpi_link_load_asan(void *const *link)
 {
-    ASAN_UNPOISON_MEMORY_REGION(link, sizeof *link);
+    tpi_track_link_open(link);
     void *next = *link;
-    ASAN_POISON_MEMORY_REGION(link, sizeof *link);
+    tpi_track_link_close(link);
     return next;
 }
 static inline void tpi_link_store_asan(void **link, void *next)
 {
-    ASAN_UNPOISON_MEMORY_REGION(link, sizeof *link);
+    tpi_track_link_open(link);
     *link = next;
-    ASAN_POISON_MEMORY_REGION(link, sizeof *link);
+    tpi_track_link_close(link);
 }
 /* b->next of a free block, read or written with no encoding (fast paths). */
 #define tpi_link_load(b) ((__typeof__((b)->next))tpi_link_load_asan((void *const *)&(b)->next))
