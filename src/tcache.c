@@ -290,8 +290,9 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
 
 void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
 {
-    /* Sizes of 1 KiB .. 1 MiB (and every size in secure mode) whose current
-     * page has a block: the class by clz instead of the table, then a pop. */
+    /* Sizes of 1 KiB .. 1 MiB (and every size when direct[] stays empty:
+     * secure mode, Memcheck) whose current page has a block: the class by
+     * clz instead of the table, then a pop. */
     size_t extra = tpi_block_extra();
     if (size <= TPI_LARGE_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
