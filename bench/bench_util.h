@@ -1,16 +1,15 @@
 /*
- * bench_util.h: the clock, the resident-memory reading and the random
- * numbers the benchmark programs share.
+ * bench_util.h: the clock and the random numbers the benchmark programs
+ * share; resident memory is the tests' reading (tests/util.h, util_rss).
  */
 #ifndef TP_BENCH_UTIL_H
 #define TP_BENCH_UTIL_H
 
-#include <fcntl.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../tests/util.h"
 
 /* Seconds of a monotonic clock. */
 static inline double bench_now(void)
@@ -18,20 +17,6 @@ static inline double bench_now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* Resident bytes from /proc/self/statm, read without allocating. */
-static inline size_t bench_rss(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = 0;
-    char *p = strchr(buf, ' ');
-    return p ? (size_t)strtoull(p + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
 /* xorshift64: deterministic random numbers, the same sequence under every

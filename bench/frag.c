@@ -103,7 +103,7 @@ static void churn(size_t target, size_t steps)
 
 static void report(const char *phase)
 {
-    size_t rss = bench_rss();
+    size_t rss = util_rss();
     printf("%-7s live %10zu rss %10zu ratio %.2f\n", phase, live_bytes, rss,
            live_bytes ? (double)rss / (double)live_bytes : 0.0);
 }
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
     shed(0.05);
     light_churn(pause);
     report("idle");
-    size_t rss = bench_rss();
+    size_t rss = util_rss();
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak_rss %zu\n", (size_t)ru.ru_maxrss * 1024);

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
             }
             usleep(1000);
         }
-        rss = bench_rss();
+        rss = util_rss();
     }
     printf("seconds %.4f rss_after_pause %zu\n", busy, rss);
     return 0;
