@@ -400,36 +400,39 @@ void tpi_secure_on_free(tpi_page *page, void *p);
 void tpi_secure_carve(tpi_page *page, char *first, uint32_t count);
 void tpi_secure_forget_page(const tpi_page *page);
 
+/* Secure mode's key for the link stored in block b. */
+static inline uintptr_t tpi_link_key(const tpi_block *b)
+{
+    return tpi_secret ^ (uintptr_t)b;
+}
+
 /* Free-list links. Fast paths (never run in secure mode) use block->next
  * directly; slow paths go through these, which in secure mode store the link
  * XORed with the secret and the link's own address, and check on the way
  * back that it names a block of `page` (or nothing). */
-/* What a link stored in block b is XORed with: nothing outside secure mode. */
-static inline uintptr_t tpi_link_mask(const tpi_block *b)
-{
-    return tpi_unlikely(tpi_secure) ? tpi_secret ^ (uintptr_t)b : 0;
-}
-
 static inline void tpi_block_link(tpi_block *b, tpi_block *next)
 {
+    uintptr_t v = (uintptr_t)next;
+    if (tpi_unlikely(tpi_secure)) v ^= tpi_link_key(b);
     tpi_track_link_open(b);
-    b->next = (tpi_block *)((uintptr_t)next ^ tpi_link_mask(b));
+    b->next = (tpi_block *)v;
     tpi_track_link_close(b);
 }
 
-/* The decoded link of a free block (checkers told, track.h), unchecked. */
+/* The raw link word of a free block (checkers told, track.h). */
 static inline uintptr_t tpi_block_link_word(const tpi_block *b)
 {
     tpi_track_link_open(b);
     uintptr_t v = (uintptr_t)b->next;
     tpi_track_link_close(b);
-    return v ^ tpi_link_mask(b);
+    return v;
 }
 
 static inline tpi_block *tpi_block_next(const tpi_page *page, const tpi_block *b)
 {
     uintptr_t v = tpi_block_link_word(b);
     if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
+    v ^= tpi_link_key(b);
     size_t offset = v - (uintptr_t)tpi_page_start(page);
     if (v != 0 && (offset >= (size_t)page->capacity * page->block_size || !tpi_page_at_block(page, offset)))
         tpi_secure_bad_link(b);
@@ -442,6 +445,7 @@ static inline tpi_block *tpi_block_next_delayed(const tpi_block *b)
 {
     uintptr_t v = tpi_block_link_word(b);
     if (tpi_likely(!tpi_secure)) return (tpi_block *)v;
+    v ^= tpi_link_key(b);
     if (v != 0 && (tpi_registry_get(v) != TPI_REG_SLAB || tpi_page_of((void *)v)->slice_count == 0))
         tpi_secure_bad_link(b);
     return (tpi_block *)v;
