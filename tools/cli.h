@@ -38,7 +38,7 @@ typedef struct command {
 } command;
 
 extern const command cmd_run, cmd_stats, cmd_list, cmd_top, cmd_record, cmd_plot, cmd_exporter, cmd_classes,
-    cmd_options;
+    cmd_options, cmd_bench;
 
 /* cmd_run.c: writes the path of the libtierpool-malloc that `run` preloads
  * into out; false (with a message) if it is not found. */

@@ -10,6 +10,7 @@
  *   tierpool exporter --listen ADDR:PORT PID        /metrics over HTTP for Prometheus
  *   tierpool classes                                the size-class table
  *   tierpool options                                every option, its default and value
+ *   tierpool bench [ARGS...]                        the benchmark comparison (bench/run.py)
  *   tierpool version, tierpool help [COMMAND]
  *
  * A process publishes with TIERPOOL_PUBLISH=1 or tp_monitor_start()
@@ -28,7 +29,7 @@ static const command cmd_version, cmd_help;
 
 static const command *const commands[] = {
     &cmd_run, &cmd_stats, &cmd_list, &cmd_top, &cmd_record, &cmd_plot, &cmd_exporter, &cmd_classes,
-    &cmd_options, &cmd_version, &cmd_help,
+    &cmd_options, &cmd_bench, &cmd_version, &cmd_help,
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 

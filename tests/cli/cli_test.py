@@ -522,11 +522,21 @@ def case_options():
     check("TIERPOOL_PUBLISH_INTERVAL=250ms" in result.stdout, "the environment's value is not shown")
 
 
+def case_bench():
+    if opts.sanitize:
+        raise Skipped("sanitizer builds have no benchmark programs (TP_BUILD_BENCH=OFF)")
+    out = os.path.join(opts.work, "results")
+    result = tool("bench", "--only", "pair", "--quick", "--runs", "1", "--out", out, timeout=240)
+    check(result.returncode == 0, f"exit {result.returncode}: {result.stderr[-500:]}")
+    report = open(os.path.join(out, "pair.md")).read()
+    check("ns per malloc+free pair" in report and "| tierpool" in report, "pair.md lacks its table")
+
+
 def case_help():
     result = tool("--help")
     check(result.returncode == 0, "--help")
     commands = re.findall(r"^  (\w+)", result.stdout, re.M)
-    for name in ("run", "stats", "list", "top", "record", "plot", "exporter", "classes", "options"):
+    for name in ("run", "stats", "list", "top", "record", "plot", "exporter", "classes", "options", "bench"):
         check(name in commands, f"--help does not list {name}")
     for name in commands:
         for args in ((name, "--help"), ("help", name)):
