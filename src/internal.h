@@ -30,7 +30,9 @@
  *   page->thread_free  any thread; other threads' frees push with one CAS
  *   in use             handed out (or pushed on a tcache's delayed list)
  * and page->used counts those not on `free` or `local_free`, so
- *   used == in use + on thread_free, and the page is empty when used == 0.
+ *   used == in use + on thread_free, and the page is empty when used == 0;
+ * plus one while the page is pinned (tcache.c), which readers other than the
+ * fast paths take off with tpi_page_used.
  * Owner-only fields are touched by the owning thread alone, so the fast paths
  * need no atomics; ownership changes only by the owner (abandon at thread
  * exit) or under the pool lock (adoption of an abandoned page).
@@ -231,6 +233,9 @@ typedef struct tpi_page {
     uint8_t slice_index;          /* first slice within the chunk */
     uint8_t queue;                /* TPI_QUEUE_* the page sits on */
     uint8_t retained;             /* empty, kept by its tcache (adapt.c) */
+    uint8_t pinned;               /* a current page of one slice: used is one
+                                   * high (tcache.c), so the free fast path
+                                   * never finds it empty */
     uint8_t quiet_purged;         /* free blocks purged in this quiet spell */
     uint32_t quiet_used;          /* used when last looked at (tpi_page_purge_free) */
     uint32_t quiet_since;         /* ms since which used has stayed quiet_used */
@@ -239,6 +244,12 @@ typedef struct tpi_page {
     struct tpi_chunk *chunk;      /* the chunk holding the page */
     uint64_t block_magic;         /* UINT64_MAX / block_size + 1 (tpi_page_block_index) */
 } tpi_page;
+
+/* Blocks in use or on thread_free (used without the pin). */
+static inline uint32_t tpi_page_used(const tpi_page *page)
+{
+    return page->used - page->pinned;
+}
 
 /* class_index of a page holding tcaches rather than blocks */
 #define TPI_CLASS_META 255
@@ -522,7 +533,7 @@ extern tpi_page tpi_page_empty;
 extern tpi_tcache tpi_tcache_empty;
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
-void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size);
+void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc);
 void tpi_tcache_abandon(tpi_tcache *tc);
 void tpi_tcache_trim(tpi_tcache *tc);
 void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);

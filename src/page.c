@@ -29,6 +29,7 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->class_index = (uint8_t)class_index;
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
+    page->pinned = 0;
     page->quiet_used = 0;
     page->quiet_since = 0;
     page->quiet_purged = 0;

@@ -194,7 +194,7 @@ void tpi_pool_collect_abandoned(tp_pool *pool)
         while (page) {
             tpi_page *next = page->next;
             pool->retired[cls].remote_frees += tpi_page_collect(page);
-            if (page->used == 0) {
+            if (tpi_page_used(page) == 0) {
                 if (page->prev) page->prev->next = page->next; else q->first = page->next;
                 if (page->next) page->next->prev = page->prev; else q->last = page->prev;
                 tpi_pool_return_slices(pool, page);

@@ -87,7 +87,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
             tp_class_stats *cs = &out->classes[page->class_index];
             cs->pages++;
             cs->page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
-            cs->live_blocks += page->used;
+            cs->live_blocks += tpi_page_used(page);
         }
         dirty += (size_t)__builtin_popcountll(c->dirty_slices & c->free_slices) << TPI_SLICE_SHIFT;
         out->resident_bytes += tpi_resident(c, TPI_CHUNK_SIZE);

@@ -3,15 +3,21 @@
  * callgrind to count the instructions of the malloc/free fast paths.
  *
  * It warms up (thread state, a page of the 64-byte class carved), keeps one
- * 64-byte block alive so the page never empties (an empty page takes the
- * free slow path to decide whether to keep it), then runs N
+ * 64-byte block alive so the page never empties, then runs N
  * tp_malloc(64) + tp_free pairs inside run_pairs(), the one function whose
  * instructions the script collects (--toggle-collect=run_pairs). Refills of
  * the free list (each time the blocks carved so far have cycled once) are in
  * the count, amortised, as they are in any program.
+ *
+ *   fastpath_count [N [alone]]
+ *
+ * With "alone" no block is kept: every free empties the page, which must
+ * still cost no more than the fast path (the current page is pinned).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tierpool.h"
 
@@ -41,11 +47,12 @@ __attribute__((noinline)) void run_pairs(long n)
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : PAIRS_DEFAULT;
-    void *keep = tp_malloc(64);
-    if (!keep) return 1;
+    bool alone = argc > 2 && strcmp(argv[2], "alone") == 0;
+    void *keep = alone ? NULL : tp_malloc(64);
+    if (!alone && !keep) return 1;
     warm_pairs(10000);
     run_pairs(n);
     tp_free(keep);
-    printf("pairs: %ld\n", n);
+    printf("pairs: %ld%s\n", n, alone ? " (no block kept)" : "");
     return 0;
 }

@@ -15,7 +15,10 @@ counts are not the number of pairs (the toggle or the loop went wrong), or when
 two runs disagree (the count must be deterministic). Prints
 `fastpath_count: N passed, M failed` at the end like the other tests.
 
-usage: fastpath_count.py [--valgrind PATH] [--pairs N] [--max-per-pair X] PROGRAM
+With --alone the program keeps no block alive, so every free empties the
+page: the pinned current page must keep that on the fast path.
+
+usage: fastpath_count.py [--valgrind PATH] [--pairs N] [--max-per-pair X] [--alone] PROGRAM
 """
 import argparse
 import os
@@ -74,11 +77,11 @@ def parse_callgrind(path):
     return total, self_cost, calls
 
 
-def run_once(valgrind, program, pairs, out_dir, index):
+def run_once(valgrind, program, pairs, alone, out_dir, index):
     out = os.path.join(out_dir, "callgrind.out.%d" % index)
     cmd = [valgrind, "--tool=callgrind", "--toggle-collect=" + COLLECT_FN, "--dump-instr=no",
            "--compress-strings=no", "--compress-pos=no", "--callgrind-out-file=" + out,
-           program, str(pairs)]
+           program, str(pairs)] + (["alone"] if alone else [])
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
@@ -91,6 +94,7 @@ def main():
     ap.add_argument("--valgrind", default="valgrind")
     ap.add_argument("--pairs", type=int, default=100000)
     ap.add_argument("--max-per-pair", type=float, default=40.0)
+    ap.add_argument("--alone", action="store_true")
     ap.add_argument("program")
     args = ap.parse_args()
 
@@ -105,7 +109,7 @@ def main():
             print("FAILED: " + what)
 
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [run_once(args.valgrind, args.program, args.pairs, tmp, i) for i in range(2)]
+        runs = [run_once(args.valgrind, args.program, args.pairs, args.alone, tmp, i) for i in range(2)]
     total, self_cost, calls = runs[0]
     n = args.pairs
     check(total is not None and total > 0, "callgrind collected instructions in %s" % COLLECT_FN)

@@ -49,7 +49,7 @@ static void test_full_page(void)
     tpi_page *page = tpi_page_of(blocks[0]);
     tpi_tcache *tc = atomic_load(&page->tcache);
     CHECK_PTR_EQ(tpi_thread_tcache(pool), tc);
-    CHECK_EQ(page->used, capacity);
+    CHECK_EQ(tpi_page_used(page), capacity);
     CHECK_PTR_EQ(tpi_page_of(blocks[capacity - 1]), page);
     blocks[capacity] = tp_pool_malloc(pool, size); /* a second page */
     tpi_page *second = tpi_page_of(blocks[capacity]);
@@ -85,7 +85,7 @@ static void test_empty_pages(void)
     tp_free(p);
     tpi_tcache *tc = tpi_thread_tcache(pool);
     CHECK_PTR_EQ(tc->current[tpi_class_of(64)], page);
-    CHECK_EQ(page->used, 0);
+    CHECK_EQ(tpi_page_used(page), 0);
     CHECK_EQ(page->slice_count, 1);
 
     /* many pages of one class, all freed: few stay */
@@ -100,7 +100,7 @@ static void test_empty_pages(void)
     for (tpi_page *q = tc->avail[cls].first; q; q = q->next) {
         kept++;
         retained += q->retained;
-        CHECK_EQ(q->used, 0);
+        CHECK_EQ(tpi_page_used(q), 0);
     }
     printf("class %u: %zu empty pages kept (%zu retained, keep %u)\n", cls, kept, retained, tc->adapt[cls].keep);
     CHECK_LE(kept, 1 + (size_t)tpi_options.cache_keep_max);
@@ -125,7 +125,7 @@ static void test_stale_after_reset(void)
     tpi_tcache *after = tpi_thread_tcache(pool);
     CHECK_PTR_EQ(atomic_load(&tpi_page_of(q)->tcache), after);
     CHECK_PTR_EQ(after->pool, pool);
-    CHECK_EQ(after->current[tpi_class_of(100)]->used, 1); /* a fresh start */
+    CHECK_EQ(tpi_page_used(after->current[tpi_class_of(100)]), 1); /* a fresh start */
     tp_free(q);
     tp_pool_destroy(pool);
     /* the pool's struct may be reused by the next pool: a new tcache too */

@@ -66,10 +66,20 @@ if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT CMA
   add_executable(fastpath_count ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.c)
   target_link_libraries(fastpath_count PRIVATE tierpool_static)
   target_compile_options(fastpath_count PRIVATE -O2 -Wall -Wextra -Werror)
-  add_test(NAME fastpath_count
-    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.py
-            --valgrind ${TP_VALGRIND_EXE} --max-per-pair 40 $<TARGET_FILE:fastpath_count>)
-  # No time-driven purge pass may change the count between the two runs.
-  set_tests_properties(fastpath_count PROPERTIES LABELS "threads;perf" TIMEOUT 120
-    ENVIRONMENT "TIERPOOL_PURGE_DELAY=3600s")
+  # fastpath_count_alone: the same pair with no other block alive, so every
+  # free empties the page (a program cycling around one block).
+  foreach(mode IN ITEMS "" "alone")
+    set(name fastpath_count)
+    set(flags "")
+    if(mode)
+      set(name fastpath_count_${mode})
+      set(flags --${mode})
+    endif()
+    add_test(NAME ${name}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.py
+              --valgrind ${TP_VALGRIND_EXE} --max-per-pair 40 ${flags} $<TARGET_FILE:fastpath_count>)
+    # No time-driven purge pass may change the count between the two runs.
+    set_tests_properties(${name} PROPERTIES LABELS "threads;perf" TIMEOUT 120
+      ENVIRONMENT "TIERPOOL_PURGE_DELAY=3600s")
+  endforeach()
 endif()
