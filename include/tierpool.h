@@ -112,13 +112,18 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
  * Counting costs the fast paths nothing shared: allocations are counted in
  * the calling thread's cache, live blocks are read from the pages. So frees
  * are allocations minus live blocks, and a block freed by another thread
- * counts as live until its page's owner collects it. Requested bytes are
- * estimated per class from the requests that took a slow path (a sample;
- * the fast path counts blocks only). Figures from running
+ * counts as live until its page's owner collects it. Figures from running
  * threads are read without stopping them: exact when the pool is quiet,
- * close while it is busy. */
+ * close while it is busy.
+ *
+ * Requested bytes and peak live bytes need every call counted. By default
+ * (stats_exact 0) requested bytes are estimated per class from the requests
+ * that took a slow path, and the peak is the highest live bytes a statistics
+ * read has seen (a lower bound; peak_page_bytes is an upper bound). With
+ * TIERPOOL_STATS_EXACT=1 (stats_exact 1) every call takes a slow path, each
+ * block keeps its requested size, and both are exact. */
 
-#define TP_STATS_VERSION 1
+#define TP_STATS_VERSION 2
 #define TP_STATS_CLASSES 60   /* size classes of the small and large tiers */
 
 #define TP_STATS_POOL_FIELDS(X)                                                                       \
@@ -126,7 +131,8 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(frees, counter, , "blocks freed and collected by their page")                                    \
     X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
     X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
-    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (estimated per class)")      \
+    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (exact if stats_exact)")    \
+    X(peak_live_bytes, gauge, bytes, "highest live bytes (exact if stats_exact, else as reads saw)")  \
     X(pages, gauge, , "slab pages in use")                                                             \
     X(page_bytes, gauge, bytes, "bytes of slab pages in use")                                          \
     X(peak_page_bytes, gauge, bytes, "highest bytes of slab pages and huge blocks so far")             \
@@ -143,7 +149,8 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(huge_cached_bytes, gauge, bytes, "bytes of freed huge mappings kept for reuse")                  \
     X(purge_delay_ms, gauge, ms, "current purge delay (adapts to reuse)")                              \
     X(internal_waste_bytes, gauge, bytes, "usable minus requested bytes of live blocks")               \
-    X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")
+    X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")                       \
+    X(stats_exact, gauge, , "1 if requested and peak bytes are exact (TIERPOOL_STATS_EXACT=1)")
 
 #define TP_STATS_CLASS_FIELDS(X)                                                                       \
     X(block_size, gauge, bytes, "block size of the class")                                             \
@@ -151,6 +158,8 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(frees, counter, , "blocks freed and collected by their page")                                    \
     X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
     X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
+    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks")                          \
+    X(peak_live_bytes, gauge, bytes, "highest live bytes")                                           \
     X(pages, gauge, , "pages of the class in use")                                                     \
     X(page_bytes, gauge, bytes, "bytes of the class's pages")                                          \
     X(refills, counter, , "thread-cache refills")                                                      \

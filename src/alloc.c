@@ -185,6 +185,7 @@ void tpi_free_generic(void *p)
          * the capacity, which is fixed while the page lives. */
         if (tpi_page_block_start(page, p, local ? page->carved : page->capacity) != p)
             tpi_fatal("free of a pointer inside a block", p);
+        if (tpi_stats_exact) tpi_exact_on_slab_free(page->chunk->pool, page, p); /* before the fill */
         if (tpi_secure) tpi_secure_on_free(page, p);
         tpi_track_free(page->chunk->pool, p, page->block_size);
         if (local)
@@ -312,6 +313,7 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     /* Keep the block while the new size fits and wastes less than half. */
     if (size <= usable && size >= usable / 2) {
         if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, usable);
+        if (tpi_stats_exact) tpi_exact_on_slab_resize(tp_pool_of(p), tpi_page_of(p), p, size);
         return p;
     }
     void *q = tp_pool_malloc(pool, size);

@@ -22,6 +22,7 @@
 
 #define TPI_HUGE_OFFSET 64u
 #define TPI_HUGE_GUARDED_OFFSET (2u * TPI_OS_PAGE) /* header page, guard page */
+_Static_assert(sizeof(tpi_huge) <= TPI_HUGE_OFFSET, "the huge header overlaps its block");
 
 static size_t tpi_round_chunk(size_t n)
 {
@@ -130,6 +131,16 @@ size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age)
     return released;
 }
 
+/* A block's usable and requested sizes, from nothing (a new block) or from
+ * its old ones (realloc in place); exact statistics count the change. */
+static void tpi_huge_set_sizes(tpi_huge *h, size_t old_usable, size_t usable, size_t requested)
+{
+    if (tpi_stats_exact)
+        tpi_exact_on_huge(h->pool, (int64_t)usable - (int64_t)old_usable, (int64_t)requested - (int64_t)h->requested);
+    h->size = usable;
+    h->requested = requested;
+}
+
 void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
 {
     if (size > TPI_MAX_REQUEST) {
@@ -145,6 +156,8 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         pthread_mutex_unlock(&pool->lock);
         if (h) {
             h->magic = TPI_HUGE_MAGIC;
+            h->requested = 0;
+            tpi_huge_set_sizes(h, 0, h->size, size);
             tpi_huge_register(h);
             tpi_track_malloc(pool, tpi_huge_block(h), size, h->size, false);
             if (zero) memset(tpi_huge_block(h), 0, size);
@@ -185,7 +198,8 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     }
     h->magic = TPI_HUGE_MAGIC;
     h->pool = pool;
-    h->size = map_size - offset - tpi_huge_guard();
+    h->requested = 0;
+    tpi_huge_set_sizes(h, 0, map_size - offset - tpi_huge_guard(), size);
     tpi_huge_register(h);
     pthread_mutex_lock(&pool->lock);
     tpi_huge_account(pool, h);
@@ -211,6 +225,7 @@ void tpi_huge_free(void *p)
     tp_pool *pool = h->pool;
     tpi_huge_unregister(h);
     h->magic = 0;
+    if (tpi_stats_exact) tpi_exact_on_huge(pool, -(int64_t)h->size, -(int64_t)h->requested);
     bool cache = (size_t)((char *)p - (char *)h) == tpi_huge_offset();
     pthread_mutex_lock(&pool->lock);
     tpi_huge_unlink(pool, h);
@@ -244,6 +259,7 @@ void *tpi_huge_realloc(void *p, size_t size)
     size_t old_usable = h->size, old_size = tpi_track_size_of(p, old_usable); /* old_usable but under a checker */
     if (new_map == old_map) {
         tpi_track_resize(pool, p, p, old_size, old_usable, size, old_usable);
+        tpi_huge_set_sizes(h, old_usable, old_usable, size);
         return p;
     }
     if (new_map < old_map) {
@@ -262,7 +278,7 @@ void *tpi_huge_realloc(void *p, size_t size)
         pool->mapped -= old_map - new_map;
         pool->huge_live_bytes -= old_map - new_map;
         pthread_mutex_unlock(&pool->lock);
-        h->size = new_map - offset - tpi_huge_guard();
+        tpi_huge_set_sizes(h, old_usable, new_map - offset - tpi_huge_guard(), size);
         return p;
     }
     if (tpi_secure) {
@@ -306,7 +322,7 @@ void *tpi_huge_realloc(void *p, size_t size)
         }
     }
     moved->map_size = new_map;
-    moved->size = new_map - offset - tpi_huge_guard();
+    tpi_huge_set_sizes(moved, old_usable, new_map - offset - tpi_huge_guard(), size);
     tpi_huge_register(moved);
     pthread_mutex_lock(&pool->lock);
     tpi_huge_link(pool, moved);

@@ -137,6 +137,8 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "libtierpool-malloc passes every call to the system allocator (debugging; from the environment)") \
     X(SECURE, secure, TPI_OPT_BOOL | TPI_OPT_AT_START, TPI_SECURE_DEFAULT, TPI_SECURE_DEFAULT, 1,     \
       "hardened heap: encoded free lists, double-free and canary checks, guard pages (docs/security.md)") \
+    X(STATS_EXACT, stats_exact, TPI_OPT_BOOL | TPI_OPT_AT_START, 0, 0, 1,                             \
+      "exact requested and peak live bytes: every call takes a slow path, 8 bytes more per block")  \
     X(PUBLISH, publish, TPI_OPT_BOOL, 0, 0, 1,                                                        \
       "publish statistics to shared memory for `tierpool top` and `tierpool stats PID`")           \
     X(PUBLISH_INTERVAL, publish_interval_ms, TPI_OPT_MS, 1000, 10, 3600000,                           \
@@ -387,8 +389,8 @@ static inline bool tpi_page_at_block(const tpi_page *page, size_t offset)
 #define tpi_slow_only true
 #else
 extern bool tpi_secure;
-/* Every malloc and free takes a slow path: secure mode, or running under
- * Memcheck (track.h). Set once by tpi_track_init, before any page exists. */
+/* Every malloc and free takes a slow path: secure mode, exact statistics,
+ * or running under Memcheck (track.h). Set once by tpi_track_init, before any page exists. */
 extern bool tpi_slow_only;
 #endif
 extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */
@@ -397,10 +399,17 @@ extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */
 
 void tpi_secure_init(void);
 uint64_t tpi_secure_random(void);
-/* Bytes a slab block needs beyond the request: the canary, in secure mode. */
+/* Exact statistics (exact.c): decided once at process start, with
+ * tpi_secure. Each slab block then keeps its requested size in a word right
+ * after its usable bytes. */
+extern bool tpi_stats_exact;
+#define TPI_EXACT_SIZE 8u
+
+/* Bytes a slab block needs beyond the request: the canary in secure mode,
+ * the requested size with exact statistics. */
 static inline size_t tpi_block_extra(void)
 {
-    return tpi_secure ? TPI_CANARY_SIZE : 0;
+    return (tpi_secure ? TPI_CANARY_SIZE : 0) + (tpi_stats_exact ? TPI_EXACT_SIZE : 0);
 }
 _Noreturn void tpi_secure_bad_link(const void *where);
 void tpi_secure_on_malloc(tpi_page *page, void *p);
@@ -597,6 +606,44 @@ void tpi_monitor_ensure(void);
 void tpi_monitor_after_fork(void);
 void tpi_background_after_fork(void);
 
+/* ---- exact statistics (exact.c) -------------------------------------------------------- */
+
+/* Live and peak bytes of one class, of a pool's huge blocks, of a pool or of
+ * the process. Atomic: frees from any thread update them. */
+typedef struct tpi_exact_bytes {
+    _Atomic uint64_t live_usable;
+    _Atomic uint64_t peak_usable;      /* highest live_usable so far */
+    _Atomic uint64_t live_requested;   /* a pool's classes only */
+} tpi_exact_bytes;
+
+#define TPI_EXACT_HUGE TPI_CLASS_COUNT /* the index of the huge tier */
+typedef struct tpi_exact {
+    tpi_exact_bytes classes[TPI_CLASS_COUNT + 1];
+    tpi_exact_bytes total;
+} tpi_exact;
+
+/* Without exact statistics: the highest live bytes a statistics read has
+ * seen, per class and in all (a lower bound of the true peak). */
+typedef struct tpi_live_peaks {
+    _Atomic uint64_t classes[TPI_CLASS_COUNT];
+    _Atomic uint64_t total;
+} tpi_live_peaks;
+
+struct tp_stats;
+void tpi_exact_init(void);
+void tpi_exact_on_slab_malloc(tp_pool *pool, tpi_page *page, void *block, size_t size);
+void tpi_exact_on_slab_free(tp_pool *pool, tpi_page *page, void *block);
+void tpi_exact_on_slab_resize(tp_pool *pool, tpi_page *page, void *block, size_t size);
+/* A huge block of `usable` bytes appeared (or, negative, went away). */
+void tpi_exact_on_huge(tp_pool *pool, int64_t usable, int64_t requested);
+/* Pool lock held: the pool's blocks are all gone at once (reset, destroy). */
+void tpi_exact_pool_clear(tp_pool *pool);
+/* Requested bytes of the pool's live blocks of a class. */
+uint64_t tpi_exact_requested(const tp_pool *pool, unsigned cls);
+/* Fills the peak figures of a snapshot (NULL pool: the process's) from the
+ * exact counters or, without them, from what reads have seen. */
+void tpi_exact_fill_peaks(tp_pool *pool, struct tp_stats *out);
+
 /* ---- pools (pool.c) -------------------------------------------------------------------- */
 
 #define TPI_POOL_NAME_MAX 32
@@ -625,6 +672,8 @@ struct tp_pool {
     size_t page_bytes;                 /* bytes of slices in pages now */
     size_t huge_live_bytes;            /* bytes mapped for live huge blocks */
     size_t peak_page_bytes;            /* highest page_bytes + huge bytes */
+    tpi_exact exact;                   /* exact statistics (exact.c) */
+    tpi_live_peaks seen;               /* highest live bytes statistics reads saw */
     tpi_page *meta_page;               /* page tcaches are carved from */
     size_t meta_used;                  /* bytes carved from meta_page */
     bool live;                         /* false once destroyed (struct is reused) */
@@ -673,7 +722,10 @@ typedef struct tpi_huge {
                             * count the block reachable through it) */
     size_t size;           /* usable bytes */
     size_t map_size;       /* bytes mapped from the header on */
-    uint64_t freed_ms;     /* when it entered the huge cache */
+    union {                /* the header fits in TPI_HUGE_OFFSET (64) bytes */
+        size_t requested;  /* live: bytes asked for */
+        uint64_t freed_ms; /* in the huge cache: when it entered */
+    };
     struct tpi_huge *next; /* pool's huge list */
     struct tpi_huge *prev;
 } tpi_huge;

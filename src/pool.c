@@ -319,6 +319,8 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->page_bytes = 0;
     pool->huge_live_bytes = 0;
     pool->peak_page_bytes = 0;
+    memset(&pool->exact, 0, sizeof pool->exact);
+    memset(&pool->seen, 0, sizeof pool->seen);
     pool->meta_page = NULL;
     pool->meta_used = 0;
     pool->live = true;
@@ -339,6 +341,7 @@ static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
     for (tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) tpi_pool_fold_counters(pool, tc);
     atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
     tpi_huge_release_all(pool);
+    tpi_exact_pool_clear(pool);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
     pool->live_tcaches = NULL;

@@ -69,8 +69,10 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     /* Pages of exited threads count blocks freed since as live until someone
      * collects them: do it now (it needs only the lock held here). */
     tpi_pool_collect_abandoned(pool);
-    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++)
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_add_counters(&out->classes[cls], &requested[2 * cls], &pool->retired[cls]);
+        if (tpi_stats_exact) out->classes[cls].live_requested_bytes += tpi_exact_requested(pool, cls);
+    }
     for (const tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) {
         for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
             tpi_add_counters(&out->classes[cls], &requested[2 * cls], &tc->counters[cls]);
@@ -95,6 +97,8 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     for (const tpi_huge *h = pool->huge; h; h = h->next) {
         out->huge_blocks++;
         out->huge_bytes += h->map_size;
+        out->live_bytes += h->size; /* the classes' live bytes join in tpi_stats_finish */
+        out->live_requested_bytes += h->requested;
         out->resident_bytes += tpi_resident(h, h->map_size);
     }
     for (const tpi_huge *h = pool->huge_cache; h; h = h->next) out->resident_bytes += tpi_resident(h, h->map_size);
@@ -108,8 +112,9 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     if (pool->decay.delay_ms > out->purge_delay_ms) out->purge_delay_ms = pool->decay.delay_ms;
 }
 
-/* Derives the totals and the waste figures from the per-class ones. */
-static void tpi_stats_finish(tp_stats *out, const uint64_t *requested)
+/* Derives the totals and the waste figures from the per-class ones; pool is
+ * NULL for the process. */
+static void tpi_stats_finish(tp_pool *pool, tp_stats *out, const uint64_t *requested)
 {
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tp_class_stats *c = &out->classes[cls];
@@ -120,13 +125,15 @@ static void tpi_stats_finish(tp_stats *out, const uint64_t *requested)
         c->frees = c->allocs - c->live_blocks;
         c->live_bytes = c->live_blocks * c->block_size;
         uint64_t sampled = requested[2 * cls + 1];
-        uint64_t live_requested = sampled ? (uint64_t)((double)requested[2 * cls] / (double)sampled * (double)c->live_blocks)
-                                          : c->live_bytes;
+        if (!tpi_stats_exact) /* exact ones were gathered */
+            c->live_requested_bytes = sampled
+                ? (uint64_t)((double)requested[2 * cls] / (double)sampled * (double)c->live_blocks)
+                : c->live_bytes;
         out->allocs += c->allocs;
         out->frees += c->frees;
         out->live_blocks += c->live_blocks;
         out->live_bytes += c->live_bytes;
-        out->live_requested_bytes += live_requested;
+        out->live_requested_bytes += c->live_requested_bytes;
         out->pages += c->pages;
         out->page_bytes += c->page_bytes;
         out->refills += c->refills;
@@ -134,9 +141,9 @@ static void tpi_stats_finish(tp_stats *out, const uint64_t *requested)
         out->remote_frees += c->remote_frees;
     }
     out->live_blocks += out->huge_blocks;
-    out->live_bytes += out->huge_bytes;
-    out->live_requested_bytes += out->huge_bytes;
     out->frees = out->allocs - out->live_blocks;
+    tpi_exact_fill_peaks(pool, out);
+    if (out->live_requested_bytes > out->live_bytes) out->live_requested_bytes = out->live_bytes; /* busy */
     out->internal_waste_bytes = out->live_bytes - out->live_requested_bytes;
     out->external_waste_bytes = out->committed_bytes > out->live_bytes ? out->committed_bytes - out->live_bytes : 0;
     out->fragmentation = out->committed_bytes
@@ -160,7 +167,7 @@ static void tpi_stats_of_pool(tp_pool *pool, tp_stats *out)
     tpi_stats_begin(out, pool->name);
     tpi_stats_gather(pool, out, requested);
     pthread_mutex_unlock(&pool->lock);
-    tpi_stats_finish(out, requested);
+    tpi_stats_finish(pool, out, requested);
 }
 
 typedef struct tpi_process_sum {
@@ -191,7 +198,7 @@ int tp_stats_get(tp_pool *pool, tp_stats *out)
     tpi_stats_begin(out, "process");
     tpi_process_sum sum = {out, requested};
     tpi_pools_each(tpi_stats_add_pool, &sum);
-    tpi_stats_finish(out, requested);
+    tpi_stats_finish(NULL, out, requested);
     return 0;
 }
 

@@ -84,8 +84,8 @@ static void tpi_tcache_set_current(tpi_tcache *tc, unsigned cls, tpi_page *page)
     tpi_page_pin(page);
     tc->current[cls] = page;
     uint32_t size = tpi_classes[cls].block_size;
-    /* Secure mode and Memcheck keep direct[] empty: every malloc takes the
-     * slow path. */
+    /* Secure mode, exact statistics and Memcheck keep direct[] empty: every
+     * malloc takes the slow path. */
     if (size > TPI_SMALL_MAX || tpi_slow_only) return;
     unsigned first = cls == 0 ? 0 : tpi_classes[cls - 1].block_size / 16 + 1;
     for (unsigned slot = first; slot <= size / 16; slot++) tc->direct[slot] = page;
@@ -292,6 +292,7 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     tc->counters[cls].allocs++;
     tc->counters[cls].requested += size;
     if (tpi_secure) tpi_secure_on_malloc(page, b);
+    if (tpi_stats_exact) tpi_exact_on_slab_malloc(tc->pool, page, b, size);
     tpi_track_malloc(tc->pool, b, size, page->block_size - tpi_block_extra(), false);
     return b;
 }

@@ -62,7 +62,8 @@ static void tpi_process_init(void)
 {
     tpi_options_init();
     tpi_secure_init();
-    tpi_track_init(); /* Memcheck; with secure mode, decides tpi_slow_only */
+    tpi_exact_init();
+    tpi_track_init(); /* Memcheck; with secure mode and exact statistics, decides tpi_slow_only */
     if (TPI_OPTION(verbose)) tpi_options_print();
     pthread_mutex_lock(&tpi_pool_default_instance.lock);
     tpi_decay_init(&tpi_pool_default_instance.decay);

@@ -33,9 +33,10 @@ void tpi_track_init(void)
     }
 #endif
 #if !defined(TPI_SECURE_BUILD)
-    /* Secure mode and Memcheck need every malloc and free on a slow path:
-     * tcache.c then keeps direct[] empty and marks owner words checked. */
-    tpi_slow_only = tpi_secure || tpi_track_valgrind;
+    /* Secure mode, exact statistics and Memcheck need every malloc and free
+     * on a slow path: tcache.c then keeps direct[] empty and marks owner
+     * words checked. */
+    tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind;
 #endif
 }
 
