@@ -131,14 +131,14 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(frees, counter, , "blocks freed and collected by their page")                                    \
     X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
     X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
-    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (exact if stats_exact)")    \
-    X(peak_live_bytes, gauge, bytes, "highest live bytes (exact if stats_exact, else as reads saw)")  \
+    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks (exact if stats_exact)")     \
+    X(peak_live_bytes, gauge, bytes, "highest live bytes (exact if stats_exact, else as reads saw)")   \
     X(pages, gauge, , "slab pages in use")                                                             \
     X(page_bytes, gauge, bytes, "bytes of slab pages in use")                                          \
     X(peak_page_bytes, gauge, bytes, "highest bytes of slab pages and huge blocks so far")             \
     X(committed_bytes, gauge, bytes, "bytes in pages, free slices not yet purged, and huge mappings")  \
     X(resident_bytes, gauge, bytes, "bytes of the pool's mappings resident in RAM (mincore)")          \
-    X(mapped_bytes, gauge, bytes, "bytes of address space mapped for the pool")                       \
+    X(mapped_bytes, gauge, bytes, "bytes of address space mapped for the pool")                        \
     X(refills, counter, , "thread-cache refills: a page's free list taken in one batch")               \
     X(flushes, counter, , "empty pages handed from thread caches back to the pool")                    \
     X(remote_frees, counter, , "blocks freed by a thread other than their page's owner")               \
@@ -149,7 +149,7 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(huge_cached_bytes, gauge, bytes, "bytes of freed huge mappings kept for reuse")                  \
     X(purge_delay_ms, gauge, ms, "current purge delay (adapts to reuse)")                              \
     X(internal_waste_bytes, gauge, bytes, "usable minus requested bytes of live blocks")               \
-    X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")                       \
+    X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")                        \
     X(stats_exact, gauge, , "1 if requested and peak bytes are exact (TIERPOOL_STATS_EXACT=1)")
 
 #define TP_STATS_CLASS_FIELDS(X)                                                                       \
@@ -158,8 +158,8 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(frees, counter, , "blocks freed and collected by their page")                                    \
     X(live_blocks, gauge, , "blocks allocated and not freed")                                          \
     X(live_bytes, gauge, bytes, "usable bytes of live blocks")                                         \
-    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks")                          \
-    X(peak_live_bytes, gauge, bytes, "highest live bytes")                                           \
+    X(live_requested_bytes, gauge, bytes, "requested bytes of live blocks")                            \
+    X(peak_live_bytes, gauge, bytes, "highest live bytes")                                             \
     X(pages, gauge, , "pages of the class in use")                                                     \
     X(page_bytes, gauge, bytes, "bytes of the class's pages")                                          \
     X(refills, counter, , "thread-cache refills")                                                      \
