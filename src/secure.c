@@ -10,8 +10,10 @@
  *    aborts instead of handing out an arbitrary address;
  *  - a bit per 16 bytes of each chunk (in its header) marks the blocks in
  *    use: a double free, or a free of a block never handed out, aborts;
- *  - the last 8 bytes of every slab block hold a canary (secret ^ address),
- *    checked on free, so a write past the usable size aborts;
+ *  - the last 8 bytes of every slab block hold a canary (a second secret ^
+ *    address: not the links' key, so a free block's encoded NULL link, which
+ *    is that key, gives no canary away), checked on free, so a write past
+ *    the usable size aborts;
  *  - freed blocks are filled with TPI_FREE_FILL, so stale data does not leak
  *    and a use after free reads an obvious pattern;
  *  - fresh blocks are carved in random order, so neighbours are unpredictable;
@@ -30,6 +32,7 @@
 bool tpi_secure;
 #endif
 uintptr_t tpi_secret;
+static uint64_t tpi_canary_secret;
 
 static _Atomic uint64_t tpi_random_state;
 
@@ -58,6 +61,7 @@ void tpi_secure_init(void)
     atomic_store_explicit(&tpi_random_state, seed, memory_order_relaxed);
     /* Never zero, so that an encoded NULL link is not zero either. */
     tpi_secret = (uintptr_t)(tpi_secure_random() | 1);
+    tpi_canary_secret = tpi_secure_random();
 }
 
 uint64_t tpi_secure_random(void)
@@ -82,7 +86,7 @@ static _Atomic uint64_t *tpi_in_use_word(const void *p, uint64_t *bit)
 
 static uint64_t tpi_canary_of(const void *p)
 {
-    return (uint64_t)(tpi_secret ^ (uintptr_t)p);
+    return tpi_canary_secret ^ (uint64_t)(uintptr_t)p;
 }
 
 static uint64_t *tpi_canary_slot(const tpi_page *page, void *p)
