@@ -351,6 +351,8 @@ size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age);
 /* page.c */
 void tpi_page_init(tpi_page *page, unsigned class_index);
 bool tpi_page_extend(tpi_page *page);
+/* Moves the owner's frees (local_free, non-empty) onto free. */
+void tpi_page_take_local(tpi_page *page);
 uint32_t tpi_page_collect(tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);

@@ -68,18 +68,21 @@ static void tpi_list_prepend(tpi_block **list, tpi_block *head, tpi_block *tail)
     *list = head;
 }
 
+void tpi_page_take_local(tpi_page *page)
+{
+    if (page->free == NULL) {
+        page->free = page->local_free; /* the usual case: no walk */
+    } else {
+        tpi_block *tail = page->local_free;
+        for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
+        tpi_list_prepend(&page->free, page->local_free, tail);
+    }
+    page->local_free = NULL;
+}
+
 uint32_t tpi_page_collect(tpi_page *page)
 {
-    if (page->local_free) {
-        if (page->free == NULL) {
-            page->free = page->local_free; /* the usual case: no walk */
-        } else {
-            tpi_block *tail = page->local_free;
-            for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
-            tpi_list_prepend(&page->free, page->local_free, tail);
-        }
-        page->local_free = NULL;
-    }
+    if (page->local_free) tpi_page_take_local(page);
     /* One exchange takes the whole remote list (and drops TPI_NOTIFY). */
     uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
     if (head == 0) return 0;

@@ -320,6 +320,11 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
         if (tpi_likely(page->free != NULL)) return tpi_tcache_pop(tc, page, cls, size);
+        if (page->local_free && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+            tpi_page_take_local(page);
+            tc->counters[cls].refills++;
+            return tpi_tcache_pop(tc, page, cls, size);
+        }
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
         tc = tpi_thread_init_default();
