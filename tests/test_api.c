@@ -290,8 +290,9 @@ static void test_huge_realloc_no_copy(void)
     printf("huge realloc 64 MiB -> 1 GiB: %.3f ms, rss %+ld KiB\n", t * 1e3, ((long)rss1 - (long)rss0) / 1024);
     CHECK_EQ(util_verify(q, 4096, SIZE_MAX, 1), UTIL_OK);
     CHECK_EQ(util_verify(q + old_size - 4096, 4096, SIZE_MAX, 2), UTIL_OK);
-    CHECK_LT(rss1, rss0 + 4 * MiB); /* a copy would have touched 64 MiB */
-    CHECK(t < 0.25);
+    /* A copy would have touched 64 MiB. (The time is printed, not checked:
+     * a sanitizer's shadow work and a busy machine make it vary tenfold.) */
+    CHECK_LT(rss1, rss0 + 4 * MiB);
     CHECK_GE(tp_usable_size(q), new_size);
     CHECK_EQ(q[old_size], 0); /* the new part is fresh memory */
     q[new_size - 1] = 3;
