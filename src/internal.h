@@ -231,9 +231,12 @@ typedef struct tpi_page {
     uint8_t slice_index;          /* first slice within the chunk */
     uint8_t queue;                /* TPI_QUEUE_* the page sits on */
     uint8_t retained;             /* empty, kept by its tcache (adapt.c) */
-    uint8_t quiet_purged;         /* free blocks purged in this quiet spell */
-    uint32_t quiet_used;          /* used when last looked at (tpi_page_purge_free) */
-    uint32_t quiet_since;         /* ms since which used has stayed quiet_used */
+    /* tpi_page_purge_free's view of the free lists at its last look, in
+     * blocks counted from each list's tail (its oldest end) */
+    uint16_t free_seen;           /* on `free` then */
+    uint16_t free_purged;         /* of those, with their insides purged */
+    uint16_t local_seen;          /* the same for `local_free` */
+    uint16_t local_purged;
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -341,9 +344,9 @@ bool tpi_page_extend(tpi_page *page);
 uint32_t tpi_page_collect(tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
-size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age);
+size_t tpi_page_purge_free(tpi_page *page);
 /* Blocks from this size up have their insides purged while free. */
-#define TPI_PURGE_BLOCK_MIN (16u * 1024u)
+#define TPI_PURGE_BLOCK_MIN (TPI_OS_PAGE + 16u)
 void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);

@@ -29,9 +29,8 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->class_index = (uint8_t)class_index;
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
-    page->quiet_used = 0;
-    page->quiet_since = 0;
-    page->quiet_purged = 0;
+    page->free_seen = page->free_purged = 0;
+    page->local_seen = page->local_purged = 0;
     page->next = page->prev = NULL;
 }
 
@@ -44,6 +43,7 @@ bool tpi_page_extend(tpi_page *page)
     if (count > left) count = left;
     char *first = tpi_page_start(page) + (size_t)page->carved * page->block_size;
     page->carved += count;
+    if (!page->free) page->free_seen = page->free_purged = 0;
     if (tpi_secure) {
         tpi_secure_carve(page, first, count);
         return true;
@@ -72,12 +72,15 @@ uint32_t tpi_page_collect(tpi_page *page)
     if (page->local_free) {
         if (page->free == NULL) {
             page->free = page->local_free; /* the usual case: no walk */
+            page->free_seen = page->local_seen;
+            page->free_purged = page->local_purged;
         } else {
             tpi_block *tail = page->local_free;
             for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
             tpi_list_prepend(&page->free, page->local_free, tail);
         }
         page->local_free = NULL;
+        page->local_seen = page->local_purged = 0;
     }
     /* One exchange takes the whole remote list (and drops TPI_NOTIFY). */
     uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
@@ -88,6 +91,7 @@ uint32_t tpi_page_collect(tpi_page *page)
     uint32_t n = 1;
     tpi_block *tail = list;
     for (tpi_block *next; (next = tpi_block_next(page, tail)) != NULL; n++) tail = next;
+    if (!page->free) page->free_seen = page->free_purged = 0;
     tpi_list_prepend(&page->free, list, tail);
     page->used -= n;
     return n;
@@ -146,31 +150,48 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
     return tpi_page_start(page) + (size_t)index * page->block_size;
 }
 
-/* Purges the inside of every free block on the page's free lists (all but
- * the OS page holding the block's link word), if the page has seen no
- * allocation or free for `min_age` ms. Owner only. Returns the bytes purged.
- * A page is watched through its `used` count: a change restarts its clock,
- * and one purge per quiet spell is enough. */
-size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age)
+/* Gives back the inside of a free block: every OS page of it but the one
+ * holding its link word. Returns the bytes purged. */
+static size_t tpi_block_purge_inside(const tpi_page *page, const tpi_block *b)
 {
-    if (page->used != page->quiet_used) {
-        page->quiet_used = page->used;
-        page->quiet_since = now;
-        page->quiet_purged = 0;
-        return 0;
-    }
-    if (page->quiet_purged || now - page->quiet_since < min_age) return 0;
-    size_t purged = 0;
-    tpi_block *lists[2] = {page->free, page->local_free};
-    for (int l = 0; l < 2; l++) {
-        for (tpi_block *b = lists[l]; b; b = tpi_block_next(page, b)) {
-            uintptr_t from = ((uintptr_t)b + sizeof(tpi_block) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-            uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-            if (to <= from) continue;
-            tpi_os_purge((void *)from, to - from);
-            purged += to - from;
-        }
-    }
-    page->quiet_purged = 1;
-    return purged;
+    uintptr_t from = ((uintptr_t)b + sizeof(tpi_block) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    if (to <= from) return 0;
+    tpi_os_purge((void *)from, to - from);
+    return to - from;
+}
+
+/* One free list at a look: its last `*seen` blocks were on it at the last
+ * look (fewer if it shrank since), of which the last `*purged` are purged.
+ * Purges the others of those and notes the list as it is now. */
+static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *list, uint16_t *seen, uint16_t *purged)
+{
+    uint32_t length = 0;
+    for (tpi_block *b = list; b; b = tpi_block_next(page, b)) length++;
+    uint32_t aged = *seen < length ? *seen : length;
+    uint32_t done = *purged < aged ? *purged : aged;
+    tpi_block *b = list;
+    for (uint32_t skip = length - aged; skip; skip--) b = tpi_block_next(page, b);
+    size_t bytes = 0;
+    for (uint32_t n = aged - done; n; n--, b = tpi_block_next(page, b)) bytes += tpi_block_purge_inside(page, b);
+    *purged = (uint16_t)aged;
+    *seen = (uint16_t)length;
+    return bytes;
+}
+
+/* Purges the inside of the page's free blocks that were already free at the
+ * last look, each once. Owner only. The caller looks once per purge delay,
+ * so a block gives its memory back after one to two delays free, however
+ * busy the rest of the page is. Returns the bytes purged.
+ *
+ * Blocks are told apart by their place from a list's tail: malloc pops
+ * `free` at its head, frees push on `local_free` at its head, and a collect
+ * or a carve puts blocks in front of `free`'s (or, when `free` is empty,
+ * makes `local_free` the new `free`, counts and all). So a list's last
+ * blocks stay the same blocks until the list empties, when the counts
+ * start again from 0. */
+size_t tpi_page_purge_free(tpi_page *page)
+{
+    return tpi_list_purge_aged(page, page->free, &page->free_seen, &page->free_purged) +
+           tpi_list_purge_aged(page, page->local_free, &page->local_seen, &page->local_purged);
 }

@@ -183,16 +183,15 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     }
 }
 
-/* After a purge pass: the free blocks of 16 KiB and more in this cache's
- * partly used pages that stayed untouched for the purge delay give their
- * memory back (purge.c explains). */
-static void tpi_tcache_purge_free_blocks(tpi_tcache *tc, uint32_t now)
+/* Once per purge delay: the free blocks of TPI_PURGE_BLOCK_MIN and more in
+ * this cache's pages that stayed free since the last time give their memory
+ * back (page.c explains). */
+static void tpi_tcache_purge_free_blocks(tpi_tcache *tc)
 {
     size_t purged = 0;
-    uint32_t delay = tpi_decay_delay(&tc->pool->decay);
     for (unsigned cls = tpi_class_of(TPI_PURGE_BLOCK_MIN); cls < TPI_CLASS_COUNT; cls++)
         for (tpi_page *page = tc->avail[cls].first; page; page = page->next)
-            purged += tpi_page_purge_free(page, now, delay);
+            purged += tpi_page_purge_free(page);
     if (!purged) return;
     pthread_mutex_lock(&tc->pool->lock);
     tc->pool->purged_bytes += purged;
@@ -319,7 +318,7 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
         if (now - tc->last_decay_ms >= tpi_decay_delay(&tc->pool->decay)) {
             tc->last_decay_ms = now;
             tpi_tcache_decay(tc, true);
-            tpi_tcache_purge_free_blocks(tc, now);
+            tpi_tcache_purge_free_blocks(tc);
         }
     }
     if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
