@@ -559,16 +559,23 @@ tpi_tcache *tpi_thread_init_default(void);
 /* ---- giving memory back (purge.c) ---------------------------------------------------
  * Free slices and cached huge mappings go back to the OS once they have been
  * free for the pool's purge delay. The delay adapts: purged memory taken
- * again within the delay doubles it (up to PURGE_DELAY_MAX); a delay without
- * such regret for 4 delays halves it back toward PURGE_DELAY. Time comes from
- * tpi_clock, which tests replace to drive the policy without sleeping. */
+ * again within TPI_REGRET_WINDOW delays is regret, and TPI_REGRET_BYTES of it
+ * within such a window double the delay (up to PURGE_DELAY_MAX); a delay
+ * without a doubling for 4 delays halves it back toward PURGE_DELAY. Time
+ * comes from tpi_clock, which tests replace to drive the policy without
+ * sleeping. */
+
+#define TPI_REGRET_WINDOW 4                    /* delays */
+#define TPI_REGRET_BYTES ((size_t)4 << 20)     /* 4 MiB: 1024 page faults */
 
 typedef struct tpi_decay {
     uint32_t delay_ms;      /* current purge delay; written under the pool lock
                              * with atomic stores, read without it by thread
                              * caches through tpi_decay_delay */
-    uint32_t last_regret;   /* ms of the last reuse of recently purged memory */
+    uint32_t last_regret;   /* ms of the last doubling */
     uint64_t next_pass;     /* ms before which a pass has nothing due */
+    size_t regretted;       /* bytes of regret in the window from window_start */
+    uint32_t window_start;  /* ms */
 } tpi_decay;
 
 extern uint64_t (*tpi_clock)(void);
@@ -577,7 +584,7 @@ static inline uint32_t tpi_decay_delay(const tpi_decay *d)
     return __atomic_load_n(&d->delay_ms, __ATOMIC_RELAXED);
 }
 void tpi_decay_init(tpi_decay *d);
-void tpi_decay_on_regret(tpi_decay *d, uint32_t now);
+void tpi_decay_on_regret(tpi_decay *d, uint32_t now, size_t bytes);
 void tpi_decay_on_pass(tpi_decay *d, uint32_t now);
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force);
 size_t tpi_pool_release_empty_chunks(tp_pool *pool);
