@@ -231,12 +231,6 @@ typedef struct tpi_page {
     uint8_t slice_index;          /* first slice within the chunk */
     uint8_t queue;                /* TPI_QUEUE_* the page sits on */
     uint8_t retained;             /* empty, kept by its tcache (adapt.c) */
-    /* tpi_page_purge_free's view of the free lists at its last look, in
-     * blocks counted from each list's tail (its oldest end) */
-    uint16_t free_seen;           /* on `free` then */
-    uint16_t free_purged;         /* of those, with their insides purged */
-    uint16_t local_seen;          /* the same for `local_free` */
-    uint16_t local_purged;
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -345,6 +339,20 @@ uint32_t tpi_page_collect(tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
 size_t tpi_page_purge_free(tpi_page *page);
+/* A free block's second word: tpi_page_purge_free's mark of its age. */
+static inline uintptr_t *tpi_block_age_word(tpi_block *b)
+{
+    return (uintptr_t *)b + 1;
+}
+/* Clears the mark of a block malloc just handed out (for checkers, the
+ * word stays as undefined as the rest of the block). */
+static inline void *tpi_block_unmark(void *p)
+{
+    uintptr_t *w = tpi_block_age_word(p);
+    *w = 0;
+    if (tpi_unlikely(tpi_track_active)) tpi_track_undefined(w, sizeof *w);
+    return p;
+}
 /* Blocks from this size up have their insides purged while free. */
 #define TPI_PURGE_BLOCK_MIN (TPI_OS_PAGE + 16u)
 void tpi_page_clear_notify(tpi_page *page);

@@ -29,8 +29,6 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->class_index = (uint8_t)class_index;
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
-    page->free_seen = page->free_purged = 0;
-    page->local_seen = page->local_purged = 0;
     page->next = page->prev = NULL;
 }
 
@@ -43,7 +41,6 @@ bool tpi_page_extend(tpi_page *page)
     if (count > left) count = left;
     char *first = tpi_page_start(page) + (size_t)page->carved * page->block_size;
     page->carved += count;
-    if (!page->free) page->free_seen = page->free_purged = 0;
     if (tpi_secure) {
         tpi_secure_carve(page, first, count);
         return true;
@@ -72,15 +69,12 @@ uint32_t tpi_page_collect(tpi_page *page)
     if (page->local_free) {
         if (page->free == NULL) {
             page->free = page->local_free; /* the usual case: no walk */
-            page->free_seen = page->local_seen;
-            page->free_purged = page->local_purged;
         } else {
             tpi_block *tail = page->local_free;
             for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
             tpi_list_prepend(&page->free, page->local_free, tail);
         }
         page->local_free = NULL;
-        page->local_seen = page->local_purged = 0;
     }
     /* One exchange takes the whole remote list (and drops TPI_NOTIFY). */
     uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_relaxed);
@@ -91,7 +85,6 @@ uint32_t tpi_page_collect(tpi_page *page)
     uint32_t n = 1;
     tpi_block *tail = list;
     for (tpi_block *next; (next = tpi_block_next(page, tail)) != NULL; n++) tail = next;
-    if (!page->free) page->free_seen = page->free_purged = 0;
     tpi_list_prepend(&page->free, list, tail);
     page->used -= n;
     return n;
@@ -151,47 +144,54 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
 }
 
 /* Gives back the inside of a free block: every OS page of it but the one
- * holding its link word. Returns the bytes purged. */
+ * holding its link and its age mark. Returns the bytes purged. */
 static size_t tpi_block_purge_inside(const tpi_page *page, const tpi_block *b)
 {
-    uintptr_t from = ((uintptr_t)b + sizeof(tpi_block) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    uintptr_t from = ((uintptr_t)b + 2 * sizeof(uintptr_t) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
     uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
     if (to <= from) return 0;
     tpi_os_purge((void *)from, to - from);
     return to - from;
 }
 
-/* One free list at a look: its last `*seen` blocks were on it at the last
- * look (fewer if it shrank since), of which the last `*purged` are purged.
- * Purges the others of those and notes the list as it is now. */
-static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *list, uint16_t *seen, uint16_t *purged)
+/* A free block's age mark (tpi_block_age_word): seen free at a look, or
+ * purged since; keyed by the block's address, so that what a program left
+ * in the word is not taken for a mark. */
+enum { TPI_AGE_SEEN = 1, TPI_AGE_PURGED = 2 };
+#define TPI_AGE_KEY ((uintptr_t)0x9e3779b97f4a7c15ULL)
+
+static uintptr_t tpi_age_mark(const tpi_block *b, uintptr_t state)
 {
-    uint32_t length = 0;
-    for (tpi_block *b = list; b; b = tpi_block_next(page, b)) length++;
-    uint32_t aged = *seen < length ? *seen : length;
-    uint32_t done = *purged < aged ? *purged : aged;
-    tpi_block *b = list;
-    for (uint32_t skip = length - aged; skip; skip--) b = tpi_block_next(page, b);
+    return (uintptr_t)b ^ TPI_AGE_KEY ^ state;
+}
+
+static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *b)
+{
     size_t bytes = 0;
-    for (uint32_t n = aged - done; n; n--, b = tpi_block_next(page, b)) bytes += tpi_block_purge_inside(page, b);
-    *purged = (uint16_t)aged;
-    *seen = (uint16_t)length;
+    for (; b; b = tpi_block_next(page, b)) {
+        uintptr_t *w = tpi_block_age_word(b);
+        tpi_track_defined(w, sizeof *w);
+        if (*w == tpi_age_mark(b, TPI_AGE_SEEN)) {
+            bytes += tpi_block_purge_inside(page, b);
+            *w = tpi_age_mark(b, TPI_AGE_PURGED);
+        } else if (*w != tpi_age_mark(b, TPI_AGE_PURGED)) {
+            *w = tpi_age_mark(b, TPI_AGE_SEEN);
+        }
+        tpi_track_noaccess(w, sizeof *w);
+    }
     return bytes;
 }
 
-/* Purges the inside of the page's free blocks that were already free at the
+/* Purges the inside of the page's free blocks that were free already at the
  * last look, each once. Owner only. The caller looks once per purge delay,
  * so a block gives its memory back after one to two delays free, however
  * busy the rest of the page is. Returns the bytes purged.
  *
- * Blocks are told apart by their place from a list's tail: malloc pops
- * `free` at its head, frees push on `local_free` at its head, and a collect
- * or a carve puts blocks in front of `free`'s (or, when `free` is empty,
- * makes `local_free` the new `free`, counts and all). So a list's last
- * blocks stay the same blocks until the list empties, when the counts
- * start again from 0. */
+ * A look marks each free block it finds in the block's second word (above);
+ * a block that shows the mark at the next look has been free since, because
+ * malloc clears it (tpi_block_unmark, for classes of TPI_PURGE_BLOCK_MIN and
+ * up: tcache.c). So the lists may change in any order between looks. */
 size_t tpi_page_purge_free(tpi_page *page)
 {
-    return tpi_list_purge_aged(page, page->free, &page->free_seen, &page->free_purged) +
-           tpi_list_purge_aged(page, page->local_free, &page->local_seen, &page->local_purged);
+    return tpi_list_purge_aged(page, page->free) + tpi_list_purge_aged(page, page->local_free);
 }

@@ -274,6 +274,9 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     return b;
 }
 
+/* Classes whose free blocks have their insides purged (page.c). */
+#define TPI_PURGE_CLASS_MIN tpi_class_of(TPI_PURGE_BLOCK_MIN)
+
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
 {
     tpi_page *page = tc->current[cls];
@@ -284,7 +287,24 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
             return NULL;
         }
     }
-    return tpi_tcache_pop(tc, page, cls, size);
+    void *p = tpi_tcache_pop(tc, page, cls, size);
+    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(p) : p;
+}
+
+/* A block of a class whose free blocks are purged, from a current page that
+ * has one ready (on `free`, or on `local_free` outside secure mode). The
+ * block freed last goes first: the few a steady program cycles through stay
+ * resident, and the others stay free until purged. Secure mode keeps the
+ * lists' order: a freed block should not come straight back. */
+static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size)
+{
+    tpi_block *b = page->local_free;
+    if (b && !tpi_secure) {
+        page->local_free = tpi_block_next(page, b);
+        tpi_block_link(b, page->free);
+        page->free = b;
+    }
+    return tpi_block_unmark(tpi_tcache_pop(tc, page, cls, size));
 }
 
 void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
@@ -296,7 +316,11 @@ void *tpi_tcache_malloc_slow(tpi_tcache *tc, size_t size)
     if (size <= TPI_LARGE_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
-        if (tpi_likely(page->free != NULL)) return tpi_tcache_pop(tc, page, cls, size);
+        if (cls >= TPI_PURGE_CLASS_MIN) {
+            if (page->free || (page->local_free && !tpi_secure)) return tpi_tcache_pop_purgeable(tc, page, cls, size);
+        } else if (tpi_likely(page->free != NULL)) {
+            return tpi_tcache_pop(tc, page, cls, size);
+        }
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
         tc = tpi_thread_init_default();
