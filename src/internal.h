@@ -238,9 +238,6 @@ typedef struct tpi_page {
     uint8_t pinned;               /* a current page of one slice: used is one
                                    * high (tcache.c), so the free fast path
                                    * never finds it empty */
-    uint8_t quiet_purged;         /* free blocks purged in this quiet spell */
-    uint32_t quiet_used;          /* used when last looked at (tpi_page_purge_free) */
-    uint32_t quiet_since;         /* ms since which used has stayed quiet_used */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -356,9 +353,23 @@ void tpi_page_take_local(tpi_page *page);
 uint32_t tpi_page_collect(tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
-size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age);
+size_t tpi_page_purge_free(tpi_page *page);
+/* A free block's second word: tpi_page_purge_free's mark of its age. */
+static inline uintptr_t *tpi_block_age_word(tpi_block *b)
+{
+    return (uintptr_t *)b + 1;
+}
+/* Clears the mark of a block malloc just handed out (for checkers, the
+ * word stays as undefined as the rest of the block). */
+static inline void *tpi_block_unmark(void *p)
+{
+    uintptr_t *w = tpi_block_age_word(p);
+    *w = 0;
+    if (tpi_unlikely(tpi_track_active)) tpi_track_undefined(w, sizeof *w);
+    return p;
+}
 /* Blocks from this size up have their insides purged while free. */
-#define TPI_PURGE_BLOCK_MIN (16u * 1024u)
+#define TPI_PURGE_BLOCK_MIN (TPI_OS_PAGE + 16u)
 void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
@@ -578,16 +589,23 @@ tpi_tcache *tpi_thread_init_default(void);
 /* ---- giving memory back (purge.c) ---------------------------------------------------
  * Free slices and cached huge mappings go back to the OS once they have been
  * free for the pool's purge delay. The delay adapts: purged memory taken
- * again within the delay doubles it (up to PURGE_DELAY_MAX); a delay without
- * such regret for 4 delays halves it back toward PURGE_DELAY. Time comes from
- * tpi_clock, which tests replace to drive the policy without sleeping. */
+ * again within TPI_REGRET_WINDOW delays is regret, and TPI_REGRET_BYTES of it
+ * within such a window double the delay (up to PURGE_DELAY_MAX); a delay
+ * without a doubling for 4 delays halves it back toward PURGE_DELAY. Time
+ * comes from tpi_clock, which tests replace to drive the policy without
+ * sleeping. */
+
+#define TPI_REGRET_WINDOW 4                    /* delays */
+#define TPI_REGRET_BYTES ((size_t)4 << 20)     /* 4 MiB: 1024 page faults */
 
 typedef struct tpi_decay {
     uint32_t delay_ms;      /* current purge delay; written under the pool lock
                              * with atomic stores, read without it by thread
                              * caches through tpi_decay_delay */
-    uint32_t last_regret;   /* ms of the last reuse of recently purged memory */
+    uint32_t last_regret;   /* ms of the last doubling */
     uint64_t next_pass;     /* ms before which a pass has nothing due */
+    size_t regretted;       /* bytes of regret in the window from window_start */
+    uint32_t window_start;  /* ms */
 } tpi_decay;
 
 extern uint64_t (*tpi_clock)(void);
@@ -596,7 +614,7 @@ static inline uint32_t tpi_decay_delay(const tpi_decay *d)
     return __atomic_load_n(&d->delay_ms, __ATOMIC_RELAXED);
 }
 void tpi_decay_init(tpi_decay *d);
-void tpi_decay_on_regret(tpi_decay *d, uint32_t now);
+void tpi_decay_on_regret(tpi_decay *d, uint32_t now, size_t bytes);
 void tpi_decay_on_pass(tpi_decay *d, uint32_t now);
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force);
 size_t tpi_pool_release_empty_chunks(tp_pool *pool);

@@ -30,9 +30,6 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
     page->pinned = 0;
-    page->quiet_used = 0;
-    page->quiet_since = 0;
-    page->quiet_purged = 0;
     page->next = page->prev = NULL;
 }
 
@@ -150,31 +147,55 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
     return tpi_page_start(page) + (size_t)index * page->block_size;
 }
 
-/* Purges the inside of every free block on the page's free lists (all but
- * the OS page holding the block's link word), if the page has seen no
- * allocation or free for `min_age` ms. Owner only. Returns the bytes purged.
- * A page is watched through its `used` count: a change restarts its clock,
- * and one purge per quiet spell is enough. */
-size_t tpi_page_purge_free(tpi_page *page, uint32_t now, uint32_t min_age)
+/* Gives back the inside of a free block: every OS page of it but the one
+ * holding its link and its age mark. Returns the bytes purged. */
+static size_t tpi_block_purge_inside(const tpi_page *page, const tpi_block *b)
 {
-    if (page->used != page->quiet_used) {
-        page->quiet_used = page->used;
-        page->quiet_since = now;
-        page->quiet_purged = 0;
-        return 0;
-    }
-    if (page->quiet_purged || now - page->quiet_since < min_age) return 0;
-    size_t purged = 0;
-    tpi_block *lists[2] = {page->free, page->local_free};
-    for (int l = 0; l < 2; l++) {
-        for (tpi_block *b = lists[l]; b; b = tpi_block_next(page, b)) {
-            uintptr_t from = ((uintptr_t)b + sizeof(tpi_block) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-            uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-            if (to <= from) continue;
-            tpi_os_purge((void *)from, to - from);
-            purged += to - from;
+    uintptr_t from = ((uintptr_t)b + 2 * sizeof(uintptr_t) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    if (to <= from) return 0;
+    tpi_os_purge((void *)from, to - from);
+    return to - from;
+}
+
+/* A free block's age mark (tpi_block_age_word): seen free at a look, or
+ * purged since; keyed by the block's address, so that what a program left
+ * in the word is not taken for a mark. */
+enum { TPI_AGE_SEEN = 1, TPI_AGE_PURGED = 2 };
+#define TPI_AGE_KEY ((uintptr_t)0x9e3779b97f4a7c15ULL)
+
+static uintptr_t tpi_age_mark(const tpi_block *b, uintptr_t state)
+{
+    return (uintptr_t)b ^ TPI_AGE_KEY ^ state;
+}
+
+static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *b)
+{
+    size_t bytes = 0;
+    for (; b; b = tpi_block_next(page, b)) {
+        uintptr_t *w = tpi_block_age_word(b);
+        tpi_track_defined(w, sizeof *w);
+        if (*w == tpi_age_mark(b, TPI_AGE_SEEN)) {
+            bytes += tpi_block_purge_inside(page, b);
+            *w = tpi_age_mark(b, TPI_AGE_PURGED);
+        } else if (*w != tpi_age_mark(b, TPI_AGE_PURGED)) {
+            *w = tpi_age_mark(b, TPI_AGE_SEEN);
         }
+        tpi_track_noaccess(w, sizeof *w);
     }
-    page->quiet_purged = 1;
-    return purged;
+    return bytes;
+}
+
+/* Purges the inside of the page's free blocks that were free already at the
+ * last look, each once. Owner only. The caller looks once per purge delay,
+ * so a block gives its memory back after one to two delays free, however
+ * busy the rest of the page is. Returns the bytes purged.
+ *
+ * A look marks each free block it finds in the block's second word (above);
+ * a block that shows the mark at the next look has been free since, because
+ * malloc clears it (tpi_block_unmark, for classes of TPI_PURGE_BLOCK_MIN and
+ * up: tcache.c). So the lists may change in any order between looks. */
+size_t tpi_page_purge_free(tpi_page *page)
+{
+    return tpi_list_purge_aged(page, page->free) + tpi_list_purge_aged(page, page->local_free);
 }

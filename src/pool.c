@@ -80,11 +80,11 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
     for (tpi_chunk *c = pool->chunks; c; c = c->next) {
         int first = tpi_chunk_find_run(c, count);
         if (first < 0) continue;
-        /* Memory purged less than one delay ago is needed again: the delay
-         * was too short for this workload. */
+        /* Memory purged lately is needed again: perhaps the delay is too
+         * short for this workload (purge.c weighs it). */
         uint32_t now = (uint32_t)tpi_clock();
-        if (tpi_chunk_run_purged_since(c, (unsigned)first, count, now - pool->decay.delay_ms))
-            tpi_decay_on_regret(&pool->decay, now);
+        if (tpi_chunk_run_purged_since(c, (unsigned)first, count, now - TPI_REGRET_WINDOW * pool->decay.delay_ms))
+            tpi_decay_on_regret(&pool->decay, now, (size_t)count << TPI_SLICE_SHIFT);
         pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
         tpi_pool_note_peak(pool);
         return tpi_chunk_take_run(c, (unsigned)first, count);

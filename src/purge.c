@@ -9,9 +9,14 @@
  * from tp_pool_trim.
  *
  * The delay adapts to reuse, because first-touching purged memory costs about
- * 12 us per 4 KiB page on a VM: taking memory that was purged less than one
- * delay ago doubles the delay (up to PURGE_DELAY_MAX); four delays without
- * such regret halve it back toward PURGE_DELAY.
+ * 12 us per 4 KiB page on a VM. Taking back memory purged less than
+ * TPI_REGRET_WINDOW (4) delays ago is regret; when TPI_REGRET_BYTES (4 MiB)
+ * of it come back within such a window, as when a program's working set
+ * comes and goes in bursts, the delay doubles (up to PURGE_DELAY_MAX). Less
+ * costs at most 1024 page faults per window, about 3% of 4 delays at the
+ * 100 ms default: a thread's pages of one class emptying and filling again,
+ * or the few pages purged just before a heap grows back, leave the delay
+ * short. Four delays without a doubling halve it back toward PURGE_DELAY.
  */
 #include "internal.h"
 
@@ -26,10 +31,18 @@ void tpi_decay_init(tpi_decay *d)
     __atomic_store_n(&d->delay_ms, (uint32_t)TPI_OPTION(purge_delay_ms), __ATOMIC_RELAXED);
     d->last_regret = 0;
     d->next_pass = 0;
+    d->regretted = 0;
+    d->window_start = 0;
 }
 
-void tpi_decay_on_regret(tpi_decay *d, uint32_t now)
+void tpi_decay_on_regret(tpi_decay *d, uint32_t now, size_t bytes)
 {
+    if ((uint64_t)(uint32_t)(now - d->window_start) >= (uint64_t)TPI_REGRET_WINDOW * d->delay_ms) {
+        d->regretted = 0;
+        d->window_start = now;
+    }
+    d->regretted += bytes;
+    if (d->regretted < TPI_REGRET_BYTES) return;
     /* One doubling per delay at most: a burst that takes back many purged
      * runs at once is one regret, not one per run. */
     if (d->last_regret && (uint32_t)(now - d->last_regret) < d->delay_ms) return;
@@ -38,6 +51,7 @@ void tpi_decay_on_regret(tpi_decay *d, uint32_t now)
     if (grown > max) grown = max;
     if (grown > d->delay_ms) __atomic_store_n(&d->delay_ms, (uint32_t)grown, __ATOMIC_RELAXED);
     d->last_regret = now ? now : 1;
+    d->regretted = 0; /* the next doubling takes as much again */
 }
 
 void tpi_decay_on_pass(tpi_decay *d, uint32_t now)

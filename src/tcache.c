@@ -204,16 +204,15 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     }
 }
 
-/* After a purge pass: the free blocks of 16 KiB and more in this cache's
- * partly used pages that stayed untouched for the purge delay give their
- * memory back (purge.c explains). */
-static void tpi_tcache_purge_free_blocks(tpi_tcache *tc, uint32_t now)
+/* Once per purge delay: the free blocks of TPI_PURGE_BLOCK_MIN and more in
+ * this cache's pages that stayed free since the last time give their memory
+ * back (page.c explains). */
+static void tpi_tcache_purge_free_blocks(tpi_tcache *tc)
 {
     size_t purged = 0;
-    uint32_t delay = tpi_decay_delay(&tc->pool->decay);
     for (unsigned cls = tpi_class_of(TPI_PURGE_BLOCK_MIN); cls < TPI_CLASS_COUNT; cls++)
         for (tpi_page *page = tc->avail[cls].first; page; page = page->next)
-            purged += tpi_page_purge_free(page, now, delay);
+            purged += tpi_page_purge_free(page);
     if (!purged) return;
     pthread_mutex_lock(&tc->pool->lock);
     tc->pool->purged_bytes += purged;
@@ -297,6 +296,9 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     return b;
 }
 
+/* Classes whose free blocks have their insides purged (page.c). */
+#define TPI_PURGE_CLASS_MIN tpi_class_of(TPI_PURGE_BLOCK_MIN)
+
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
 {
     tpi_page *page = tc->current[cls];
@@ -307,7 +309,24 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
             return NULL;
         }
     }
-    return tpi_tcache_pop(tc, page, cls, size);
+    void *p = tpi_tcache_pop(tc, page, cls, size);
+    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(p) : p;
+}
+
+/* A block of a class whose free blocks are purged, from a current page that
+ * has one ready (on `free`, or on `local_free` outside secure mode). The
+ * block freed last goes first: the few a steady program cycles through stay
+ * resident, and the others stay free until purged. Secure mode keeps the
+ * lists' order: a freed block should not come straight back. */
+static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size)
+{
+    tpi_block *b = page->local_free;
+    if (b && !tpi_secure) {
+        page->local_free = tpi_block_next(page, b);
+        tpi_block_link(b, page->free);
+        page->free = b;
+    }
+    return tpi_block_unmark(tpi_tcache_pop(tc, page, cls, size));
 }
 
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
@@ -319,8 +338,13 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
     if (size <= TPI_LARGE_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
-        if (tpi_likely(page->free != NULL)) return tpi_tcache_pop(tc, page, cls, size);
-        if (page->local_free && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+        if (cls >= TPI_PURGE_CLASS_MIN) {
+            if (page->free || (page->local_free && !tpi_secure)) return tpi_tcache_pop_purgeable(tc, page, cls, size);
+        } else if (tpi_likely(page->free != NULL)) {
+            return tpi_tcache_pop(tc, page, cls, size);
+        } else if (page->local_free && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+            /* A program cycling through the blocks it frees: the owner's
+             * frees become the free list at once. */
             tpi_page_take_local(page);
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
@@ -346,7 +370,7 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
         if (now - tc->last_decay_ms >= tpi_decay_delay(&tc->pool->decay)) {
             tc->last_decay_ms = now;
             tpi_tcache_decay(tc, true);
-            tpi_tcache_purge_free_blocks(tc, now);
+            tpi_tcache_purge_free_blocks(tc);
         }
     }
     if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);

@@ -1,7 +1,8 @@
 /*
  * test_page.c: slab pages (src/page.c) driven by hand on a private chunk:
  * lazy carving, the free / local_free / thread_free lists and the `used`
- * count, the full-page notification, and block_start for interior pointers.
+ * count, the full-page notification, block_start for interior pointers, and
+ * which free blocks tpi_page_purge_free gives back at each look.
  */
 #include "../src/internal.h"
 #include "test.h"
@@ -172,6 +173,71 @@ static void test_block_start(tpi_chunk *c)
     tpi_chunk_return_run(c, page, 1);
 }
 
+/* Bytes tpi_page_purge_free gives back of a free block: its whole OS pages
+ * but the one holding the link and the age mark. */
+static size_t inside(const tpi_page *page, const tpi_block *b)
+{
+    uintptr_t from = ((uintptr_t)b + 16 + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
+    return to > from ? to - from : 0;
+}
+
+/* A block purged reads as zero past its first OS page; one kept, as written. */
+static bool purged(const tpi_page *page, const tpi_block *b)
+{
+    return ((const unsigned char *)b)[page->block_size - 1] == 0;
+}
+
+/* malloc's take of a block of a class whose free blocks get purged. */
+static tpi_block *take(tpi_page *page, tpi_block **list)
+{
+    tpi_block *b = *list;
+    *list = tpi_block_next(page, b);
+    page->used++;
+    tpi_block_unmark(b);
+    memset(b, 0x5a, page->block_size);
+    return b;
+}
+
+/* Each look purges the free blocks that were free at the previous look, once:
+ * not those freed since, not those purged before, whatever the order of the
+ * lists; a block taken and freed again between two looks starts again. */
+static void test_purge_free(tpi_chunk *c)
+{
+    tpi_page *page = make_page(c, 1, tpi_class_of(40 * 1024)); /* 40 KiB blocks */
+    while (tpi_page_extend(page)) {
+    }
+    enum { N = 8 };
+    CHECK_EQ(page->capacity, N);
+    tpi_block *b[N];
+    for (int i = 0; i < N; i++) b[i] = take(page, &page->free);
+    CHECK_PTR_EQ(page->free, NULL);
+    for (int i = 0; i < 4; i++) free_local(page, b[i]);
+    CHECK_EQ(tpi_page_purge_free(page), 0); /* none was free at the last look */
+    free_local(page, b[4]);
+    size_t expect = 0;
+    for (int i = 0; i < 4; i++) expect += inside(page, b[i]);
+    CHECK_EQ(tpi_page_purge_free(page), expect); /* 0..3, not 4 (freed since) */
+    CHECK(purged(page, b[0]) && purged(page, b[3]) && !purged(page, b[4]));
+    CHECK_EQ(tpi_page_purge_free(page), inside(page, b[4])); /* 4 now, 0..3 not again */
+    CHECK_EQ(tpi_page_purge_free(page), 0);
+
+    /* taken (last freed, first taken) and freed again: young again */
+    CHECK_PTR_EQ(take(page, &page->local_free), b[4]);
+    free_local(page, b[4]);
+    CHECK_EQ(tpi_page_purge_free(page), 0);
+    CHECK(!purged(page, b[4]));
+    /* the lists reordered by a collect: ages kept */
+    CHECK_EQ(tpi_page_collect(page), 0);
+    CHECK_PTR_EQ(page->local_free, NULL);
+    CHECK_EQ(tpi_page_purge_free(page), inside(page, b[4]));
+    CHECK_EQ(tpi_page_purge_free(page), 0);
+
+    /* blocks in use are never touched */
+    CHECK(!purged(page, b[5]) && !purged(page, b[6]) && !purged(page, b[7]));
+    tpi_chunk_return_run(c, page, 1);
+}
+
 int main(void)
 {
     tpi_chunk *c = tpi_chunk_create(tp_pool_default());
@@ -180,6 +246,7 @@ int main(void)
     test_lists(c);
     test_notify(c);
     test_block_start(c);
+    test_purge_free(c);
     tpi_chunk_destroy(c);
     return test_report();
 }

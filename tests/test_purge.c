@@ -22,15 +22,15 @@ static void test_delay_policy(void)
     uint32_t base = (uint32_t)tp_option_get("purge_delay");
     uint32_t max = (uint32_t)tp_option_get("purge_delay_max");
     CHECK_EQ(d.delay_ms, base);
-    /* Regret doubles, up to the maximum. */
+    /* 4 MiB of regret doubles, up to the maximum. */
     uint32_t now = 5000;
-    tpi_decay_on_regret(&d, now);
+    tpi_decay_on_regret(&d, now, TPI_REGRET_BYTES);
     CHECK_EQ(d.delay_ms, 2 * base);
-    tpi_decay_on_regret(&d, now + 1); /* the same burst: no second doubling */
+    tpi_decay_on_regret(&d, now + 1, TPI_REGRET_BYTES); /* the same burst: no second doubling */
     CHECK_EQ(d.delay_ms, 2 * base);
     for (int i = 0; i < 40; i++) {
         now += d.delay_ms;
-        tpi_decay_on_regret(&d, now);
+        tpi_decay_on_regret(&d, now, TPI_REGRET_BYTES);
     }
     CHECK_EQ(d.delay_ms, max);
     /* Passes without regret for 4 delays halve it back to the base. */
@@ -41,6 +41,21 @@ static void test_delay_policy(void)
     CHECK_EQ(d.delay_ms, max / 2);
     for (int i = 0; i < 20; i++) {
         t += 4 * d.delay_ms;
+        tpi_decay_on_pass(&d, t);
+    }
+    CHECK_EQ(d.delay_ms, base);
+
+    /* Less within a window of 4 delays leaves it alone: a few pages coming
+     * back cost less than a longer delay would hold. */
+    t += 10 * base;
+    for (int i = 0; i < 3; i++) tpi_decay_on_regret(&d, t + (uint32_t)i * base, MiB);
+    CHECK_EQ(d.delay_ms, base);
+    tpi_decay_on_regret(&d, t + 3 * base, MiB); /* the fourth MiB in the window */
+    CHECK_EQ(d.delay_ms, 2 * base);
+    t += 3 * base + 2 * base; /* a window later (the delay is 2 * base now) */
+    for (int i = 0; i < 8; i++) {
+        t += 4 * d.delay_ms; /* 1 MiB per window, forever */
+        tpi_decay_on_regret(&d, t, MiB);
         tpi_decay_on_pass(&d, t);
     }
     CHECK_EQ(d.delay_ms, base);
