@@ -18,7 +18,8 @@
  *                     class (a "slab"). "OS page" always means the kernel's
  *                     4 KiB page; plain "page" means this.
  *   block             What the user gets. A free block's first word links it
- *                     into one of its page's free lists.
+ *                     into one of its page's free lists; above 4 KiB its
+ *                     second word may hold an age mark (tpi_page_purge_free).
  *   huge block        Above 1 MiB: a mapping of its own, a header at the start
  *                     of its first chunk.
  *   registry          One byte per 4 MiB of address space: is this chunk ours,
@@ -359,13 +360,16 @@ static inline uintptr_t *tpi_block_age_word(tpi_block *b)
 {
     return (uintptr_t *)b + 1;
 }
-/* Clears the mark of a block malloc just handed out (for checkers, the
- * word stays as undefined as the rest of the block). */
-static inline void *tpi_block_unmark(void *p)
+/* Clears the mark of a block malloc just handed out for `size` bytes; with
+ * a checker running, out of line, leaving the word as open (within `size`)
+ * or closed (past it) to the checker as malloc left it. */
+void tpi_block_unmark_tracked(void *p, size_t size);
+static inline void *tpi_block_unmark(void *p, size_t size)
 {
-    uintptr_t *w = tpi_block_age_word(p);
-    *w = 0;
-    if (tpi_unlikely(tpi_track_active)) tpi_track_undefined(w, sizeof *w);
+    if (tpi_unlikely(tpi_track_active))
+        tpi_block_unmark_tracked(p, size);
+    else
+        *tpi_block_age_word(p) = 0;
     return p;
 }
 /* Blocks from this size up have their insides purged while free. */

@@ -169,6 +169,17 @@ static uintptr_t tpi_age_mark(const tpi_block *b, uintptr_t state)
     return (uintptr_t)b ^ TPI_AGE_KEY ^ state;
 }
 
+tpi_cold void tpi_block_unmark_tracked(void *p, size_t size)
+{
+    uintptr_t *w = tpi_block_age_word(p);
+    tpi_track_defined(w, sizeof *w);
+    *w = 0;
+    size_t open = size <= sizeof(uintptr_t) ? 0 : size - sizeof(uintptr_t);
+    if (open > sizeof *w) open = sizeof *w;
+    if (open) tpi_track_undefined(w, open);
+    if (open < sizeof *w) tpi_track_noaccess((char *)w + open, sizeof *w - open);
+}
+
 static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *b)
 {
     size_t bytes = 0;

@@ -310,7 +310,7 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
         }
     }
     void *p = tpi_tcache_pop(tc, page, cls, size);
-    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(p) : p;
+    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(p, size) : p;
 }
 
 /* A block of a class whose free blocks are purged, from a current page that
@@ -326,7 +326,7 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
         tpi_block_link(b, page->free);
         page->free = b;
     }
-    return tpi_block_unmark(tpi_tcache_pop(tc, page, cls, size));
+    return tpi_block_unmark(tpi_tcache_pop(tc, page, cls, size), size);
 }
 
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)

@@ -188,13 +188,15 @@ static bool purged(const tpi_page *page, const tpi_block *b)
     return ((const unsigned char *)b)[page->block_size - 1] == 0;
 }
 
-/* malloc's take of a block of a class whose free blocks get purged. */
+/* malloc's take of a block of a class whose free blocks get purged (the
+ * whole block handed out, open to checkers), filled. */
 static tpi_block *take(tpi_page *page, tpi_block **list)
 {
     tpi_block *b = *list;
     *list = tpi_block_next(page, b);
     page->used++;
-    tpi_block_unmark(b);
+    tpi_track_undefined(b, page->block_size);
+    tpi_block_unmark(b, page->block_size);
     memset(b, 0x5a, page->block_size);
     return b;
 }
