@@ -106,7 +106,11 @@ tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count)
     page->chunk = chunk;
     page->slice_index = (uint8_t)first;
     page->slice_count = (uint8_t)count;
-    for (unsigned i = first; i < first + count; i++) chunk->slice_map[i] = page;
+    /* A purge is regret once at most (pool.c): taken, the slices forget it. */
+    for (unsigned i = first; i < first + count; i++) {
+        chunk->slice_map[i] = page;
+        chunk->purged_at[i] = 0;
+    }
     return page;
 }
 

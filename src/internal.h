@@ -274,7 +274,7 @@ typedef struct tpi_chunk {
     uint64_t free_slices;                        /* pool lock: bit i = slice i free */
     uint64_t dirty_slices;                       /* pool lock: free but maybe resident */
     uint32_t dirty_since[TPI_SLICES_PER_CHUNK];  /* ms: when slice i last went free */
-    uint32_t purged_at[TPI_SLICES_PER_CHUNK];    /* ms: when slice i was last purged; 0 = never */
+    uint32_t purged_at[TPI_SLICES_PER_CHUNK];    /* ms: when free slice i was purged; 0 = never, or taken since */
     tpi_page *slice_map[TPI_SLICES_PER_CHUNK];   /* slice -> page holding it */
     tpi_page pages[TPI_SLICES_PER_CHUNK];        /* descriptor of a page starting at slice i */
     /* Secure mode only (never touched, so never resident, otherwise): one
@@ -594,13 +594,13 @@ tpi_tcache *tpi_thread_init_default(void);
  * Free slices and cached huge mappings go back to the OS once they have been
  * free for the pool's purge delay. The delay adapts: purged memory taken
  * again within TPI_REGRET_WINDOW delays is regret, and TPI_REGRET_BYTES of it
- * within such a window double the delay (up to PURGE_DELAY_MAX); a delay
- * without a doubling for 4 delays halves it back toward PURGE_DELAY. Time
- * comes from tpi_clock, which tests replace to drive the policy without
- * sleeping. */
+ * per 100 ms of delay within such a window double the delay (up to
+ * PURGE_DELAY_MAX); a delay without a doubling for 4 delays halves it back
+ * toward PURGE_DELAY. Time comes from tpi_clock, which tests replace to
+ * drive the policy without sleeping. */
 
 #define TPI_REGRET_WINDOW 4                    /* delays */
-#define TPI_REGRET_BYTES ((size_t)4 << 20)     /* 4 MiB: 1024 page faults */
+#define TPI_REGRET_BYTES ((size_t)4 << 20)     /* 4 MiB (1024 page faults) per 100 ms of delay */
 
 typedef struct tpi_decay {
     uint32_t delay_ms;      /* current purge delay; written under the pool lock

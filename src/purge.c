@@ -11,12 +11,16 @@
  * The delay adapts to reuse, because first-touching purged memory costs about
  * 12 us per 4 KiB page on a VM. Taking back memory purged less than
  * TPI_REGRET_WINDOW (4) delays ago is regret; when TPI_REGRET_BYTES (4 MiB)
- * of it come back within such a window, as when a program's working set
- * comes and goes in bursts, the delay doubles (up to PURGE_DELAY_MAX). Less
- * costs at most 1024 page faults per window, about 3% of 4 delays at the
- * 100 ms default: a thread's pages of one class emptying and filling again,
- * or the few pages purged just before a heap grows back, leave the delay
- * short. Four delays without a doubling halve it back toward PURGE_DELAY.
+ * per 100 ms of delay come back within such a window, as when a program's
+ * working set comes and goes in bursts, the delay doubles (up to
+ * PURGE_DELAY_MAX). Less costs at most 10 MiB of page faults a second
+ * (2560 faults, about 3% of the time): a thread's pages of one class
+ * emptying and filling again, or the few pages purged just before a heap
+ * grows back, leave the delay short. The amount grows with the delay
+ * because the window does: a fixed one would let a longer delay see more
+ * regret and grow itself further. For the same reason a purge counts once:
+ * slices taken back forget when they were purged (tpi_chunk_take_run).
+ * Four delays without a doubling halve it back toward PURGE_DELAY.
  */
 #include "internal.h"
 
@@ -42,7 +46,8 @@ void tpi_decay_on_regret(tpi_decay *d, uint32_t now, size_t bytes)
         d->window_start = now;
     }
     d->regretted += bytes;
-    if (d->regretted < TPI_REGRET_BYTES) return;
+    uint64_t delay = d->delay_ms > 100 ? d->delay_ms : 100;
+    if (d->regretted < TPI_REGRET_BYTES * delay / 100) return;
     /* One doubling per delay at most: a burst that takes back many purged
      * runs at once is one regret, not one per run. */
     if (d->last_regret && (uint32_t)(now - d->last_regret) < d->delay_ms) return;

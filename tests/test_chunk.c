@@ -129,6 +129,13 @@ static void test_slices(void)
     tpi_chunk_return_run(c, e, 1);
     CHECK(tpi_chunk_is_empty(c));
 
+    /* a purge is seen once: the slices taken again forget it (regret counts
+     * a purge once, pool.c) */
+    CHECK(tpi_chunk_run_purged_since(c, 2, 2, 1));
+    tpi_page *f = tpi_chunk_take_run(c, 2, 2);
+    CHECK(!tpi_chunk_run_purged_since(c, 2, 2, 0));
+    tpi_chunk_return_run(c, f, 1);
+
     /* the largest page, at the end of the chunk */
     tpi_page *big = tpi_chunk_take_run(c, 32, 32);
     CHECK_EQ(big->slice_count, 32);

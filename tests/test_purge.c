@@ -22,15 +22,20 @@ static void test_delay_policy(void)
     uint32_t base = (uint32_t)tp_option_get("purge_delay");
     uint32_t max = (uint32_t)tp_option_get("purge_delay_max");
     CHECK_EQ(d.delay_ms, base);
-    /* 4 MiB of regret doubles, up to the maximum. */
+    /* 4 MiB of regret per 100 ms of delay doubles it, up to the maximum. */
     uint32_t now = 5000;
     tpi_decay_on_regret(&d, now, TPI_REGRET_BYTES);
     CHECK_EQ(d.delay_ms, 2 * base);
     tpi_decay_on_regret(&d, now + 1, TPI_REGRET_BYTES); /* the same burst: no second doubling */
     CHECK_EQ(d.delay_ms, 2 * base);
+    now += 4 * d.delay_ms; /* a new window: 4 MiB is not enough at 200 ms, 8 is */
+    tpi_decay_on_regret(&d, now, TPI_REGRET_BYTES);
+    CHECK_EQ(d.delay_ms, 2 * base);
+    tpi_decay_on_regret(&d, now + 1, TPI_REGRET_BYTES);
+    CHECK_EQ(d.delay_ms, 4 * base);
     for (int i = 0; i < 40; i++) {
         now += d.delay_ms;
-        tpi_decay_on_regret(&d, now, TPI_REGRET_BYTES);
+        tpi_decay_on_regret(&d, now, TPI_REGRET_BYTES * d.delay_ms / 100);
     }
     CHECK_EQ(d.delay_ms, max);
     /* Passes without regret for 4 delays halve it back to the base. */
