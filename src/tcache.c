@@ -15,8 +15,8 @@
  *
  * Flush: a page whose blocks all come back is handed to the pool, unless it
  * is the class's current page of a single slice (pinned: see below) or the
- * class may keep more empty pages; how many adapts per class to the workload (adapt.c). A thread
- * thus caches at most 1 + CACHE_KEEP_MAX empty pages per class, and fewer
+ * class may keep more empty pages; how many adapts per class to the workload
+ * (adapt.c). A thread thus caches at most 1 + CACHE_KEEP_MAX empty pages per class, and fewer
  * when idle.
  */
 #include "internal.h"
@@ -342,9 +342,11 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             if (page->free || (page->local_free && !tpi_secure)) return tpi_tcache_pop_purgeable(tc, page, cls, size);
         } else if (tpi_likely(page->free != NULL)) {
             return tpi_tcache_pop(tc, page, cls, size);
-        } else if (page->local_free && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+        } else if (page->local_free && (tc->slow_calls + 1) % TPI_SLOW_CALLS_PER_CLOCK != 0) {
             /* A program cycling through the blocks it frees: the owner's
-             * frees become the free list at once. */
+             * frees become the free list at once. Every TPI_SLOW_CALLS_PER_CLOCK
+             * calls it falls through, and the count below reaches the clock. */
+            tc->slow_calls++;
             tpi_page_take_local(page);
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
