@@ -282,7 +282,11 @@ void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
     atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
 }
 
-/* Takes the first free block of a page (which has one) of class cls. */
+/* Classes whose free blocks have their insides purged (page.c). */
+#define TPI_PURGE_CLASS_MIN tpi_class_of(TPI_PURGE_BLOCK_MIN)
+
+/* Takes the first free block of a page (which has one) of class cls;
+ * in the classes whose free blocks age, clears the block's mark. */
 static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size)
 {
     tpi_block *b = page->free;
@@ -293,11 +297,8 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     if (tpi_secure) tpi_secure_on_malloc(page, b);
     if (tpi_stats_exact) tpi_exact_on_slab_malloc(tc->pool, page, b, size);
     tpi_track_malloc(tc->pool, b, size, page->block_size - tpi_block_extra(), false);
-    return b;
+    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(b, size) : b;
 }
-
-/* Classes whose free blocks have their insides purged (page.c). */
-#define TPI_PURGE_CLASS_MIN tpi_class_of(TPI_PURGE_BLOCK_MIN)
 
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
 {
@@ -309,8 +310,7 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
             return NULL;
         }
     }
-    void *p = tpi_tcache_pop(tc, page, cls, size);
-    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(p, size) : p;
+    return tpi_tcache_pop(tc, page, cls, size);
 }
 
 /* A block of a class whose free blocks are purged, from a current page that
@@ -326,7 +326,7 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
         tpi_block_link(b, page->free);
         page->free = b;
     }
-    return tpi_block_unmark(tpi_tcache_pop(tc, page, cls, size), size);
+    return tpi_tcache_pop(tc, page, cls, size);
 }
 
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
