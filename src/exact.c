@@ -58,8 +58,7 @@ static void tpi_exact_add(tp_pool *pool, unsigned index, int64_t bytes, int64_t 
     tpi_exact_add_live(&tpi_exact_process.total, bytes);
 }
 
-/* The word after the usable bytes (before secure mode's canary). Past what
- * the program asked for: closed to checkers but for these accesses. */
+/* The word after the usable bytes (before secure mode's canary). */
 static uint64_t *tpi_requested_slot(const tpi_page *page, void *block)
 {
     return (uint64_t *)((char *)block + page->block_size - tpi_block_extra());
@@ -67,34 +66,21 @@ static uint64_t *tpi_requested_slot(const tpi_page *page, void *block)
 
 void tpi_exact_on_slab_malloc(tp_pool *pool, tpi_page *page, void *block, size_t size)
 {
-    uint64_t *slot = tpi_requested_slot(page, block);
-    tpi_track_undefined(slot, TPI_EXACT_SIZE);
-    *slot = size;
-    tpi_track_noaccess(slot, TPI_EXACT_SIZE);
+    tpi_track_hidden_store(tpi_requested_slot(page, block), size);
     tpi_exact_add(pool, page->class_index, page->block_size, (int64_t)size);
-}
-
-static uint64_t tpi_requested_of(const tpi_page *page, void *block)
-{
-    uint64_t *slot = tpi_requested_slot(page, block);
-    tpi_track_defined(slot, TPI_EXACT_SIZE);
-    uint64_t size = *slot;
-    tpi_track_noaccess(slot, TPI_EXACT_SIZE);
-    return size;
 }
 
 void tpi_exact_on_slab_free(tp_pool *pool, tpi_page *page, void *block)
 {
-    tpi_exact_add(pool, page->class_index, -(int64_t)page->block_size, -(int64_t)tpi_requested_of(page, block));
+    int64_t requested = (int64_t)tpi_track_hidden_load(tpi_requested_slot(page, block));
+    tpi_exact_add(pool, page->class_index, -(int64_t)page->block_size, -requested);
 }
 
 void tpi_exact_on_slab_resize(tp_pool *pool, tpi_page *page, void *block, size_t size)
 {
-    int64_t before = (int64_t)tpi_requested_of(page, block);
     uint64_t *slot = tpi_requested_slot(page, block);
-    tpi_track_undefined(slot, TPI_EXACT_SIZE);
-    *slot = size;
-    tpi_track_noaccess(slot, TPI_EXACT_SIZE);
+    int64_t before = (int64_t)tpi_track_hidden_load(slot);
+    tpi_track_hidden_store(slot, size);
     tpi_exact_add(pool, page->class_index, 0, (int64_t)size - before);
 }
 

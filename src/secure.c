@@ -100,12 +100,7 @@ void tpi_secure_on_malloc(tpi_page *page, void *p)
     _Atomic uint64_t *word = tpi_in_use_word(p, &bit);
     if (atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit)
         tpi_fatal("free list corrupted (a block in use was handed out again)", p);
-    /* The canary lies past the bytes asked for: closed to checkers (track.h)
-     * but for the allocator's own accesses. */
-    uint64_t *canary = tpi_canary_slot(page, p);
-    tpi_track_undefined(canary, TPI_CANARY_SIZE);
-    *canary = tpi_canary_of(p);
-    tpi_track_noaccess(canary, TPI_CANARY_SIZE);
+    tpi_track_hidden_store(tpi_canary_slot(page, p), tpi_canary_of(p));
 }
 
 void tpi_secure_on_free(tpi_page *page, void *p)
@@ -114,9 +109,7 @@ void tpi_secure_on_free(tpi_page *page, void *p)
     _Atomic uint64_t *word = tpi_in_use_word(p, &bit);
     if (!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit))
         tpi_fatal("double free (the block is not in use)", p);
-    uint64_t *canary = tpi_canary_slot(page, p);
-    tpi_track_defined(canary, TPI_CANARY_SIZE);
-    if (*canary != tpi_canary_of(p))
+    if (tpi_track_hidden_load(tpi_canary_slot(page, p)) != tpi_canary_of(p))
         tpi_fatal("heap overflow (the canary after the block was overwritten)", p);
     tpi_track_undefined(p, page->block_size); /* the fill; alloc.c's tpi_track_free closes it */
     memset((char *)p + sizeof(tpi_block), TPI_FREE_FILL, page->block_size - sizeof(tpi_block));

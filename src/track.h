@@ -128,6 +128,24 @@ static inline void tpi_track_range(const void *p, size_t n, int state)
 #define tpi_track_undefined(p, n) tpi_track_range((p), (n), TPI_TRACK_UNDEFINED)
 #define tpi_track_defined(p, n) tpi_track_range((p), (n), TPI_TRACK_DEFINED)
 
+/* A word past a block's usable bytes that only the allocator uses (secure
+ * mode's canary, exact statistics' requested size): closed to checkers but
+ * for these accesses. */
+static inline void tpi_track_hidden_store(uint64_t *w, uint64_t v)
+{
+    tpi_track_undefined(w, sizeof *w);
+    *w = v;
+    tpi_track_noaccess(w, sizeof *w);
+}
+
+static inline uint64_t tpi_track_hidden_load(const uint64_t *w)
+{
+    tpi_track_defined(w, sizeof *w);
+    uint64_t v = *w;
+    tpi_track_noaccess(w, sizeof *w);
+    return v;
+}
+
 /* A range about to leave tierpool's hands (unmapped, or moved by mremap):
  * ASan's shadow does not follow the pages, so it is cleared first. */
 static inline void tpi_track_forget(const void *p, size_t n)
