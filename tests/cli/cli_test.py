@@ -170,6 +170,15 @@ LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
 SAMPLE = re.compile(r"(%s)(?:\{((?:%s)(?:,(?:%s))*)?\})? (\S+)$" % (METRIC, LABEL, LABEL))
 
 
+def sample(series, name, **labels):
+    """The value of the one series of metric `name` whose labels include
+    `labels` (others, such as pool_id, may be there too); None if none."""
+    found = [v for (n, l), v in series.items()
+             if n == name and all(f'{k}="{v}"' in l.split(",") for k, v in labels.items())]
+    check(len(found) <= 1, f"{name} {labels}: {len(found)} series")
+    return found[0] if found else None
+
+
 def prometheus_check(text):
     """Checks the text format: HELP and TYPE once per family and before its
     samples, a family's samples together, names and labels well formed,
@@ -227,7 +236,8 @@ def case_stats_json():
     check(doc["version"] == STATS_VERSION, f"version {doc['version']}, tierpool.h says {STATS_VERSION}")
     check(list(doc.keys()) == ["version", "pools", "process"], f"top-level keys {list(doc.keys())}")
     for p in doc["pools"] + [doc["process"]]:
-        check(list(p.keys()) == ["pool"] + pool_fields + ["fragmentation", "classes"],
+        id_key = ["pool_id"] if p is not doc["process"] else []
+        check(list(p.keys()) == ["pool"] + id_key + pool_fields + ["fragmentation", "classes"],
               f"pool {p['pool']}: keys {list(p.keys())}")
         for c in p["classes"]:
             check(list(c.keys()) == class_fields, f"pool {p['pool']}: class keys {list(c.keys())}")
@@ -254,13 +264,14 @@ def case_stats_prometheus():
         result = tool("stats", pid, "--prometheus")
     check(result.returncode == 0, f"exit {result.returncode}: {result.stderr}")
     series = prometheus_check(result.stdout)
-    check(("tierpool_allocs_total", 'pool="extra11"') in series, "not every pool is exported")
-    check(series.get(("tierpool_allocs_total", 'pool="alpha"')) == ALPHA_BLOCKS, "tierpool_allocs_total of alpha")
-    check(series.get(("tierpool_huge_blocks", 'pool="beta"')) == BETA_HUGE, "tierpool_huge_blocks of beta")
-    check(series.get(("tierpool_class_live_blocks", 'pool="alpha",size_class="112"')) == ALPHA_BLOCKS,
+    check(sample(series, "tierpool_allocs_total", pool="extra11") is not None, "not every pool is exported")
+    check(sample(series, "tierpool_allocs_total", pool="alpha") == ALPHA_BLOCKS, "tierpool_allocs_total of alpha")
+    check(sample(series, "tierpool_huge_blocks", pool="beta") == BETA_HUGE, "tierpool_huge_blocks of beta")
+    check(sample(series, "tierpool_class_live_blocks", pool="alpha", size_class="112") == ALPHA_BLOCKS,
           "tierpool_class_live_blocks of alpha's 112-byte class")
-    check(("tierpool_purge_delay_seconds", 'pool="alpha"') in series, "purge_delay_ms is not exported in seconds")
-    check(("tierpool_fragmentation_ratio", 'pool="beta"') in series, "no fragmentation ratio")
+    check(sample(series, "tierpool_purge_delay_seconds", pool="alpha") is not None,
+          "purge_delay_ms is not exported in seconds")
+    check(sample(series, "tierpool_fragmentation_ratio", pool="beta") is not None, "no fragmentation ratio")
     names = {name for name, _ in series}
     for field, kind, unit, _ in header_fields("TP_STATS_POOL_FIELDS"):
         base = field[:-3] + "_seconds" if unit == "ms" else field
@@ -481,7 +492,7 @@ def case_exporter():
         check(status == 200, f"/metrics: {status}")
         check(headers["Content-Type"].startswith("text/plain; version=0.0.4"), f"type {headers['Content-Type']}")
         series = prometheus_check(body)
-        check(series.get(("tierpool_allocs_total", 'pool="alpha"')) == ALPHA_BLOCKS, "no alpha in /metrics")
+        check(sample(series, "tierpool_allocs_total", pool="alpha") == ALPHA_BLOCKS, "no alpha in /metrics")
         check(body == tool("stats", pid, "--prometheus").stdout, "/metrics differs from stats --prometheus")
         status, _, _ = fetch(base + "/other")
         check(status == 404, f"/other: {status}")
