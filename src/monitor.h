@@ -3,7 +3,8 @@
  * to (TIERPOOL_PUBLISH=1), and the lock-free way to read it. Shared by the
  * library (monitor.c, the writer) and the `tierpool` tool (the reader).
  *
- * The segment is the POSIX shared memory object "/tierpool.<pid>". The writer
+ * The segment is the POSIX shared memory object "/tierpool.<pid>" (or
+ * "/tierpool.<pid>.<suffix>" when another user holds that name). The writer
  * bumps `seq` to odd, writes, bumps it to even; a reader copies the snapshot
  * and keeps it only if `seq` was even and unchanged around the copy.
  */
@@ -18,7 +19,8 @@
 
 #define TPI_SHM_MAGIC 0x74706d6f6e697431ULL /* "tpmonit1" */
 #define TPI_SHM_POOLS 32                    /* pools published, beyond that summed only */
-#define TPI_SHM_NAME_FORMAT "/tierpool.%ld"
+#define TPI_SHM_PREFIX "tierpool."        /* names in /dev/shm: tierpool.<pid>[.<suffix>] */
+#define TPI_SHM_NAME_FORMAT "/" TPI_SHM_PREFIX "%ld"
 
 typedef struct tpi_shm {
     uint64_t magic;          /* TPI_SHM_MAGIC once the writer set it up */

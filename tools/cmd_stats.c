@@ -7,6 +7,7 @@
 #include "snapshot.h"
 #include "stats_format.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,8 +49,16 @@ const command cmd_stats = {
 
 static int list(int argc, char **argv)
 {
-    int status = cli_no_arguments(&cmd_list, argc, argv);
-    if (status >= 0) return status;
+    cli_parser p = cli_parser_init(&cmd_list, argc, argv);
+    bool report = false;
+    const char *arg;
+    while ((arg = cli_next(&p))) {
+        if (cli_is(&p, arg, "--prune", NULL)) report = true;
+        else cli_usage_error(&p, "unexpected argument '%s'", arg);
+    }
+    if (!cli_finish(&p, NULL)) return cli_stop_status(&p);
+    size_t removed = snapshot_prune(report ? stdout : NULL);
+    if (report) printf("%zu segment%s left behind removed\n\n", removed, removed == 1 ? "" : "s");
     pid_t pids[256];
     size_t count = snapshot_list(pids, sizeof pids / sizeof pids[0]);
     if (!count) {
@@ -61,8 +70,13 @@ static int list(int argc, char **argv)
 }
 
 const command cmd_list = {
-    "list", "", "list the processes publishing statistics",
+    "list", "[--prune]", "list the processes publishing statistics",
+    "options:\n"
+    "  --prune   say which segments left behind were removed\n"
+    "\n"
     "Lists the processes whose segment /dev/shm/tierpool.PID this user can read,\n"
-    "with their pools, memory and the age of their last snapshot.\n",
+    "with their pools, memory and the age of their last snapshot. Segments left\n"
+    "behind (their process was killed, left by _exit, or called exec) are\n"
+    "removed first when this user may remove them: its own, or any for root.\n",
     list,
 };

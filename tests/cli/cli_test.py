@@ -301,7 +301,8 @@ def case_stats_same_as_library():
 def case_not_publishing():
     sleeper = spawn(["sleep", "30"])
     try:
-        for command in (["stats"], ["stats", "--json"], ["top", "--once"], ["record", "-t", "1s"], ["exporter"]):
+        for command in (["stats"], ["stats", "--json"], ["top", "--once"], ["record", "-t", "1s"],
+                        ["exporter", "--listen", "127.0.0.1:0"]):
             result = tool(*command, sleeper.pid)
             check(result.returncode == 1 and f"process {sleeper.pid} {NOT_PUBLISHING}" in result.stderr,
                   f"{command} of a process that does not publish: exit {result.returncode}, {result.stderr!r}")
@@ -312,8 +313,8 @@ def case_not_publishing():
     result = tool("stats", gone.pid)
     check(result.returncode == 1 and "no process" in result.stderr, f"stats of an exited pid: {result.stderr!r}")
     for command in (["stats"], ["stats", "abc"], ["stats", "1", "--bogus"], ["stats", "1", "2"], ["record"],
-                    ["top", "-n"], ["top", "1", "--interval", "x"], ["exporter"], ["plot"], ["classes", "x"],
-                    ["no-such-command"]):
+                    ["top", "-n"], ["top", "1", "--interval", "x"], ["exporter", "x"], ["exporter", "--bogus"],
+                    ["plot"], ["classes", "x"], ["list", "x"], ["no-such-command"]):
         result = tool(*command)
         check(result.returncode == 2, f"usage error {command}: exit {result.returncode}")
 
@@ -475,13 +476,20 @@ def fetch(url):
         return e.code, e.headers, e.read().decode()
 
 
-def start_exporter(pid, *extra):
-    child = spawn([opts.tool, "exporter", "--listen", "127.0.0.1:0", *extra, str(pid)], stdout=subprocess.PIPE,
+def start_exporter(*args):
+    child = spawn([opts.tool, "exporter", "--listen", "127.0.0.1:0", *map(str, args)], stdout=subprocess.PIPE,
                   text=True)
     line = read_line(child.stdout)
     match = re.search(r"serving (http://127\.0\.0\.1:\d+)/metrics", line)
     check(match, f"exporter said {line!r}")
     return child, match.group(1)
+
+
+def without_labels(text, *names):
+    """The exposition with the labels `names` taken out of every sample."""
+    for name in names:
+        text = re.sub(r'%s="(?:[^"\\]|\\.)*",?' % name, "", text)
+    return text.replace(",}", "}").replace("{}", "")
 
 
 def case_exporter():
@@ -492,13 +500,27 @@ def case_exporter():
         check(status == 200, f"/metrics: {status}")
         check(headers["Content-Type"].startswith("text/plain; version=0.0.4"), f"type {headers['Content-Type']}")
         series = prometheus_check(body)
-        check(sample(series, "tierpool_allocs_total", pool="alpha") == ALPHA_BLOCKS, "no alpha in /metrics")
-        check(body == tool("stats", pid, "--prometheus").stdout, "/metrics differs from stats --prometheus")
+        check(sample(series, "tierpool_allocs_total", pool="alpha", pid=pid, comm="cli_publisher") == ALPHA_BLOCKS,
+              "no alpha of the publisher in /metrics")
+        # The library's families, labelled with the process (classes only
+        # with --classes), then the exporter's own.
+        library = tool("stats", pid, "--prometheus").stdout
+        library = library[:library.index("# HELP tierpool_class_")]
+        mine = without_labels(body, "pid", "comm")
+        check(mine.startswith(library), "/metrics differs from stats --prometheus")
+        check(sample(series, "tierpool_exporter_processes") == 1, "tierpool_exporter_processes")
         status, _, _ = fetch(base + "/other")
         check(status == 404, f"/other: {status}")
         status, _, _ = fetch(base + "/metrics?x=1")
         check(status == 200, f"/metrics?x=1: {status}")
         check(stop_child(exporter, signal.SIGTERM) == 0, f"exporter exited with {exporter.returncode} on SIGTERM")
+
+        exporter, base = start_exporter("--classes", pid)
+        _, _, body = fetch(base + "/metrics")
+        series = prometheus_check(body)
+        check(sample(series, "tierpool_class_live_blocks", pool="alpha", size_class="112") == ALPHA_BLOCKS,
+              "--classes: no class families")
+        stop_child(exporter)
 
         exporter, base = start_exporter(pid, "--max-requests", "2")
         fetch(base + "/metrics")
@@ -510,6 +532,303 @@ def case_exporter():
     # The process is gone: the exporter stops by itself.
     exporter.wait(5)
     check(exporter.returncode == 0, f"exporter after the process exited: {exporter.returncode}")
+
+
+def trickle(sock, stop):
+    """Sends a request one byte at a time, never finishing it."""
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+    i = 0
+    while not stop.is_set():
+        try:
+            sock.send(request[i % len(request):i % len(request) + 1])
+        except OSError:
+            return
+        i += 1
+        stop.wait(0.2)
+
+
+def case_exporter_slow_clients():
+    """50 clients that send a byte at a time, and idle ones, do not stall a
+    scrape; past the cap a client is told 503 at once; a slow client is cut
+    off at its deadline."""
+    import socket
+    import threading
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        exporter, base = start_exporter(pid)
+        host, port = base[len("http://"):].split(":")
+        stop = threading.Event()
+        slow = [socket.create_connection((host, int(port))) for _ in range(50)]
+        threads = [threading.Thread(target=trickle, args=(c, stop), daemon=True) for c in slow[:40]]
+        for t in threads:
+            t.start()
+        try:
+            # The slow ones keep their connections for the whole scrape: one
+            # server at a time would answer it only after all of them.
+            status, _, body = fetch(base + "/metrics")
+            check(status == 200 and "tierpool_allocs_total" in body, f"scrape beside 50 slow clients: {status}")
+            check(all(t.is_alive() for t in threads), "the slow clients stopped before the scrape was answered")
+        finally:
+            stop.set()
+            for c in slow:
+                c.close()
+        stop_child(exporter)
+
+        exporter, base = start_exporter(pid, "--max-connections", "3")
+        host, port = base[len("http://"):].split(":")
+        idle = [socket.create_connection((host, int(port))) for _ in range(3)]
+        time.sleep(0.3)
+        status, _, body = fetch(base + "/metrics")
+        check(status == 503 and "too many connections" in body, f"past the cap: {status} {body!r}")
+        # An idle client is cut off at its deadline (5 s): recv sees the end.
+        idle[0].settimeout(20)
+        check(idle[0].recv(100) == b"", "an idle client was not cut off")
+        for c in idle:
+            c.close()
+        status, _, _ = fetch(base + "/metrics")
+        check(status == 200, f"after the idle clients left: {status}")
+        stop_child(exporter)
+
+
+def case_exporter_fleet():
+    """One exporter for the machine: started before two publishers, it
+    serves both with their pid and comm, drops one once it exited, keeps
+    serving; its output parses with prometheus_client."""
+    parser = prometheus_parser()
+    exporter, base = start_exporter()
+    _, _, body = fetch(base + "/metrics")
+    with publisher(["--comm", "fleet-one"]) as one, publisher(["--comm", "fleet-two", "--pool", "alpha"]) as two:
+        def both():
+            _, _, text = fetch(base + "/metrics")
+            series = prometheus_check(text)
+            check(sample(series, "tierpool_allocs_total", pid=one, comm="fleet-one", pool="alpha") == ALPHA_BLOCKS,
+                  "fleet-one's alpha")
+            check(sample(series, "tierpool_live_blocks", pid=two, comm="fleet-two", pool="alpha", pool_id="3") == 1,
+                  "fleet-two's second alpha pool")
+            return text
+        text = poll_until(both, what="both publishers in /metrics")
+        families = {f.name: f for f in parser(text)}
+        pids = {s.labels["pid"] for s in families["tierpool_live_bytes"].samples}
+        check({str(one), str(two)} <= pids, f"prometheus_client sees pids {pids}")
+        # Two pools named alpha in one process: two series.
+        alphas = [s for s in families["tierpool_live_bytes"].samples
+                  if s.labels["pid"] == str(two) and s.labels["pool"] == "alpha"]
+        check(len(alphas) == 2 and len({s.labels["pool_id"] for s in alphas}) == 2, f"two alpha pools: {alphas}")
+        publishers = [c for c in children if c.pid == one]
+        stop_child(publishers[0])
+
+        def dropped():
+            _, _, text = fetch(base + "/metrics")
+            series = prometheus_check(text)
+            check(sample(series, "tierpool_allocs_total", pid=one, pool="alpha") is None, "fleet-one still served")
+            check(sample(series, "tierpool_allocs_total", pid=two, pool="beta") is not None, "fleet-two not served")
+            return True
+        poll_until(dropped, what="fleet-one gone from /metrics")
+    check(exporter.poll() is None, "the exporter exited with its targets")
+    status, _, body = fetch(base + "/metrics")
+    check(status == 200 and sample(prometheus_check(body), "tierpool_exporter_processes") is not None,
+          f"the exporter after both exited: {status}")
+    stop_child(exporter)
+
+
+def prometheus_parser():
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        # Debian's package, when this python3 is not Debian's (pyenv, venv)
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            raise Failure("python3-prometheus-client is not installed (tools/install-deps.sh installs it)")
+    return lambda text: list(text_string_to_metric_families(text))
+
+
+# Pool names a program may give: UTF-8, control characters and escapes for
+# terminals, quotes and backslashes, one name twice, an unnamed pool, and a
+# long one cut at 31 bytes in the middle of a character.
+NASTY_NAMES = ["dup", "dup", "-", "caf\u00e9 \u00fc\u00df \u6f22\u5b57", "\x1b[31mred\x1b[0m\x07\tq\"b\\s\nl",
+               "\x1b]0;title\x07", "x" * 29 + "\u00e9\u00e9", "\u0085c1"]
+
+
+def case_names():
+    parse = prometheus_parser()
+    args = []
+    for name in NASTY_NAMES:
+        args += ["--pool", name]
+    work = opts.work
+    os.makedirs(work, exist_ok=True)
+    with publisher(args + ["--self-stats", work]) as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        doc = stats_json(pid)
+        names = [p["pool"] for p in doc["pools"]]
+        ids = [p["pool_id"] for p in doc["pools"]]
+        check(len(set(ids)) == len(ids), f"pool ids repeat: {ids}")
+        for name in NASTY_NAMES[3:6] + [NASTY_NAMES[7]]:
+            check(name in names, f"{name!r} not in the JSON names {names}")
+        check(names.count("dup") == 2 and "" in names, f"dup twice and an unnamed pool: {names}")
+        check("x" * 29 + "\u00e9" in names, f"the long name is not cut at a character: {names}")
+        text = tool("stats", pid, "--prometheus")
+        check(text.returncode == 0, "stats --prometheus")
+        families = {f.name: f for f in parse(text.stdout)}
+        live = families["tierpool_live_blocks"].samples
+        keys = [(s.labels["pool"], s.labels["pool_id"]) for s in live]
+        check(len(set(keys)) == len(keys), f"series repeat: {keys}")
+        check(sum(1 for s in live if s.labels["pool"] == "dup") == 2, "two dup series")
+        # Control characters show as escapes, nothing raw reaches a terminal.
+        for flag in ("--text", "--json", "--prometheus"):
+            out = tool("stats", pid, flag).stdout
+            check(not re.search(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]", out), f"stats {flag}: a raw control character")
+        red = [s.labels["pool"] for s in live if "red" in s.labels["pool"]]
+        check(red == ["\\x1b[31mred\\x1b[0m\\x07\\x09q\"b\\s\nl"], f"the escaped name reads {red}")
+        # The library's own output of the same pools parses too.
+        json.load(open(os.path.join(work, "json.json")))
+        parse(open(os.path.join(work, "prometheus.txt")).read())
+        for command in (["top", pid, "--once"], ["list"]):
+            out = tool(*command).stdout
+            check("\x1b" not in out and "\x07" not in out, f"{command}: a raw escape")
+            check(not command[0] == "top" or "\\x1b[31mred" in out, f"top shows no escaped name: {out}")
+        exporter, base = start_exporter(pid)
+        _, _, body = fetch(base + "/metrics")
+        stop_child(exporter)
+        parse(body)
+
+
+def forged_copy(source_pid, target_pid):
+    """The bytes of a real segment, rewritten as if process target_pid had
+    published them."""
+    data = bytearray(open(segment(source_pid), "rb").read())
+    data[24:32] = struct.pack("<q", target_pid)
+    return data
+
+
+def case_untrusted_segments():
+    """Files in /dev/shm named like a segment but not one are never opened
+    in a way that blocks, never shown as a process's statistics, and what a
+    segment holds is checked before it is printed."""
+    sleeper = spawn(["sleep", "60"])
+    path = segment(sleeper.pid)
+    try:
+        # A FIFO: opening it would block for ever.
+        os.mkfifo(path)
+        for command in (["list"], ["stats", sleeper.pid], ["top", sleeper.pid, "--once"]):
+            try:
+                result = tool(*command, timeout=15)
+            except subprocess.TimeoutExpired:
+                raise Failure(f"{command} hangs on a FIFO named {path}")
+            check(command[0] == "list" or (result.returncode == 1 and "not a segment" in result.stderr),
+                  f"{command} with a FIFO: {result.returncode} {result.stderr!r}")
+        os.unlink(path)
+        with publisher(["--pool", "forged"]) as pid:
+            poll_until(lambda: known_pools(stats_json(pid)))
+            data = forged_copy(pid, sleeper.pid)
+            # A link to a real segment is not followed.
+            os.symlink(segment(pid), path)
+            result = tool("stats", sleeper.pid)
+            check(result.returncode == 1 and "not a segment" in result.stderr, f"a symlink: {result.stderr!r}")
+            os.unlink(path)
+            if os.geteuid() == 0:
+                # Another user's file: forged figures for a process not theirs.
+                with open(path, "wb") as f:
+                    f.write(data)
+                os.chown(path, 65534, 65534)
+                result = tool("stats", sleeper.pid)
+                check(result.returncode == 1 and "forged" not in result.stdout and "not a segment" in result.stderr,
+                      f"another user's file shown as process {sleeper.pid}'s: {result.stdout[:200]!r}")
+                check(str(sleeper.pid) not in tool("list").stdout, "list shows the forged segment")
+                os.unlink(path)
+            # Counts beyond the layout and names without their NUL.
+            size = (len(data) - 56) // 33
+            data[48:52] = struct.pack("<I", 100000)
+            for i in range(33):
+                data[56 + i * size + 8:56 + i * size + 40] = b"\x1b" * 32
+            with open(path, "wb") as f:
+                f.write(data)
+            result = tool("stats", sleeper.pid)
+            check(result.returncode == 1, f"a pool count of 100000: exit {result.returncode}")
+            data[48:52] = struct.pack("<I", 3)
+            with open(path, "wb") as f:
+                f.write(data)
+            for flag in ("--text", "--json", "--prometheus"):
+                result = tool("stats", sleeper.pid, flag)
+                check(result.returncode == 0 and "\x1b" not in result.stdout,
+                      f"names without NUL, {flag}: {result.returncode} {result.stderr[-300:]}")
+            os.unlink(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        stop_child(sleeper)
+
+
+def case_squatted_name():
+    """A segment name another user holds: the process publishes under a
+    fresh name, says so once, and the tool finds it."""
+    if os.geteuid() != 0:
+        raise Skipped("needs root to make a file of another user")
+
+    def squat():
+        """In the child: another user (65533) takes the name, then the
+        publisher runs as nobody (65534), who cannot remove it."""
+        path = segment(os.getpid())
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.fchown(fd, 65533, 65533)
+        os.close(fd)
+        os.setgid(65534)
+        os.setuid(65534)
+    env = dict(os.environ, TIERPOOL_PUBLISH_INTERVAL="50ms")
+    child = spawn([opts.publisher], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                  preexec_fn=squat)
+    try:
+        line = read_line(child.stdout)
+        check(line.strip() == f"ready {child.pid}", f"the publisher did not start: {line!r}")
+        doc = poll_until(lambda: known_pools(stats_json(child.pid)))
+        check(doc, "no statistics")
+        fallback = [n for n in os.listdir("/dev/shm") if n.startswith(f"tierpool.{child.pid}.")]
+        check(len(fallback) == 1, f"segments {fallback}")
+    finally:
+        stop_child(child)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(segment(child.pid))
+    said = child.stderr.read()
+    check(said.count("is taken by another user; publishing to") == 1, f"stderr: {said!r}")
+    check(not [n for n in os.listdir("/dev/shm") if n.startswith(f"tierpool.{child.pid}.")],
+          "the fallback segment was left")
+
+
+def dead_segments():
+    out = []
+    for name in os.listdir("/dev/shm"):
+        match = re.fullmatch(r"tierpool\.(\d+)(\..*)?", name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            out.append(name)
+    return out
+
+
+def case_children_exit():
+    """20 forked children that publish and leave by _exit leave segments
+    behind; the next tierpool list removes them (--prune says so)."""
+    with publisher(["--fork-children", "20"]) as pid:
+        left = dead_segments()
+        check(len(left) >= 20, f"only {len(left)} segments left by the children: the test tests nothing")
+        result = tool("list", "--prune")
+        check(result.returncode == 0 and result.stdout.count("its process is gone") >= 20,
+              f"list --prune: {result.stdout[:500]}")
+        check(not dead_segments(), f"left after list: {dead_segments()}")
+        check(str(pid) in result.stdout, "list lost the live publisher")
+
+
+def case_truncated_segment():
+    """The owner truncating a live segment does not kill the publisher
+    (SIGBUS); it publishes again."""
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        for _ in range(3):
+            os.truncate(segment(pid), 0)
+            time.sleep(0.2)
+            os.truncate(segment(pid), 4096)
+            time.sleep(0.2)
+        poll_until(lambda: known_pools(stats_json(pid)), what="statistics after the truncations")
+        check(os.path.getsize(segment(pid)) > 4096, "the segment was not made anew")
 
 
 def case_classes():
