@@ -51,11 +51,18 @@ static char folder[64];
 static char path[128];
 static tpi_shm *template, *file, *snap;
 
+static void cleanup(void)
+{
+    unlink(path);
+    rmdir(folder);
+}
+
 static void setup(void)
 {
     if (template) return;
     snprintf(folder, sizeof folder, "/tmp/tp-fuzz-segment-XXXXXX");
     if (!mkdtemp(folder)) FAIL("mkdtemp");
+    atexit(cleanup);
     snprintf(path, sizeof path, "%s/" TPI_SHM_PREFIX "%ld", folder, (long)getpid());
     snapshot_set_dir(folder);
     template = calloc(1, sizeof *template);
