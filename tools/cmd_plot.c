@@ -6,8 +6,8 @@
  *
  * The columns are found by name in the header, so a file with more or
  * fewer columns than record writes today still plots what it has. Rows that
- * are not numbers (the header of a second recording appended to the file)
- * are skipped; where time goes back (a second recording) the lines start
+ * are not numbers (the header of a second recording appended to the file,
+ * or nan, inf or a value past PLOT_MAX in a column drawn) are skipped; where time goes back (a second recording) the lines start
  * anew.
  */
 #define _GNU_SOURCE
@@ -44,6 +44,10 @@ static int split(char *line, char **fields, int cap)
     return n;
 }
 
+/* Values beyond this (and nan, inf) are not drawn: their row is skipped,
+ * so every coordinate written is a finite number. */
+#define PLOT_MAX 1e15
+
 static bool read_csv(FILE *in, series *s, const char *path)
 {
     char line[4096], *fields[64];
@@ -71,7 +75,8 @@ static bool read_csv(FILE *in, series *s, const char *path)
         for (int c = 0; c < COLS && ok; c++) {
             if (index[c] < 0) continue;
             char *end;
-            ok = index[c] < n && (row[c] = strtod(fields[index[c]], &end), end != fields[index[c]] && !*end);
+            ok = index[c] < n && (row[c] = strtod(fields[index[c]], &end), end != fields[index[c]] && !*end) &&
+                 fabs(row[c]) <= PLOT_MAX;
         }
         if (!ok) continue;
         if (s->count == s->cap) {

@@ -16,8 +16,11 @@ set -euo pipefail
 # package:command pairs; the command (if any) also satisfies the check, so that
 # e.g. pkgconf's pkg-config counts where the pkg-config package is absent.
 # clang and libclang-rt-14-dev (libFuzzer and clang's sanitizer runtimes, which
-# Debian 12 only recommends with clang) are for make test-fuzz.
-TEST_DEPS="cmake:cmake gcc:gcc g++:g++ make:make pkg-config:pkg-config valgrind:valgrind python3:python3 binutils:nm sqlite3:sqlite3 lua5.4:lua5.4 clang:clang libclang-rt-14-dev:"
+# Debian 12 only recommends with clang) are for make test-fuzz;
+# python3-prometheus-client parses the exporter's output in the cli tests.
+# prometheus (for promtool, which checks contrib/'s alert rules) is optional.
+TEST_DEPS="cmake:cmake gcc:gcc g++:g++ make:make pkg-config:pkg-config valgrind:valgrind python3:python3 binutils:nm sqlite3:sqlite3 lua5.4:lua5.4 clang:clang libclang-rt-14-dev: python3-prometheus-client:"
+TEST_OPTIONAL="prometheus:promtool"
 BENCH_DEPS="libjemalloc2: libmimalloc2.0: libtcmalloc-minimal4:"
 
 say() { printf 'deps: %s\n' "$*"; }
@@ -57,9 +60,9 @@ install_pkgs() {
     apt-get install -y -qq --no-install-recommends "$@" >/dev/null || return 1
 }
 
-# check LIST REQUIRED(1|0) WHAT
+# check LIST REQUIRED(1|0) WHAT [WHAT-HAPPENS-WITHOUT]
 check() {
-    local list=$1 required=$2 what=$3
+    local list=$1 required=$2 what=$3 without=${4:-the benchmark skips absent allocators}
     local missing
     missing=$(missing_of "$list")
     if [ -z "$missing" ]; then
@@ -81,15 +84,19 @@ check() {
         say "$what: cannot continue without them"
         return 1
     fi
-    say "$what: continuing without them (the benchmark skips absent allocators)"
+    say "$what: continuing without them ($without)"
     return 0
 }
 
 case "${1:-all}" in
-    test) check "$TEST_DEPS" 1 "test tools" ;;
+    test)
+        check "$TEST_DEPS" 1 "test tools"
+        check "$TEST_OPTIONAL" 0 "optional test tools" "contrib_check skips promtool"
+        ;;
     bench) check "$BENCH_DEPS" 0 "benchmark peers" ;;
     all)
         check "$TEST_DEPS" 1 "test tools"
+        check "$TEST_OPTIONAL" 0 "optional test tools" "contrib_check skips promtool"
         check "$BENCH_DEPS" 0 "benchmark peers"
         ;;
     *)

@@ -465,6 +465,20 @@ def case_record_plot():
     check(len(groups["ticks"].findall(ns + "text")) >= 4, "too few tick labels")
     result = tool("plot", os.path.join(opts.source, "include", "tierpool.h"), "-o", svg)
     check(result.returncode == 1 and "time_s" in result.stderr, f"plot of a non-CSV file: {result.stderr!r}")
+    # nan, inf and absurd values: skipped, never written as coordinates.
+    bad = os.path.join(work, "bad.csv")
+    with open(bad, "w") as f:
+        f.write(CSV_HEADER + "\n")
+        for t, v in enumerate(["1", "nan", "inf", "-inf", "1e300", "-nan", "2"]):
+            f.write(f"{t},{v},2,3,4,{v},{v},6,{v},0.5\n")
+    result = tool("plot", bad, "-o", svg)
+    check(result.returncode == 0, f"plot of nan and inf: {result.stderr!r}")
+    root = ET.parse(svg).getroot()
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            numbers = re.findall(r"[-+]?[0-9.]*[a-zA-Z]+|[-+]?[0-9.]+", value) if name in (
+                "x", "y", "x1", "x2", "y1", "y2", "points") else []
+            check(all(re.fullmatch(r"[-+]?[0-9.]+", n) for n in numbers), f"{name}={value!r} in the SVG")
 
 
 def fetch(url):
