@@ -146,6 +146,8 @@ static tpi_shm *tpi_monitor_create(void)
     shm->version = TP_STATS_VERSION;
     shm->stats_size = sizeof(tp_stats);
     shm->pid = pid;
+    struct stat ns;
+    shm->pid_ns = stat("/proc/self/ns/pid", &ns) == 0 ? (uint64_t)ns.st_ino : 0;
     shm->interval_ms = (uint64_t)TPI_OPTION(publish_interval_ms);
     atomic_store_explicit(&shm->seq, 0, memory_order_relaxed);
     /* Readers check the magic after a consistent copy, so its order with

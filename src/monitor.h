@@ -17,7 +17,7 @@
 
 #include "tierpool.h"
 
-#define TPI_SHM_MAGIC 0x74706d6f6e697431ULL /* "tpmonit1" */
+#define TPI_SHM_MAGIC 0x74706d6f6e697432ULL /* "tpmonit2" */
 #define TPI_SHM_POOLS 32                    /* pools published, beyond that summed only */
 #define TPI_SHM_PREFIX "tierpool."        /* names in /dev/shm: tierpool.<pid>[.<suffix>] */
 #define TPI_SHM_NAME_FORMAT "/" TPI_SHM_PREFIX "%ld"
@@ -32,6 +32,8 @@ typedef struct tpi_shm {
     uint64_t interval_ms;    /* how often the writer updates */
     uint32_t pool_count;     /* pools[] entries in use */
     uint32_t reserved;
+    uint64_t pid_ns;         /* inode of the writer's pid namespace (0: unknown): pid means
+                              * this process only to a reader in the same namespace */
     tp_stats process;        /* all pools together */
     tp_stats pools[TPI_SHM_POOLS];
 } tpi_shm;

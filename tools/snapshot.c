@@ -33,6 +33,7 @@
 #include <math.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,14 @@ static uid_t process_uid(pid_t pid)
     return uid;
 }
 
+uint64_t snapshot_pid_namespace(void)
+{
+    static uint64_t ns;
+    struct stat st;
+    if (!ns && stat("/proc/self/ns/pid", &st) == 0) ns = (uint64_t)st.st_ino;
+    return ns;
+}
+
 /* Whether process pid maps the file of inode ino (its /proc/PID/maps), or
  * -1 if that cannot be read. */
 static int process_maps_inode(pid_t pid, ino_t ino)
@@ -235,6 +244,8 @@ snapshot_status snapshot_check(tpi_shm *snap, pid_t pid)
 {
     if (snap->magic != TPI_SHM_MAGIC || snap->version != TP_STATS_VERSION || snap->stats_size != sizeof(tp_stats))
         return SNAPSHOT_INCOMPATIBLE;
+    uint64_t ns = snapshot_pid_namespace();
+    if (snap->pid_ns && ns && snap->pid_ns != ns) return SNAPSHOT_ELSEWHERE;
     if (snap->pid != (int64_t)pid) return SNAPSHOT_STALE;
     if (snap->pool_count > TPI_SHM_POOLS) return SNAPSHOT_INCOMPATIBLE;
     check_stats(&snap->process);
@@ -356,6 +367,12 @@ int snapshot_report(const char *cmd, pid_t pid, snapshot_status status)
                 "user's): ignored\n",
                 segment_dir, p, p);
         break;
+    case SNAPSHOT_ELSEWHERE:
+        fprintf(stderr,
+                "%s/" TPI_SHM_PREFIX "%ld is from a process of another pid namespace (a container): run the tool "
+                "in its namespace\n",
+                segment_dir, p);
+        break;
     case SNAPSHOT_INCOMPATIBLE:
         fprintf(stderr, "process %ld publishes statistics of another tierpool version than this tool's\n", p);
         break;
@@ -367,6 +384,20 @@ int snapshot_report(const char *cmd, pid_t pid, snapshot_status status)
 }
 
 /* ---- the folder's segments ------------------------------------------------------------- */
+
+/* Whether the segment `name` names a pid of another pid namespace: its pid
+ * says nothing of the processes here. */
+static bool segment_elsewhere(int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return false;
+    tpi_shm head; /* pread, not a mapping: a short file gives a short read, no SIGBUS */
+    ssize_t n = pread(fd, &head, offsetof(tpi_shm, process), 0);
+    close(fd);
+    uint64_t ns = snapshot_pid_namespace();
+    return n == (ssize_t)offsetof(tpi_shm, process) && head.magic == TPI_SHM_MAGIC && head.pid_ns && ns &&
+           head.pid_ns != ns;
+}
 
 /* Why the segment `name` (status *st) of process pid is left behind, or
  * NULL if it is not. */
@@ -397,7 +428,7 @@ size_t snapshot_prune(FILE *report)
             !S_ISREG(st.st_mode) || (st.st_uid != self && self != 0))
             continue;
         const char *why = segment_left_behind(pid, &st);
-        if (!why || unlinkat(dir, entry->d_name, 0) != 0) continue;
+        if (!why || segment_elsewhere(dir, entry->d_name) || unlinkat(dir, entry->d_name, 0) != 0) continue;
         removed++;
         if (report) {
             char shown[6 * 256 + 1];

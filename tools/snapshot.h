@@ -22,6 +22,7 @@ typedef enum snapshot_status {
     SNAPSHOT_DENIED,         /* the segment belongs to another user */
     SNAPSHOT_UNTRUSTED,      /* a file of its name is no segment of the process: not a
                               * regular file, or not the process's user's (nor ours) */
+    SNAPSHOT_ELSEWHERE,      /* published from another pid namespace: its pid is not ours */
     SNAPSHOT_INCOMPATIBLE,   /* another version of the layout */
     SNAPSHOT_BUSY,           /* no consistent copy yet: being set up, or no first update */
 } snapshot_status;
@@ -31,6 +32,9 @@ void snapshot_set_dir(const char *dir);
 /* Checks a copied segment as process pid's and makes it safe to print:
  * counts within bounds, names NUL-terminated, figures finite. */
 snapshot_status snapshot_check(tpi_shm *snap, pid_t pid);
+
+/* The inode of this process's pid namespace, or 0. */
+uint64_t snapshot_pid_namespace(void);
 
 /* A zeroed snapshot (about 180 KiB, so not on the stack); NULL if out of
  * memory. Freed with free(). */

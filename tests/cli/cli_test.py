@@ -752,10 +752,10 @@ def case_untrusted_segments():
                 check(str(sleeper.pid) not in tool("list").stdout, "list shows the forged segment")
                 os.unlink(path)
             # Counts beyond the layout and names without their NUL.
-            size = (len(data) - 56) // 33
+            size = (len(data) - 64) // 33
             data[48:52] = struct.pack("<I", 100000)
             for i in range(33):
-                data[56 + i * size + 8:56 + i * size + 40] = b"\x1b" * 32
+                data[64 + i * size + 8:64 + i * size + 40] = b"\x1b" * 32
             with open(path, "wb") as f:
                 f.write(data)
             result = tool("stats", sleeper.pid)

@@ -73,6 +73,7 @@ static void setup(void)
     template->version = TP_STATS_VERSION;
     template->stats_size = sizeof(tp_stats);
     template->pid = getpid();
+    template->pid_ns = snapshot_pid_namespace();
     template->updated_ms = 1;
     template->interval_ms = 1000;
     template->pool_count = 2;

@@ -218,7 +218,7 @@ def stats_layout():
     text = open(os.path.join(HERE, "..", "..", "include", "tierpool.h")).read()
     body = text[text.index("#define TP_STATS_POOL_FIELDS(X)"):text.index("#define TP_STATS_CLASS_FIELDS(X)")]
     fields = body.count("    X(")
-    process = 56                       # magic, version, stats_size, seq, pid, updated, interval, count
+    process = 64                       # magic, version, stats_size, seq, pid, updated, interval, count, pid_ns
     frag = process + 48 + 8 * fields   # version, size, name[32], pool_id, reserved, the fields
     size = frag + 8 + 60 * 13 * 8      # the classes after it
     return process + 8, frag, process + size
@@ -242,7 +242,8 @@ def segment_seeds():
         "hand-pool-count": b"\0" + patch(48, struct.pack("<I", 0xffffffff)),
         "hand-names": b"\0" + patch(name, b"\x1b[2J" * 6 + b"ab") + patch(pool0 + 8, b"\xff" * 32),
         "hand-utf8": b"\0" + patch(name, "caf\u00e9 \u0085 \u6f22".encode() + b"\xc3\x00"),
-        "hand-nan": b"\0" + patch(frag, nan) + patch(pool0 + frag - 56, struct.pack("<d", float("inf"))),
+        "hand-nan": b"\0" + patch(frag, nan) + patch(pool0 + frag - 64, struct.pack("<d", float("inf"))),
+        "hand-namespace": b"\0" + patch(56, struct.pack("<Q", 4026531836 + 1)),
     }
 
 
