@@ -18,6 +18,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -843,6 +844,70 @@ def case_truncated_segment():
             time.sleep(0.2)
         poll_until(lambda: known_pools(stats_json(pid)), what="statistics after the truncations")
         check(os.path.getsize(segment(pid)) > 4096, "the segment was not made anew")
+
+
+def served_metrics(body):
+    return {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line and not line.startswith("#")}
+
+
+def rule_expressions(path):
+    """The expr: of each rule in a Prometheus rule file (the plain YAML
+    contrib/ writes: `expr: ...` or `expr: |` and an indented block)."""
+    lines = open(path).read().splitlines()
+    exprs = []
+    for i, line in enumerate(lines):
+        match = re.match(r"(\s*)expr:\s*(.*)$", line)
+        if not match:
+            continue
+        if match.group(2) not in ("|", ">", "|-", ">-"):
+            exprs.append(match.group(2))
+            continue
+        indent, block = len(match.group(1)), []
+        for follow in lines[i + 1:]:
+            if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
+                break
+            block.append(follow.strip())
+        exprs.append(" ".join(block))
+    return exprs
+
+
+def case_contrib():
+    """contrib/: the Grafana dashboard is JSON, and it and the alert rules
+    name only metrics the exporter serves; promtool accepts the rules (when
+    installed); the systemd unit's exporter command runs."""
+    contrib = os.path.join(opts.source, "contrib")
+    dashboard = json.load(open(os.path.join(contrib, "grafana", "tierpool-dashboard.json")))
+    rules = os.path.join(contrib, "prometheus", "tierpool-alerts.yml")
+    unit = open(os.path.join(contrib, "systemd", "tierpool-exporter.service")).read()
+    check(os.path.exists(os.path.join(contrib, "containers.md")), "no container guide")
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        # The unit's command, on a free port, answering one scrape.
+        exec_start = re.search(r"^ExecStart=\S*tierpool (exporter .*)$", unit, re.M)
+        check(exec_start, "the unit has no ExecStart running tierpool exporter")
+        args = re.sub(r"--listen \S+", "", exec_start.group(1)).split()[1:]
+        exporter, base = start_exporter("--classes", *args)
+        status, _, body = fetch(base + "/metrics")
+        stop_child(exporter)
+        check(status == 200, f"the unit's exporter command: {status}")
+    served = served_metrics(body)
+    check("tierpool_memory_limit_bytes" in served and "tierpool_class_allocs_total" in served,
+          f"served: {sorted(served)}")
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    check(len(exprs) >= 10, f"only {len(exprs)} dashboard queries")
+    rule_exprs = rule_expressions(rules)
+    check(len(rule_exprs) >= 3, f"only {len(rule_exprs)} alert rules")
+    for where, texts in (("dashboard", exprs), ("alert rules", rule_exprs)):
+        for text in texts:
+            for name in re.findall(r"\btierpool_\w+", text):
+                check(name in served, f"the {where} name {name}, which the exporter does not serve: {text}")
+    promtool = shutil.which("promtool")
+    if not promtool:
+        print("contrib: promtool skipped: needs the Debian package prometheus")
+        return
+    result = subprocess.run([promtool, "check", "rules", rules], capture_output=True, text=True)
+    check(result.returncode == 0, f"promtool check rules: {result.stdout} {result.stderr}")
 
 
 def case_classes():
