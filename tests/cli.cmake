@@ -11,7 +11,7 @@ set(TPC_SANITIZE "")
 if(TP_SANITIZE)
   set(TPC_SANITIZE --sanitize=${TP_SANITIZE})
 endif()
-set(TPC_CASES stats_json stats_prometheus stats_same_as_library not_publishing list top preload record_plot
+set(TPC_CASES stats_json stats_prometheus stats_same_as_library not_publishing list top preload record_plot record_ring
   exporter exporter_slow_clients exporter_fleet names untrusted_segments squatted_name children_exit
   truncated_segment contrib classes options bench help)
 foreach(case ${TPC_CASES})

@@ -5,9 +5,11 @@
  * with axes, ticks, grid lines and a legend, under a title.
  *
  * The columns are found by name in the header, so a file with more or
- * fewer columns than record writes today still plots what it has. Rows that
+ * fewer columns than record writes today still plots what it has. A ring
+ * file (`tierpool record --ring`) is read from its oldest slot. Rows that
  * are not numbers (the header of a second recording appended to the file,
- * or nan, inf or a value past PLOT_MAX in a column drawn) are skipped; where time goes back (a second recording) the lines start
+ * blank ring slots, or nan, inf or a value past PLOT_MAX in a column drawn)
+ * are skipped; where time goes back (a second recording) the lines start
  * anew.
  */
 #define _GNU_SOURCE
@@ -53,7 +55,14 @@ static bool read_csv(FILE *in, series *s, const char *path)
     char line[4096], *fields[64];
     int index[COLS];
     bool header = false;
+    long ring_rows = 0, ring_next = 0, slot = -1; /* a ring file (tierpool record --ring) */
+    size_t first_new = 0;                        /* rows before it are newer than the ones after */
     while (fgets(line, sizeof line, in)) {
+        if (!header && s->count == 0 && slot < 0 &&
+            sscanf(line, "# tierpool ring rows=%ld next=%ld", &ring_rows, &ring_next) == 2)
+            continue;
+        if (line[0] == '#') continue;
+        if (header && ring_rows && ++slot == ring_next) first_new = s->count;
         int n = split(line, fields, 64);
         if (!header) {
             if (n == 1 && !*fields[0]) continue;
@@ -90,6 +99,19 @@ static bool read_csv(FILE *in, series *s, const char *path)
             s->cap = cap;
         }
         memcpy(s->rows[s->count++], row, sizeof row);
+    }
+    /* A ring's rows from the oldest: the slots from `next` on, then those before. */
+    if (ring_rows && first_new > 0 && first_new < s->count) {
+        size_t older = s->count - first_new;
+        double(*rotated)[COLS] = malloc(s->count * sizeof *rotated);
+        if (!rotated) {
+            fprintf(stderr, "tierpool plot: out of memory\n");
+            return false;
+        }
+        memcpy(rotated, s->rows + first_new, older * sizeof *rotated);
+        memcpy(rotated + older, s->rows, first_new * sizeof *rotated);
+        memcpy(s->rows, rotated, s->count * sizeof *rotated);
+        free(rotated);
     }
     if (!s->count) fprintf(stderr, "tierpool plot: %s has no rows to plot\n", path);
     return s->count > 0;

@@ -482,6 +482,46 @@ def case_record_plot():
             check(all(re.fullmatch(r"[-+]?[0-9.]+", n) for n in numbers), f"{name}={value!r} in the SVG")
 
 
+def case_record_ring():
+    """record --ring keeps a file of fixed size, the newest rows over the
+    oldest, across recordings; plot draws it from the oldest."""
+    work = opts.work
+    os.makedirs(work, exist_ok=True)
+    ring, svg = os.path.join(work, "ring.csv"), os.path.join(work, "ring.svg")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(ring)
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        sizes, times = [], []
+        for _ in range(2):  # the second recording goes on where the first stopped
+            result = tool("record", pid, "-o", ring, "--ring", "5", "-i", "50ms", "-t", "600ms")
+            check(result.returncode == 0 and "rows written to the ring" in result.stderr, f"record: {result.stderr}")
+            written = int(re.search(r"(\d+) rows written", result.stderr).group(1))
+            check(written > 5, f"only {written} rows: the ring never wrapped")
+            sizes.append(os.path.getsize(ring))
+            lines = open(ring).read().splitlines()
+            check(lines[0].startswith("# tierpool ring rows=000000005 ") and lines[1] == CSV_HEADER,
+                  f"ring header: {lines[:2]}")
+            slots = lines[2:]
+            check(len(slots) == 5 and all(len(line) == 199 for line in slots), f"slots: {slots}")
+            nxt = int(re.search(r"next=(\d+)", lines[0]).group(1))
+            ordered = [float(line.split(",")[0]) for line in slots[nxt:] + slots[:nxt]]
+            check(ordered == sorted(ordered) and len(set(ordered)) == 5, f"the ring from its oldest: {ordered}")
+            times.append(ordered)
+        check(sizes[0] == sizes[1], f"the ring grew: {sizes}")
+        check(times[1][0] > times[0][-1], f"the second recording's times do not go on: {times}")
+        result = tool("record", pid, "-o", ring, "--ring", "6", "-t", "100ms")
+        check(result.returncode == 1 and "not a ring of 6 rows" in result.stderr, f"--ring 6: {result.stderr}")
+        result = tool("record", pid, "--ring", "5")
+        check(result.returncode == 2, "--ring without -o")
+    result = tool("plot", ring, "-o", svg)
+    check(result.returncode == 0, f"plot of a ring: {result.stderr}")
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = {g.get("class"): g for g in ET.parse(svg).getroot().iter(ns + "g")}
+    runs = groups["live_bytes"].findall(ns + "polyline")
+    check(len(runs) == 1 and len(runs[0].get("points").split()) == 5, "the ring is not one run of 5 points")
+
+
 def fetch(url):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
