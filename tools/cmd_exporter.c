@@ -368,18 +368,27 @@ static int exporter_loop(exporter *e, int listener, long max_requests, long max_
 
 static int exporter_main(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_exporter, argc, argv);
+    enum { OPT_CLASSES = 256, OPT_MAX_CONNECTIONS, OPT_MAX_REQUESTS };
+    static const struct option options[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"classes", no_argument, NULL, OPT_CLASSES},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+        {"max-requests", required_argument, NULL, OPT_MAX_REQUESTS},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_exporter, argc, argv, "l:", options);
     const char *listen_spec = DEFAULT_LISTEN;
     long max_requests = 0, max_connections = DEFAULT_MAX_CONNECTIONS;
     exporter e = {.pid_count = 0};
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--listen", "-l")) listen_spec = cli_value(&p, arg);
-        else if (cli_is(&p, arg, "--max-requests", NULL)) cli_count_value(&p, arg, &max_requests);
-        else if (cli_is(&p, arg, "--max-connections", NULL)) cli_count_value(&p, arg, &max_connections);
-        else if (cli_is(&p, arg, "--classes", NULL)) e.classes = true;
-        else if (cli_is_option(&p, arg)) cli_usage_error(&p, "unknown option %s", arg);
-        else if (e.pid_count == MAX_PIDS) cli_usage_error(&p, "at most %d process ids", MAX_PIDS);
+    int opt;
+    while ((opt = cli_getopt(&p)) != -1) {
+        if (opt == 'l') listen_spec = optarg;
+        else if (opt == OPT_CLASSES) e.classes = true;
+        else if (opt == OPT_MAX_CONNECTIONS) cli_count_value(&p, &max_connections);
+        else cli_count_value(&p, &max_requests);
+    }
+    for (const char *arg; (arg = cli_next_argument(&p));) {
+        if (e.pid_count == MAX_PIDS) cli_usage_error(&p, "at most %d process ids", MAX_PIDS);
         else if (!cli_parse_pid(arg, &e.pids[e.pid_count++])) cli_usage_error(&p, "'%s' is not a process id", arg);
     }
     if (!cli_finish(&p, NULL)) return cli_stop_status(&p);

@@ -320,14 +320,19 @@ static void write_svg(FILE *out, const series *s, const char *title)
 
 static int plot(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_plot, argc, argv);
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"title", required_argument, NULL, 256},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_plot, argc, argv, "o:", options);
     const char *input = NULL, *output = NULL, *title = NULL;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--output", "-o")) output = cli_value(&p, arg);
-        else if (cli_is(&p, arg, "--title", NULL)) title = cli_value(&p, arg);
-        else cli_positional(&p, arg, &input);
+    int opt;
+    while ((opt = cli_getopt(&p)) != -1) {
+        if (opt == 'o') output = optarg;
+        else title = optarg;
     }
+    input = cli_next_argument(&p);
     if (!cli_finish(&p, input ? NULL : "no CSV file given")) return cli_stop_status(&p);
 
     FILE *in = strcmp(input, "-") == 0 ? stdin : fopen(input, "r");

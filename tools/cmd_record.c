@@ -167,19 +167,27 @@ static int record_loop(recorder *r, tpi_shm *snap, uint64_t interval_ms, uint64_
 
 static int record(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_record, argc, argv);
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"interval", required_argument, NULL, 'i'},
+        {"duration", required_argument, NULL, 't'},
+        {"ring", required_argument, NULL, 256},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_record, argc, argv, "o:i:t:", options);
     uint64_t interval_ms = 0, duration_ms = 0;
     long ring = 0;
     const char *path = NULL;
     pid_t pid = 0;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--output", "-o")) path = cli_value(&p, arg);
-        else if (cli_is(&p, arg, "--interval", "-i")) cli_duration_value(&p, arg, &interval_ms);
-        else if (cli_is(&p, arg, "--duration", "-t")) cli_duration_value(&p, arg, &duration_ms);
-        else if (cli_is(&p, arg, "--ring", NULL)) cli_count_value(&p, arg, &ring);
-        else cli_pid_argument(&p, arg, &pid);
+    int opt;
+    while ((opt = cli_getopt(&p)) != -1) {
+        if (opt == 'o') path = optarg;
+        else if (opt == 'i') cli_duration_value(&p, 10, &interval_ms);
+        else if (opt == 't') cli_duration_value(&p, 1, &duration_ms);
+        else cli_count_value(&p, &ring);
     }
+    const char *arg = cli_next_argument(&p);
+    if (arg) cli_pid_argument(&p, arg, &pid);
     if (!p.failed && ring && (!path || strcmp(path, "-") == 0)) cli_usage_error(&p, "--ring needs -o FILE");
     if (!p.failed && ring > RING_MAX_ROWS) cli_usage_error(&p, "--ring: at most %ld rows", RING_MAX_ROWS);
     if (!cli_finish(&p, pid ? NULL : "no process id given")) return cli_stop_status(&p);

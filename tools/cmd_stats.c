@@ -13,16 +13,18 @@
 
 static int stats(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_stats, argc, argv);
-    int format = TP_STATS_TEXT;
+    static const struct option options[] = {
+        {"text", no_argument, NULL, 256 + TP_STATS_TEXT},
+        {"json", no_argument, NULL, 256 + TP_STATS_JSON},
+        {"prometheus", no_argument, NULL, 256 + TP_STATS_PROMETHEUS},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_stats, argc, argv, "", options);
+    int format = TP_STATS_TEXT, opt;
     pid_t pid = 0;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--json", NULL)) format = TP_STATS_JSON;
-        else if (cli_is(&p, arg, "--prometheus", NULL)) format = TP_STATS_PROMETHEUS;
-        else if (cli_is(&p, arg, "--text", NULL)) format = TP_STATS_TEXT;
-        else cli_pid_argument(&p, arg, &pid);
-    }
+    while ((opt = cli_getopt(&p)) != -1) format = opt - 256;
+    const char *arg = cli_next_argument(&p);
+    if (arg) cli_pid_argument(&p, arg, &pid);
     if (!cli_finish(&p, pid ? NULL : "no process id given")) return cli_stop_status(&p);
 
     tpi_shm *snap = snapshot_first(cmd_stats.name, pid);
@@ -49,13 +51,10 @@ const command cmd_stats = {
 
 static int list(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_list, argc, argv);
+    static const struct option options[] = {{"prune", no_argument, NULL, 256}, {0}};
+    cli_parser p = cli_parser_init(&cmd_list, argc, argv, "", options);
     bool report = false;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--prune", NULL)) report = true;
-        else cli_usage_error(&p, "unexpected argument '%s'", arg);
-    }
+    while (cli_getopt(&p) != -1) report = true;
     if (!cli_finish(&p, NULL)) return cli_stop_status(&p);
     size_t removed = snapshot_prune(report ? stdout : NULL);
     if (report) printf("%zu segment%s left behind removed\n\n", removed, removed == 1 ? "" : "s");

@@ -400,18 +400,25 @@ static int top_loop(top_view *v, uint64_t interval_ms, long iterations, bool onc
 
 static int top(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_top, argc, argv);
+    static const struct option options[] = {
+        {"interval", required_argument, NULL, 'd'},
+        {"iterations", required_argument, NULL, 'n'},
+        {"once", no_argument, NULL, 256},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_top, argc, argv, "d:n:", options);
     uint64_t interval_ms = 1000;
     long iterations = 0;
     bool once = false;
     pid_t pid = 0;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--interval", "-d")) cli_duration_value(&p, arg, &interval_ms);
-        else if (cli_is(&p, arg, "--iterations", "-n")) cli_count_value(&p, arg, &iterations);
-        else if (cli_is(&p, arg, "--once", NULL)) once = true;
-        else cli_pid_argument(&p, arg, &pid);
+    int opt;
+    while ((opt = cli_getopt(&p)) != -1) {
+        if (opt == 'd') cli_duration_value(&p, 10, &interval_ms);
+        else if (opt == 'n') cli_count_value(&p, &iterations);
+        else once = true;
     }
+    const char *arg = cli_next_argument(&p);
+    if (arg) cli_pid_argument(&p, arg, &pid);
     if (!cli_finish(&p, NULL)) return cli_stop_status(&p);
     if (once) iterations = 1;
     if (!pid && !(pid = pick_process())) return 1;
@@ -428,7 +435,8 @@ static int top(int argc, char **argv)
 const command cmd_top = {
     "top", "[PID] [--interval 1s] [-n ITERATIONS] [--once]", "a live view of a publishing process, like top",
     "options:\n"
-    "  -d, --interval T     redraw every T (250ms, 1s, 2.5s; default 1s)\n"
+    "  -d, --interval T     redraw every T (250ms, 1s, 2.5s; default 1s; a bare\n"
+    "                       number is milliseconds)\n"
     "  -n, --iterations N   stop after N frames\n"
     "      --once           one frame (waits for the process's next snapshot, for\n"
     "                       the rates), then exit\n"

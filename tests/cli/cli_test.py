@@ -345,6 +345,14 @@ def case_top():
             check(text in result.stdout, f"no {text!r} in top's frame: {result.stdout}")
         result = tool("top", pid, "--once")
         check(result.returncode == 0 and "allocs  0/s" in result.stdout, f"top --once has no rates: {result.stdout}")
+        # getopt_long conventions: a value attached or apart, options after
+        # the pid; a bare number is milliseconds.
+        for args in (["-n1", "-d100ms", pid], ["-n", "1", "-d", "100ms", pid], [pid, "--iterations=1", "-d", "100"]):
+            result = tool("top", *args)
+            check(result.returncode == 0 and result.stdout.count("tierpool top - pid") == 1,
+                  f"top {args}: {result.returncode} {result.stderr}")
+        result = tool("top", pid, "-d", "1")
+        check(result.returncode == 2 and "a bare number is milliseconds" in result.stderr, f"-d 1: {result.stderr}")
         top_on_terminal(pid)
 
 
