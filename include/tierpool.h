@@ -69,8 +69,9 @@ typedef struct tp_pool_config {
     size_t memory_limit;
 } tp_pool_config;
 
-/* Creates a pool (name is copied, up to 31 bytes; NULL allowed). Returns NULL
- * with ENOMEM when out of memory. Any thread may use the pool. */
+/* Creates a pool (name is copied, up to 31 bytes cut at a whole UTF-8
+ * character; NULL allowed: unnamed). Returns NULL with ENOMEM when out of
+ * memory. Any thread may use the pool. */
 TP_API tp_pool *tp_pool_create(const char *name, const tp_pool_config *config);
 /* Releases every block of the pool at once, freed or not, and returns its
  * memory to the OS. No thread may use the pool or its blocks during or after

@@ -346,6 +346,7 @@ static snapshot_status top_read(top_view *v, uint64_t wait_ms)
 static pid_t pick_process(void)
 {
     pid_t pids[64];
+    snapshot_prune(NULL);
     size_t count = snapshot_list(pids, sizeof pids / sizeof pids[0]);
     if (count == 1) return pids[0];
     if (count == 0) {
