@@ -13,7 +13,7 @@ if(TP_SANITIZE)
 endif()
 set(TPC_CASES stats_json stats_prometheus stats_same_as_library not_publishing list top preload record_plot record_ring
   exporter exporter_slow_clients exporter_fleet names untrusted_segments squatted_name children_exit
-  truncated_segment contrib classes options bench help)
+  exec_child truncated_segment contrib classes options bench help)
 foreach(case ${TPC_CASES})
   add_test(NAME cli_${case} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli/run.sh ${case}
     --tool $<TARGET_FILE:tierpool-cli> --publisher $<TARGET_FILE:cli_publisher>

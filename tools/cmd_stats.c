@@ -39,7 +39,7 @@ const command cmd_stats = {
     "stats", "PID [--text|--json|--prometheus]", "print one snapshot of a publishing process's statistics",
     "options:\n"
     "  --text        a table per pool, then the process total (the default)\n"
-    "  --json        {\"version\": 1, \"pools\": [...], \"process\": {...}}\n"
+    "  --json        {\"version\": N, \"pools\": [...], \"process\": {...}}\n"
     "  --prometheus  the Prometheus text format (as `tierpool exporter` serves it)\n"
     "\n"
     "The formats are those of tp_stats_print(NULL, TP_STATS_TEXT/JSON/PROMETHEUS)\n"

@@ -880,6 +880,31 @@ def case_children_exit():
         check(str(pid) in result.stdout, "list lost the live publisher")
 
 
+def case_exec_child():
+    """A child that publishes and then calls exec leaves its segment, which
+    it no longer maps: list --prune removes it once it is older than
+    SNAPSHOT_PRUNE_AGE_S (5 s), and not before."""
+    with publisher(["--exec-child", "30"]):
+        def sleeper_segment():
+            for name in os.listdir("/dev/shm"):
+                match = re.fullmatch(r"tierpool\.(\d+)", name)
+                with contextlib.suppress(OSError):
+                    if match and open(f"/proc/{match.group(1)}/comm").read().strip() == "sleep":
+                        return name, int(match.group(1))
+            return None
+        name, child = poll_until(sleeper_segment, what="the exec'd child's segment")
+        try:
+            tool("list")
+            check(os.path.exists("/dev/shm/" + name), "a young segment was pruned")
+            time.sleep(5.5)
+            result = tool("list", "--prune")
+            check("no longer maps it (exec)" in result.stdout and not os.path.exists("/dev/shm/" + name),
+                  f"the exec'd child's segment: {result.stdout}")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
 def case_truncated_segment():
     """The owner truncating a live segment does not kill the publisher
     (SIGBUS); it publishes again."""

@@ -16,7 +16,9 @@
  *       with --comm NAME it sets its process name (prctl) first; with
  *       --fork-children N it first forks N children that publish, wait
  *       three publish intervals and leave by _exit (no exit handlers: their
- *       segments stay behind), and waits for them;
+ *       segments stay behind), and waits for them; with --exec-child
+ *       SECONDS it forks one that publishes, then becomes `sleep SECONDS`
+ *       (its segment stays, no longer mapped);
  *       then, with --self-stats, writes what the library itself prints of
  *       them (tp_stats_print: text.txt, json.json, prometheus.txt in DIR),
  *       prints "ready PID" and waits for SIGTERM or SIGINT. Nothing is
@@ -105,6 +107,23 @@ static int fork_children(int n)
     int status, failed = 0;
     while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     return failed;
+}
+
+/* A child that publishes, then execs sleep (not waited for). */
+static int exec_child(const char *seconds)
+{
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        void *p = tp_malloc(64);
+        if (tp_monitor_start() != 0) _exit(1);
+        sleep_ms(3 * tp_option_get("publish_interval"));
+        tp_free(p);
+        execlp("sleep", "sleep", seconds, (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(4 * tp_option_get("publish_interval"));
+    return 0;
 }
 
 static int known_blocks(const char *self_stats, int extra_pools)
@@ -228,6 +247,7 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--workload") == 0) return workload(atof(argv[2]));
     const char *self_stats = NULL;
     int extra_pools = 0, children = 0;
+    const char *exec_seconds = NULL;
     bool usage = argc % 2 == 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--self-stats") == 0) self_stats = argv[i + 1];
@@ -235,11 +255,13 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--pool") == 0 && named_count < NAMED_MAX) named[named_count++] = argv[i + 1];
         else if (strcmp(argv[i], "--comm") == 0) prctl(PR_SET_NAME, argv[i + 1], 0, 0, 0);
         else if (strcmp(argv[i], "--fork-children") == 0) children = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--exec-child") == 0) exec_seconds = argv[i + 1];
         else usage = true;
     }
     if (children > 0 && fork_children(children) != 0) return 1;
+    if (exec_seconds && exec_child(exec_seconds) != 0) return 1;
     if (!usage && extra_pools >= 0 && extra_pools <= EXTRA_MAX) return known_blocks(self_stats, extra_pools);
     fprintf(stderr, "usage: publisher [--self-stats DIR] [--extra-pools N] [--pool NAME]... [--comm NAME]\n"
-                    "                 [--fork-children N] | --workload SECONDS\n");
+                    "                 [--fork-children N] [--exec-child SECONDS] | --workload SECONDS\n");
     return 2;
 }
