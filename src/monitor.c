@@ -39,6 +39,11 @@ static ino_t tpi_monitor_ino;
 static pid_t tpi_monitor_pid;         /* the process it was made for */
 static bool tpi_monitor_forked;       /* a forked child: publish from the second interval */
 static _Atomic bool tpi_monitor_warned;
+/* Held while the segment is made or unlinked: once the exit handler has
+ * unlinked it, the thread (which runs on through exit) must not make it
+ * anew. */
+static pthread_mutex_t tpi_monitor_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool tpi_monitor_exiting;
 
 /* One line on stderr, once per process: what went wrong with publishing. */
 __attribute__((format(printf, 1, 2))) static void tpi_monitor_say(const char *fmt, ...)
@@ -83,8 +88,10 @@ static void tpi_monitor_publish(tpi_shm *shm)
 
 static void tpi_monitor_unlink(void)
 {
-    if (!tpi_monitor_shm || tpi_monitor_pid != getpid()) return;
-    shm_unlink(tpi_monitor_name);
+    pthread_mutex_lock(&tpi_monitor_lock);
+    tpi_monitor_exiting = true;
+    if (tpi_monitor_shm && tpi_monitor_pid == getpid()) shm_unlink(tpi_monitor_name);
+    pthread_mutex_unlock(&tpi_monitor_lock);
 }
 
 static uint32_t tpi_monitor_random(void)
@@ -183,11 +190,13 @@ static void *tpi_monitor_main(void *arg)
          * that soon execs or _exits (which skip the unlink at exit) leaves
          * no segment behind. */
         if (!(first && tpi_monitor_forked)) {
-            if (tpi_monitor_shm && !tpi_monitor_intact()) {
+            pthread_mutex_lock(&tpi_monitor_lock);
+            if (tpi_monitor_shm && !tpi_monitor_exiting && !tpi_monitor_intact()) {
                 munmap(tpi_monitor_shm, sizeof(tpi_shm));
                 tpi_monitor_shm = NULL;
             }
-            if (!tpi_monitor_shm) tpi_monitor_shm = tpi_monitor_create();
+            if (!tpi_monitor_shm && !tpi_monitor_exiting) tpi_monitor_shm = tpi_monitor_create();
+            pthread_mutex_unlock(&tpi_monitor_lock);
             if (tpi_monitor_shm) tpi_monitor_publish(tpi_monitor_shm);
         }
         uint64_t ms = (uint64_t)TPI_OPTION(publish_interval_ms);
@@ -232,6 +241,7 @@ void tpi_monitor_ensure(void)
  * publish anew under the child's pid (monitor thread, second interval). */
 void tpi_monitor_after_fork(void)
 {
+    pthread_mutex_init(&tpi_monitor_lock, NULL); /* the parent's thread may have held it */
     if (tpi_monitor_shm) munmap(tpi_monitor_shm, sizeof(tpi_shm));
     tpi_monitor_shm = NULL;
     tpi_monitor_forked = true;
