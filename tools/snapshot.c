@@ -409,7 +409,8 @@ static const char *segment_left_behind(pid_t pid, const struct stat *st)
      * right after making it, so only older ones are judged. */
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (now.tv_sec - st->st_ctim.tv_sec > SNAPSHOT_PRUNE_AGE_S && process_maps_inode(pid, st->st_ino) == 0)
+    double age = (double)(now.tv_sec - st->st_ctim.tv_sec) + (double)(now.tv_nsec - st->st_ctim.tv_nsec) * 1e-9;
+    if (age > SNAPSHOT_PRUNE_AGE_S && process_maps_inode(pid, st->st_ino) == 0)
         return "its process no longer maps it (exec)";
     return NULL;
 }

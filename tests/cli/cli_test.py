@@ -898,7 +898,7 @@ def case_exec_child():
         try:
             tool("list")
             check(os.path.exists("/dev/shm/" + name), "a young segment was pruned")
-            time.sleep(5.5)
+            time.sleep(6.0)
             result = tool("list", "--prune")
             # Another test's list, run beside this one, may have removed it first.
             check(not os.path.exists("/dev/shm/" + name), f"the exec'd child's segment stays: {result.stdout}")
