@@ -253,7 +253,7 @@ static void tpi_write_text(tpi_emitter *e, const tp_stats *s)
     TP_STATS_POOL_FIELDS(TPI_TEXT_FIELD)
 #undef TPI_TEXT_FIELD
     tpi_emit(e, "  %-22s %15.2f%% %-7s %s\n", "fragmentation", 100.0 * s->fragmentation, "",
-             "internal plus external waste over committed bytes");
+             "waste in the memory holding live blocks (0 if none)");
     tpi_emit(e, "\n  %10s %12s %12s %10s %12s %7s %12s %9s %9s %9s %4s\n", "class", "allocs", "frees", "live",
              "live bytes", "pages", "page bytes", "refills", "flushes", "remote", "keep");
     for (unsigned i = 0; i < TP_STATS_CLASSES; i++) {
