@@ -16,7 +16,8 @@
  *       with --comm NAME it sets its process name (prctl) first; with
  *       --fork-children N it first forks N children that publish, wait
  *       three publish intervals and leave by _exit (no exit handlers: their
- *       segments stay behind), and waits for them; with --exec-child
+ *       segments stay behind), and waits for them (it fails if one had no
+ *       segment); with --exec-child
  *       SECONDS it forks one that publishes, then becomes `sleep SECONDS`
  *       (its segment stays, no longer mapped);
  *       then, with --self-stats, writes what the library itself prints of
@@ -91,13 +92,17 @@ static const char *named[NAMED_MAX];
 static int named_count;
 
 /* In a forked child: publishes for three intervals (a forked child starts
- * at its second), which leaves a segment to the next step. */
+ * at its second), which leaves a segment to the next step; exits 1 if the
+ * segment is not there. */
 static void child_publishes(void)
 {
     void *p = tp_malloc(64);
     if (tp_monitor_start() != 0) _exit(1);
     sleep_ms(3 * tp_option_get("publish_interval"));
     tp_free(p);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/tierpool.%ld", (long)getpid());
+    if (access(path, F_OK) != 0) _exit(1);
 }
 
 /* Children that publish, then leave by _exit. */
