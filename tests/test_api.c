@@ -91,14 +91,22 @@ static void test_null_and_free(void)
     tp_free_bulk(NULL, 0);
     CHECK_EQ(tp_usable_size(NULL), 0);
     CHECK_PTR_EQ(tp_pool_of(NULL), NULL);
-    /* tp_free_sized with the requested and with the usable size */
+    /* tp_free_sized with the requested and with the usable size frees: a
+     * pool of these blocks alone has none left live */
+    tp_pool *pool = tp_pool_create("free_sized", NULL);
     for (size_t i = 0; i < EDGE_COUNT; i++) {
-        void *p = tp_malloc(edge_sizes[i]);
-        void *q = tp_malloc(edge_sizes[i]);
+        void *p = tp_pool_malloc(pool, edge_sizes[i]);
+        void *q = tp_pool_malloc(pool, edge_sizes[i]);
+        CHECK(p && q);
         tp_free_sized(p, edge_sizes[i]);
         tp_free_sized(q, tp_usable_size(q));
     }
-    CHECK(1);
+    tp_stats st;
+    CHECK_EQ(tp_stats_get(pool, &st), 0);
+    CHECK_EQ(st.allocs, 2 * EDGE_COUNT);
+    CHECK_EQ(st.live_blocks, 0);
+    CHECK_EQ(st.huge_blocks, 0);
+    tp_pool_destroy(pool);
 }
 
 static void test_errno(void)

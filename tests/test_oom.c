@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 /* Below the smallest mapping tierpool makes for slabs or huge blocks (4 MiB,
@@ -332,7 +333,9 @@ static void test_huge(void)
 }
 
 /* Growing a huge block by mremap, in place and moved, with exactly the room
- * for the growth or not quite. */
+ * for the growth or not quite. A huge block's mapping is whole chunks ending
+ * right after its usable bytes (src/huge.c); shrinking it unmaps the tail,
+ * so the address space after it is then free, for this test to take or not. */
 static void test_huge_realloc(void)
 {
     warm_up();
@@ -342,16 +345,35 @@ static void test_huge_realloc(void)
     CHECK_ENOMEM(tp_realloc(p, 20 * MiB));
     CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
     unlimit();
-    /* Room for the growth but not for a second copy. */
-    limit_now(8 * MiB);
     char *q = tp_realloc(p, 10 * MiB);
-    if (q) {
-        p = q;
-        CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
-    } else {
-        CHECK_EQ(errno, ENOMEM);
-        CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
-    }
+    if (!CHECK(q != NULL)) return;
+    p = tp_realloc(q, 6 * MiB); /* in place: the 4 MiB after it are free now */
+    CHECK_PTR_EQ(p, q);
+    char *end = p + tp_usable_size(p);
+    CHECK_EQ((uintptr_t)end % (4 * MiB), 0);
+    /* Room for the growth but not for a second mapping: it grows in place. */
+    limit_now(8 * MiB);
+    q = tp_realloc(p, 10 * MiB);
+    CHECK_PTR_EQ(q, p);
+    if (q) p = q;
+    CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
+    unlimit();
+    CHECK_PTR_EQ(tp_realloc(p, 6 * MiB), p);
+    /* The same room with the address space after it taken: moving needs a
+     * new mapping of 12 MiB, which does not fit; with room for it, it moves. */
+    void *blocker = mmap(end, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    CHECK_PTR_EQ(blocker, end);
+    limit_now(8 * MiB);
+    CHECK_REALLOC_ENOMEM(p, 10 * MiB);
+    CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
+    unlimit();
+    limit_now(24 * MiB);
+    q = tp_realloc(p, 10 * MiB);
+    CHECK(q != NULL && q != p);
+    if (q) p = q;
+    CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
+    unlimit();
+    if (blocker != MAP_FAILED) munmap(blocker, 4096);
     tp_free(p);
     check_recovered(NULL);
 }

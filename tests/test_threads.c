@@ -13,6 +13,9 @@
  *                   drain on others (the full-page notification path).
  *   trim_and_stats  rounds of 4 short-lived random_ops threads while another
  *                   thread trims every pool and reads their statistics.
+ *   init_race       one such round in the default pool, run first, so that
+ *                   the process is set up while another thread trims (for
+ *                   ThreadSanitizer builds).
  *   huge_churn      6 threads make, mremap, trade and free huge blocks (some
  *                   aligned up to 8 MiB) of 4 pools.
  *   many_pools      6 threads use 24 pools each (past a thread's inline table
@@ -173,14 +176,28 @@ static void *ts_janitor(void *arg)
     return NULL;
 }
 
-static void test_trim_and_stats(void)
+/* The janitor beside `rounds` rounds of 4 random_ops threads. */
+static void ts_run(int rounds)
 {
     pthread_t janitor;
     atomic_store(&ts_stop, false);
     thr_start(&janitor, ts_janitor, NULL);
-    for (int round = 0; round < TS_ROUNDS; round++) ro_run(4, 2000, 1000 + 4 * (unsigned)round);
+    for (int round = 0; round < rounds; round++) ro_run(4, 2000, 1000 + 4 * (unsigned)round);
     atomic_store(&ts_stop, true);
     thr_join(janitor);
+}
+
+static void test_trim_and_stats(void)
+{
+    ts_run(TS_ROUNDS);
+}
+
+/* main runs this before anything else, pools[] still all NULL: the process
+ * is set up by whichever comes first, the janitor's trim and statistics of
+ * the default pool or another thread's first allocation. */
+static void test_init_race(void)
+{
+    ts_run(1);
 }
 
 /* ---- rings ------------------------------------------------------------------------- */
@@ -549,6 +566,7 @@ static void test_pool_cycles(void)
 int main(int argc, char **argv)
 {
     thr_args(argc, argv);
+    thr_run("init_race", test_init_race); /* first: nothing is set up yet */
     make_pools();
     thr_run("random_ops", test_random_ops);
     thr_run("rings", test_rings);
