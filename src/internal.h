@@ -10,7 +10,7 @@
  *                     It owns slab pages; for each size class it keeps a queue
  *                     of pages with free blocks, and the page malloc pops from.
  *   chunk             4 MiB of address space aligned to 4 MiB, taken from the
- *                     OS and committed only as it is touched. Its first 64 KiB
+ *                     OS and resident only as it is touched. Its first 64 KiB
  *                     slice holds the chunk header: page descriptors and the
  *                     slice -> page map. A pointer's chunk is `p & ~(4 MiB-1)`.
  *   slice             64 KiB of a chunk; the unit the pool hands out.
@@ -767,9 +767,11 @@ size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age);
 
 /* ---- the OS contract (os.c) ----------------------------------------------------------- */
 
-/* Reserves `size` bytes of zeroed, readable and writable address space whose
- * address plus `offset` is a multiple of `alignment` (both multiples of the OS
- * page, alignment a power of two), committing on first touch. NULL on failure. */
+/* Maps `size` bytes of zeroed, readable and writable memory whose address
+ * plus `offset` is a multiple of `alignment` (both multiples of the OS page,
+ * alignment a power of two), resident on first touch but charged to the
+ * kernel's commit accounting at once (more than the machine has fails).
+ * NULL on failure. */
 void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset);
 /* Returns a mapping to the OS. */
 void tpi_os_unmap(void *addr, size_t size);
