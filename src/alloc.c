@@ -25,6 +25,16 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Writes the line snprintf made (n bytes, or truncated) and aborts. */
+static _Noreturn void tpi_die(const char *msg, int n, size_t size)
+{
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < size ? (size_t)n : size - 1);
+        (void)w;
+    }
+    abort();
+}
+
 _Noreturn void tpi_fatal(const char *what, const void *ptr)
 {
     char msg[256];
@@ -32,11 +42,15 @@ _Noreturn void tpi_fatal(const char *what, const void *ptr)
     int n = pool ? snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, pool \"%s\")\n", what, ptr,
                             tp_pool_name(pool))
                  : snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, not in any pool)\n", what, ptr);
-    if (n > 0) {
-        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        (void)w;
-    }
-    abort();
+    tpi_die(msg, n, sizeof msg);
+}
+
+_Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "tierpool: fatal: %s (pool %p \"%s\")\n", what, (const void *)pool,
+                     pool->name);
+    tpi_die(msg, n, sizeof msg);
 }
 
 /* ---- malloc ---------------------------------------------------------------------- */
@@ -72,7 +86,9 @@ static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
 }
 
 /* After tpi_pool_tcache gave the empty tcache: the default pool's first use
- * on this thread sets it up; an explicit pool's failure stays a failure. */
+ * on this thread sets it up; an explicit pool's failure stays a failure,
+ * with the errno tpi_thread_tcache set (ENOMEM, or EINVAL for a destroyed
+ * pool). */
 static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
 {
     if (pool && pool != &tpi_pool_default_instance) return NULL;
@@ -82,10 +98,8 @@ static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
 void *tp_pool_malloc(tp_pool *pool, size_t size)
 {
     tpi_tcache *tc = tpi_pool_tcache(pool);
-    if (tpi_unlikely(tc == &tpi_tcache_empty) && pool && pool != &tpi_pool_default_instance) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (tpi_unlikely(tc == &tpi_tcache_empty) && pool && pool != &tpi_pool_default_instance)
+        return NULL; /* errno from tpi_thread_tcache */
     return tpi_tcache_malloc(tc, size);
 }
 
@@ -100,10 +114,7 @@ void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
         /* A fresh mapping reads as zero; a cached one is cleared there. */
         tpi_tcache *tc = tpi_pool_tcache(pool);
         if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
-        if (!tc) {
-            errno = ENOMEM;
-            return NULL;
-        }
+        if (!tc) return NULL;
         return tpi_huge_malloc(tc->pool, total, 0, true);
     }
     void *p = tp_pool_malloc(pool, total);
@@ -129,10 +140,7 @@ void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
     }
     tpi_tcache *tc = tpi_pool_tcache(pool);
     if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
-    if (!tc) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!tc) return NULL;
     size_t need = size + tpi_block_extra();
     if (need < alignment) need = alignment;
     if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) {
@@ -160,9 +168,10 @@ size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out)
     for (size_t i = 0; i < count; i++) {
         out[i] = tp_pool_malloc(pool, size);
         if (!out[i]) {
+            int err = errno; /* ENOMEM, or EINVAL for a destroyed pool */
             tp_free_bulk(out, i);
             for (size_t j = 0; j < i; j++) out[j] = NULL;
-            errno = ENOMEM;
+            errno = err;
             return 0;
         }
     }

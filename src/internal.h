@@ -796,6 +796,8 @@ uint64_t tpi_os_clock_ms(void);
 /* ---- errors (alloc.c) ----------------------------------------------------------------- */
 
 _Noreturn void tpi_fatal(const char *what, const void *ptr);
+/* The same for a misuse of a pool handle, naming the pool. */
+_Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool);
 /* override/malloc.c, in libtierpool-malloc only (elsewhere the weak
  * reference is NULL): given a pointer free found in no chunk of ours, true
  * if it took it (a block of the system allocator's, freed there). */

@@ -1,9 +1,10 @@
 /*
  * test_death.c: calls that must abort the process with a message containing
  * "tierpool: fatal": freeing (or reallocating) a pointer tierpool does not
- * own, or one that points inside a block. Each crashing call runs in a
- * forked child; the parent checks that the child died of SIGABRT and reads
- * the message from the child's stderr.
+ * own, or one that points inside a block; destroying or resetting a pool
+ * already destroyed. Each crashing call runs in a forked child; the parent
+ * checks that the child died of SIGABRT and reads the message from the
+ * child's stderr.
  */
 #include "tierpool.h"
 #include "test.h"
@@ -16,9 +17,11 @@ static int a_global;
 
 /* DEATH(name) { body }: test_name runs body in a child and expects it to
  * abort with tierpool's message. */
-#define DEATH(name)                                              \
+#define DEATH(name) DEATH_SAYING(name, "tierpool: fatal")
+/* The same, the message containing `message`. */
+#define DEATH_SAYING(name, message)                              \
     static void crash_##name(void *arg);                         \
-    static void test_##name(void) { CHECK(util_died_of(#name, crash_##name, SIGABRT, "tierpool: fatal")); } \
+    static void test_##name(void) { CHECK(util_died_of(#name, crash_##name, SIGABRT, message)); } \
     static void crash_##name(void *arg __attribute__((unused)))
 
 static void *volatile sink; /* keeps the compiler from reasoning about frees */
@@ -129,6 +132,34 @@ DEATH(free_uncarved)
     tp_free(sink);
 }
 
+/* A pool destroyed twice: the second call aborts naming the pool (it
+ * corrupted the list of destroyed pools, so that the next two
+ * tp_pool_create returned the same pool). */
+DEATH_SAYING(pool_destroy_twice, "tierpool: fatal: tp_pool_destroy of a pool already destroyed (pool 0x")
+{
+    tp_pool *pool = tp_pool_create("sessions", NULL);
+    sink = tp_pool_malloc(pool, 100);
+    tp_pool_destroy(pool);
+    tp_pool_destroy(pool);
+}
+
+/* Still its own name after a few pools were created and destroyed in
+ * between (destroyed pool structs are reused late and oldest first). */
+DEATH_SAYING(pool_destroy_twice_names_pool, "\"sessions\")\n")
+{
+    tp_pool *pool = tp_pool_create("sessions", NULL);
+    tp_pool_destroy(pool);
+    for (int i = 0; i < 4; i++) tp_pool_destroy(tp_pool_create("other", NULL));
+    tp_pool_destroy(pool);
+}
+
+DEATH_SAYING(pool_reset_destroyed, "tierpool: fatal: tp_pool_reset of a destroyed pool (pool 0x")
+{
+    tp_pool *pool = tp_pool_create("requests", NULL);
+    tp_pool_destroy(pool);
+    tp_pool_reset(pool);
+}
+
 TEST_MAIN(
     CASE(free_stack),
     CASE(free_global),
@@ -143,4 +174,7 @@ TEST_MAIN(
     CASE(free_interior_huge_first_chunk),
     CASE(free_interior_huge_later_chunk),
     CASE(free_chunk_header),
-    BY_NAME(free_uncarved))
+    BY_NAME(free_uncarved),
+    CASE(pool_destroy_twice),
+    CASE(pool_destroy_twice_names_pool),
+    CASE(pool_reset_destroyed))

@@ -2,7 +2,8 @@
  * test_pool.c: explicit pools (src/pool.c) through the public API: names,
  * the memory limit (ENOMEM, then success after freeing), bulk calls (all or
  * nothing), destroy with live blocks in every tier (resident memory goes
- * back), reset (memory reused), trim, and blocks staying in their pool.
+ * back), reset (memory reused), trim, blocks staying in their pool, and a
+ * destroyed pool refusing to allocate (EINVAL, nothing mapped).
  *
  * Links the shared library: only what its version script exports is used.
  */
@@ -388,6 +389,54 @@ static void test_many_pools(void)
     }
 }
 
+/* A call that must fail with EINVAL; a block it returns anyway is freed. */
+#define CHECK_EINVAL(call)                 \
+    do {                                   \
+        errno = 0;                         \
+        void *einval_p_ = (call);          \
+        CHECK_PTR_EQ(einval_p_, NULL);     \
+        CHECK_EQ(errno, EINVAL);           \
+        if (einval_p_) tp_free(einval_p_); \
+    } while (0)
+
+/* Allocation from a destroyed pool fails with EINVAL in every tier and call,
+ * and maps nothing (each call mapped the dead pool a 4 MiB chunk that
+ * nothing freed or counted); the pool structs reused afterwards are
+ * distinct pools that work. */
+static void test_destroyed_pool(void)
+{
+    tp_pool *pool = tp_pool_create("gone", NULL);
+    void *before = tp_pool_malloc(pool, 100);
+    CHECK(before != NULL);
+    tp_pool_destroy(pool);
+    size_t vm = util_vm_size();
+    for (int round = 0; round < 20; round++) {
+        for (size_t i = 0; i < TIER_COUNT; i++) {
+            CHECK_EINVAL(tp_pool_malloc(pool, tier_sizes[i]));
+            CHECK_EINVAL(tp_pool_calloc(pool, 1, tier_sizes[i]));
+            CHECK_EINVAL(tp_pool_aligned_alloc(pool, 4096, tier_sizes[i]));
+            CHECK_EINVAL(tp_pool_realloc(pool, NULL, tier_sizes[i]));
+        }
+        CHECK_EINVAL(tp_pool_aligned_alloc(pool, 8 * MiB, 100));
+        void *out[4] = {NULL, NULL, NULL, NULL};
+        errno = 0;
+        CHECK_EQ(tp_pool_malloc_bulk(pool, 64, 4, out), 0);
+        CHECK_EQ(errno, EINVAL);
+        CHECK(out[0] == NULL && out[3] == NULL);
+    }
+    CHECK_LE(util_vm_size(), vm + 1 * MiB);
+    /* Created afterwards: two pools, not one struct handed out twice. */
+    tp_pool *a = tp_pool_create("after-a", NULL);
+    tp_pool *b = tp_pool_create("after-b", NULL);
+    CHECK(a != NULL && b != NULL && a != b);
+    void *pa = tp_pool_malloc(a, 100), *pb = tp_pool_malloc(b, 100);
+    CHECK(pa != NULL && pb != NULL);
+    CHECK_PTR_EQ(tp_pool_of(pa), a);
+    CHECK_PTR_EQ(tp_pool_of(pb), b);
+    tp_pool_destroy(a);
+    tp_pool_destroy(b);
+}
+
 TEST_MAIN(
     CASE(names),
     CASE(pool_blocks),
@@ -397,4 +446,5 @@ TEST_MAIN(
     CASE(destroy_rss),
     CASE(reset),
     CASE(trim),
-    CASE(many_pools))
+    CASE(many_pools),
+    CASE(destroyed_pool))
