@@ -12,7 +12,9 @@
  * free fast path, about fifteen: one registry load (is it a slab block of
  *   ours? NULL and foreign pointers fail here), mask+shift+load to the page,
  *   compare its owner word with the caller's id (a full or foreign page fails
- *   here), push on page->local_free, --used. No atomics on either path.
+ *   here), compare with page->local_free (the block freed last there, freed
+ *   again: a double free), push on page->local_free, --used. No atomics on
+ *   either path.
  *   --used reaching 0 (the page is empty) leaves the fast path, but never on
  *   a class's current page of one slice, which is pinned (tcache.c): a
  *   program cycling around one block would otherwise pay a call per free.
@@ -195,7 +197,7 @@ void tpi_free_generic(void *p)
         if (tpi_page_block_start(page, p, local ? page->carved : page->capacity) != p)
             tpi_fatal("free of a pointer inside a block", p);
         if (tpi_stats_exact) tpi_exact_on_slab_free(page->chunk->pool, page, p); /* before the fill */
-        if (tpi_secure) tpi_secure_on_free(page, p);
+        if (page->checked) tpi_in_use_on_free(page, p); /* CHECK, SECURE: every double free aborts */
         tpi_track_free(page->chunk->pool, p, page->block_size);
         if (local)
             tpi_tcache_free_local_slow(page, p);
@@ -220,6 +222,9 @@ void tp_free(void *p)
         if (tpi_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == tpi_thread_id())) {
             tpi_block *b = p;
             tpi_asan_free(b, page->block_size);
+            /* glibc's "fasttop" check, two instructions: the block freed
+             * last on this page, freed again (docs/security.md). */
+            if (tpi_unlikely(b == page->local_free)) tpi_fatal("double free (the block was just freed)", p);
             tpi_link_store(b, page->local_free);
             page->local_free = b;
             if (tpi_likely(--page->used != 0)) return;

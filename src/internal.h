@@ -133,7 +133,7 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
     X(CACHE_KEEP_MAX, cache_keep_max, TPI_OPT_INT, 8, 0, 64,                                          \
       "most empty pages a thread cache keeps per size class when the class thrashes")              \
     X(CHECK, check, TPI_OPT_BOOL, 0, 0, 1,                                                            \
-      "validate every free on the slow path: interior or uncarved pointers abort with a message")  \
+      "validate every free on the slow path: interior pointers and double frees abort with a message") \
     X(PASSTHROUGH, passthrough, TPI_OPT_BOOL | TPI_OPT_AT_START, 0, 0, 1,                             \
       "libtierpool-malloc passes every call to the system allocator (debugging; from the environment)") \
     X(SECURE, secure, TPI_OPT_BOOL | TPI_OPT_AT_START, TPI_SECURE_DEFAULT, TPI_SECURE_DEFAULT, 1,     \
@@ -239,6 +239,10 @@ typedef struct tpi_page {
     uint8_t pinned;               /* a current page of one slice: used is one
                                    * high (tcache.c), so the free fast path
                                    * never finds it empty */
+    uint8_t checked;              /* its blocks' in-use bits are kept (CHECK or
+                                   * SECURE when it was set up): malloc from it
+                                   * takes the slow path, and a free of a
+                                   * block not in use aborts */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -277,8 +281,9 @@ typedef struct tpi_chunk {
     uint32_t purged_at[TPI_SLICES_PER_CHUNK];    /* ms: when free slice i was purged; 0 = never, or taken since */
     tpi_page *slice_map[TPI_SLICES_PER_CHUNK];   /* slice -> page holding it */
     tpi_page pages[TPI_SLICES_PER_CHUNK];        /* descriptor of a page starting at slice i */
-    /* Secure mode only (never touched, so never resident, otherwise): one
-     * bit per 16 bytes of the chunk, set at the start of each block in use. */
+    /* Checked pages only (secure mode, CHECK; never touched, so never
+     * resident, otherwise): one bit per 16 bytes of the chunk, set at the
+     * start of each block in use (secure.c). */
     _Atomic uint64_t in_use[TPI_CHUNK_SIZE / 16 / 64];
 } tpi_chunk;
 
@@ -429,13 +434,18 @@ static inline size_t tpi_block_extra(void)
     return (tpi_secure ? TPI_CANARY_SIZE : 0) + (tpi_stats_exact ? TPI_EXACT_SIZE : 0);
 }
 _Noreturn void tpi_secure_bad_link(const void *where);
-void tpi_secure_on_malloc(tpi_page *page, void *p);
-void tpi_secure_on_free(tpi_page *page, void *p);
+/* A block of a checked page (page->checked) is handed out: its in-use bit is
+ * set; in secure mode a bit set already aborts and the canary is written. */
+void tpi_in_use_on_malloc(tpi_page *page, void *p);
+/* ... is freed: a bit not set aborts (a double free); in secure mode the
+ * canary is checked and the block filled. */
+void tpi_in_use_on_free(tpi_page *page, void *p);
 /* Links `count` (at most TPI_SECURE_CARVE_MAX) fresh blocks from `first`
  * onto page->free in a random order. */
 #define TPI_SECURE_CARVE_MAX 1024u
 void tpi_secure_carve(tpi_page *page, char *first, uint32_t count);
-void tpi_secure_forget_page(const tpi_page *page);
+/* A checked page's slices go back to the chunk: its bits are cleared. */
+void tpi_in_use_forget_page(const tpi_page *page);
 
 /* Secure mode's key for the link stored in block b. */
 static inline uintptr_t tpi_link_key(const tpi_block *b)

@@ -2,9 +2,10 @@
  * test_death.c: calls that must abort the process with a message containing
  * "tierpool: fatal": freeing (or reallocating) a pointer tierpool does not
  * own, or one that points inside a block; destroying or resetting a pool
- * already destroyed. Each crashing call runs in a forked child; the parent
- * checks that the child died of SIGABRT and reads the message from the
- * child's stderr.
+ * already destroyed; double frees (docs/security.md: what each mode
+ * catches). Each crashing call runs in a forked child; the parent checks
+ * that the child died of SIGABRT and reads the message from the child's
+ * stderr; a child that hangs is killed by an alarm, which fails the case.
  */
 #include "tierpool.h"
 #include "test.h"
@@ -160,6 +161,119 @@ DEATH_SAYING(pool_reset_destroyed, "tierpool: fatal: tp_pool_reset of a destroye
     tp_pool_reset(pool);
 }
 
+/* ---- double frees ------------------------------------------------------------
+ * In every mode: the block freed last on its page, freed again at once by the
+ * owning thread or by another one; a page's list of freed blocks that loops
+ * (a block freed twice from another thread, with a free between) aborts
+ * when the owner collects it, rather than hanging (it looped for ever). With
+ * TIERPOOL_CHECK=1 (the by-name cases, their ctests set it) every double
+ * free of a block not handed out again aborts. */
+
+#define DOUBLE_FREE "tierpool: fatal: double free"
+#define HANG_LIMIT 20 /* seconds: a hang fails the case (SIGALRM, not SIGABRT) */
+
+static void *free_twice_in_thread(void *p)
+{
+    tp_free(p);
+    tp_free(p);
+    return NULL;
+}
+
+static void run_in_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, fn, arg);
+    pthread_join(t, NULL);
+}
+
+DEATH_SAYING(double_free_small, DOUBLE_FREE)
+{
+    void *keep = tp_malloc(40);
+    sink = tp_malloc(40);
+    tp_free(sink);
+    tp_free(sink);
+    tp_free(keep);
+}
+
+DEATH_SAYING(double_free_large, DOUBLE_FREE)
+{
+    void *keep = tp_malloc(20 * KiB);
+    sink = tp_malloc(20 * KiB);
+    tp_free(sink);
+    tp_free(sink);
+    tp_free(keep);
+}
+
+/* The page left with no block in use: pinned or retained, it still holds the
+ * freed block at the head of its list. */
+DEATH_SAYING(double_free_alone, DOUBLE_FREE)
+{
+    sink = tp_malloc(3000);
+    tp_free(sink);
+    tp_free(sink);
+}
+
+DEATH_SAYING(double_free_remote, DOUBLE_FREE)
+{
+    alarm(HANG_LIMIT);
+    void *keep = tp_malloc(64);
+    run_in_thread(free_twice_in_thread, tp_malloc(64));
+    tp_free(keep);
+}
+
+static void *free_a_b_a(void *arg)
+{
+    void **ab = arg;
+    tp_free(ab[0]);
+    tp_free(ab[1]);
+    tp_free(ab[0]);
+    return NULL;
+}
+
+/* a, b, a from another thread: the page's remote list loops. The owner
+ * collects it once its free blocks run out. */
+DEATH_SAYING(double_free_remote_loop, DOUBLE_FREE)
+{
+    alarm(HANG_LIMIT);
+    void *ab[2] = {tp_malloc(48), tp_malloc(48)};
+    run_in_thread(free_a_b_a, ab);
+    for (int i = 0; i < 1000000; i++) sink = tp_malloc(48);
+}
+
+/* CHECK mode: a, b, a by the owner, and a block freed by its owner then by
+ * another thread (each was undefined without CHECK). */
+DEATH_SAYING(double_free_checked, "tierpool: fatal: double free (the block is not in use)")
+{
+    void *a = tp_malloc(40), *b = tp_malloc(40);
+    tp_free(a);
+    tp_free(b);
+    tp_free(a);
+}
+
+DEATH_SAYING(double_free_checked_large, "tierpool: fatal: double free (the block is not in use)")
+{
+    void *a = tp_malloc(200 * KiB), *b = tp_malloc(200 * KiB), *c = tp_malloc(200 * KiB);
+    tp_free(a);
+    tp_free(b);
+    tp_free(a);
+    tp_free(c);
+}
+
+DEATH_SAYING(double_free_checked_remote, "tierpool: fatal: double free (the block is not in use)")
+{
+    alarm(HANG_LIMIT);
+    void *ab[2] = {tp_malloc(48), tp_malloc(48)};
+    run_in_thread(free_a_b_a, ab);
+}
+
+DEATH_SAYING(double_free_checked_owner_then_remote, "tierpool: fatal: double free (the block is not in use)")
+{
+    void *keep = tp_malloc(500), *p = tp_malloc(500);
+    tp_free(p);
+    run_in_thread(free_in_thread, p);
+    tp_free(keep);
+}
+
 TEST_MAIN(
     CASE(free_stack),
     CASE(free_global),
@@ -177,4 +291,13 @@ TEST_MAIN(
     BY_NAME(free_uncarved),
     CASE(pool_destroy_twice),
     CASE(pool_destroy_twice_names_pool),
-    CASE(pool_reset_destroyed))
+    CASE(pool_reset_destroyed),
+    CASE(double_free_small),
+    CASE(double_free_large),
+    CASE(double_free_alone),
+    CASE(double_free_remote),
+    CASE(double_free_remote_loop),
+    BY_NAME(double_free_checked), /* TIERPOOL_CHECK=1 */
+    BY_NAME(double_free_checked_large),
+    BY_NAME(double_free_checked_remote),
+    BY_NAME(double_free_checked_owner_then_remote))
