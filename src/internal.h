@@ -111,6 +111,11 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
 /* Or'ed into a row's type: read from the environment at process start only;
  * tp_option_set refuses it (the process's memory is already laid out). */
 #define TPI_OPT_AT_START 0x100
+/* Or'ed into a row's type: the option writes or publishes the process's
+ * statistics, so the environment is read with secure_getenv: a set-user-ID
+ * or set-group-ID program ignores it (its caller is not trusted to decide
+ * that); tp_option_set, the program's own call, still sets it. */
+#define TPI_OPT_OUTPUT 0x200
 #define TPI_OPT_TYPE(type) ((type) & 0xff)
 
 /* X(NAME, field, type, default, min, max, description): one row per option,
@@ -140,13 +145,13 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "hardened heap: encoded free lists, double-free and canary checks, guard pages (docs/security.md)") \
     X(STATS_EXACT, stats_exact, TPI_OPT_BOOL | TPI_OPT_AT_START, 0, 0, 1,                             \
       "exact requested and peak live bytes: every call takes a slow path, 8 bytes more per block")  \
-    X(PUBLISH, publish, TPI_OPT_BOOL, 0, 0, 1,                                                        \
+    X(PUBLISH, publish, TPI_OPT_BOOL | TPI_OPT_OUTPUT, 0, 0, 1,                                       \
       "publish statistics to shared memory for `tierpool top` and `tierpool stats PID`")           \
     X(PUBLISH_INTERVAL, publish_interval_ms, TPI_OPT_MS, 1000, 10, 3600000,                           \
       "how often the published statistics are refreshed")                                          \
-    X(SHOW_STATS, show_stats, TPI_OPT_FORMAT, 0, 0, 2,                                                \
+    X(SHOW_STATS, show_stats, TPI_OPT_FORMAT | TPI_OPT_OUTPUT, 0, 0, 2,                               \
       "print statistics to stderr at exit: 0, 1/text or json")                                     \
-    X(VERBOSE, verbose, TPI_OPT_BOOL, 0, 0, 1,                                                        \
+    X(VERBOSE, verbose, TPI_OPT_BOOL | TPI_OPT_OUTPUT, 0, 0, 1,                                       \
       "print the effective options to stderr at start")
 
 typedef struct tpi_options_t {
