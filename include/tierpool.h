@@ -61,11 +61,20 @@ TP_API size_t tp_usable_size(const void *ptr);
 
 typedef struct tp_pool tp_pool;
 
+/* A pool maps memory in units of this many bytes (4 MiB): a chunk for slab
+ * blocks of every thread (the pool's metadata included), or a huge block's
+ * size plus 64 bytes rounded up to whole units. */
+#define TP_POOL_LIMIT_UNIT ((size_t)4 << 20)
+
 /* Pool settings; a NULL config or a zeroed one means the defaults. */
 typedef struct tp_pool_config {
-    /* Bytes of memory the pool may map (slab spans plus huge mappings,
+    /* Bytes of memory the pool may map (slab chunks plus huge mappings,
      * including the pool's own metadata); 0 = unlimited. Allocations that
-     * would pass it fail with NULL/ENOMEM. */
+     * would pass it fail with NULL/ENOMEM. Counted in TP_POOL_LIMIT_UNIT
+     * (4 MiB) steps, so only whole units of the limit are used: below one
+     * unit a pool can allocate nothing at all (its first block needs a
+     * chunk), 4 MiB..8 MiB-1 allow one chunk of slab blocks and no huge
+     * block beside it, and so on (docs/tuning.md). */
     size_t memory_limit;
 } tp_pool_config;
 

@@ -296,6 +296,8 @@ typedef struct tpi_chunk {
  * OS page that secure mode turns into a guard. */
 _Static_assert(sizeof(tpi_chunk) <= TPI_SLICE_SIZE - TPI_OS_PAGE, "chunk header exceeds slice 0");
 _Static_assert(sizeof(tpi_page) <= 128, "page descriptor grew past two cache lines");
+/* tierpool.h documents the memory limit's unit. */
+_Static_assert(TP_POOL_LIMIT_UNIT == TPI_CHUNK_SIZE, "TP_POOL_LIMIT_UNIT is not the chunk size");
 
 /* Written with atomic stores when a chunk is mapped or unmapped. The free
  * fast path reads its byte with a plain load, so that the compare is one

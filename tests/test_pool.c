@@ -174,6 +174,41 @@ static void test_memory_limit(void)
     tp_pool_destroy(pool);
 }
 
+/* The limit is used in whole TP_POOL_LIMIT_UNITs (docs/tuning.md's table):
+ * below one, nothing; one unit and up to a byte short of two hold the same
+ * slab blocks (nearly a whole chunk of them) and no huge block beside them;
+ * two units hold a huge block and the chunk. Returns how many 1 KiB blocks
+ * fit in a pool of that limit once it tried for a huge block (*huge). */
+static size_t limit_fill_count(size_t limit, void **huge)
+{
+    enum { MAX = 8192 };
+    static void *blocks[MAX];
+    tp_pool_config cfg = {.memory_limit = limit};
+    tp_pool *pool = tp_pool_create("granularity", &cfg);
+    errno = 0;
+    *huge = tp_pool_malloc(pool, 2 * MiB);
+    CHECK(*huge != NULL || errno == ENOMEM);
+    size_t n = fill(pool, 1 * KiB, blocks, MAX);
+    tp_pool_destroy(pool);
+    return n;
+}
+
+static void test_limit_granularity(void)
+{
+    CHECK_EQ(TP_POOL_LIMIT_UNIT, CHUNK);
+    void *huge;
+    CHECK_EQ(limit_fill_count(TP_POOL_LIMIT_UNIT - 1, &huge), 0);
+    CHECK_PTR_EQ(huge, NULL);
+    size_t one = limit_fill_count(TP_POOL_LIMIT_UNIT, &huge);
+    CHECK_GE(one * KiB, TP_POOL_LIMIT_UNIT - 4 * 64 * KiB); /* all the chunk but its header and a few slices */
+    CHECK_LE(one * KiB, TP_POOL_LIMIT_UNIT);
+    CHECK_PTR_EQ(huge, NULL);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT - 1, &huge), one);
+    CHECK_PTR_EQ(huge, NULL);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT, &huge), one);
+    CHECK(huge != NULL);
+}
+
 /* After every block is freed, the pool's memory is free: an allocation
  * of another class, and one of another tier, fit again without a trim. */
 static void test_limit_other_tier(void)
@@ -442,6 +477,7 @@ TEST_MAIN(
     CASE(pool_blocks),
     CASE(memory_limit),
     CASE(limit_other_tier),
+    CASE(limit_granularity),
     CASE(bulk),
     CASE(destroy_rss),
     CASE(reset),
