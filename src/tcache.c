@@ -199,6 +199,10 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     tpi_block *b = (tpi_block *)head;
     while (b) {
         tpi_page *page = tpi_page_of(b);
+        /* Freed again right after (the notification was spent): it went on
+         * the page's remote list, where the free path could not see it. */
+        if ((atomic_load_explicit(&page->thread_free, memory_order_relaxed) & ~TPI_NOTIFY) == (uintptr_t)b)
+            tpi_fatal("double free (the block was just freed)", b);
         tpi_block *next = tpi_block_next_delayed(b);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
         if ((owner & ~TPI_PAGE_FLAGS) == tc->thread_id && tpi_thread_id() == tc->thread_id)

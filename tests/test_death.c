@@ -221,6 +221,18 @@ DEATH_SAYING(double_free_remote, DOUBLE_FREE)
     tp_free(keep);
 }
 
+/* The same into a page its owner parked as full: the first free goes to the
+ * owner's delayed list, the second to the page's remote list (malloc then
+ * handed the block out again and again). Found when the owner drains. */
+DEATH_SAYING(double_free_remote_full_page, DOUBLE_FREE)
+{
+    alarm(HANG_LIMIT);
+    static void *blocks[5000];
+    for (int i = 0; i < 5000; i++) blocks[i] = tp_malloc(48); /* the first pages fill up */
+    run_in_thread(free_twice_in_thread, blocks[10]);
+    for (int i = 0; i < 100000; i++) sink = tp_malloc(48);
+}
+
 static void *free_a_b_a(void *arg)
 {
     void **ab = arg;
@@ -297,6 +309,7 @@ TEST_MAIN(
     CASE(double_free_alone),
     CASE(double_free_remote),
     CASE(double_free_remote_loop),
+    CASE(double_free_remote_full_page),
     BY_NAME(double_free_checked), /* TIERPOOL_CHECK=1 */
     BY_NAME(double_free_checked_large),
     BY_NAME(double_free_checked_remote),
