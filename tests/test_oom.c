@@ -13,7 +13,8 @@
  * allocations up to and above the chunk size, explicit pools (tp_pool_create
  * itself, and a pool's first tcache), bulk allocation, a new thread whose
  * first malloc comes under the limit (its thread record and tcache), a
- * thread's pool table growing, and tp_stats_write's scratch mapping.
+ * thread's pool table growing, and tp_stats_write's scratch mapping. One
+ * case sets no limit: a request larger than the machine (beyond_ram).
  *
  * A child reports its checks to the parent through a pipe and is killed by
  * an alarm if it hangs (a lock left held). The sanitizers' shadow memory is
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 /* Below the smallest mapping tierpool makes for slabs or huge blocks (4 MiB,
  * for which it reserves 8 MiB to align it): under the limit no chunk and no
@@ -378,6 +380,60 @@ static void test_huge_realloc(void)
     check_recovered(NULL);
 }
 
+/* The kernel's overcommit mode (/proc/sys/vm/overcommit_memory): 0 the
+ * heuristic, 1 always, 2 strict; -1 if unknown. */
+static int overcommit_mode(void)
+{
+    char c = 0;
+    int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, &c, 1);
+    close(fd);
+    return n == 1 && c >= '0' && c <= '2' ? c - '0' : -1;
+}
+
+/* A request larger than the machine (twice its RAM plus swap, no limit
+ * set) fails with ENOMEM in every huge path, as glibc's does under the
+ * default overcommit heuristic (it succeeded when tierpool mapped with
+ * MAP_NORESERVE, and the OOM killer came once the block was used), and
+ * nothing stays mapped or becomes resident. With overcommit_memory=1 the
+ * kernel grants anything: nothing to check. */
+static void test_beyond_ram(void)
+{
+    int mode = overcommit_mode();
+    struct sysinfo si;
+    if (mode == 1 || mode < 0 || !CHECK_EQ(sysinfo(&si), 0)) {
+        printf("  beyond_ram: overcommit_memory=%d grants any request; skipped\n", mode);
+        return;
+    }
+    size_t machine = ((size_t)si.totalram + (size_t)si.totalswap) * si.mem_unit;
+    size_t size = 2 * machine;
+    getrlimit(RLIMIT_AS, &saved_limit); /* no limit: check_recovered restores this one */
+    warm_up();
+    tp_pool *pool = tp_pool_create("beyond", NULL);
+    void *first = tp_pool_malloc(pool, 100); /* the pool's tcache and first chunk */
+    char *big = tp_malloc(6 * MiB);
+    util_mark(big, 6 * MiB, 11);
+    uint64_t mapped = pool_mapped(NULL), pool_bytes = pool_mapped(pool), live = pool_live(NULL);
+    size_t vm = util_vm_size(), rss = util_rss();
+    CHECK_ENOMEM(tp_malloc(size));
+    CHECK_ENOMEM(tp_malloc(machine + GiB));
+    CHECK_ENOMEM(tp_calloc(1, size));
+    CHECK_ENOMEM(tp_calloc(size / (64 * KiB), 64 * KiB));
+    CHECK_ENOMEM(tp_aligned_alloc(64 * MiB, size));
+    CHECK_ENOMEM(tp_pool_malloc(pool, size));
+    CHECK_REALLOC_ENOMEM(big, size);
+    CHECK_EQ(util_verify(big, 6 * MiB, SIZE_MAX, 11), UTIL_OK);
+    CHECK_EQ(pool_mapped(NULL), mapped);
+    CHECK_EQ(pool_mapped(pool), pool_bytes);
+    CHECK_EQ(pool_live(NULL), live);
+    CHECK_LE(util_vm_size(), vm + 1 * MiB);
+    if (UTIL_RSS_BOUNDS) CHECK_LE(util_rss(), rss + 1 * MiB);
+    tp_free(big);
+    tp_free(first);
+    check_recovered(pool);
+}
+
 /* Explicit pools: tp_pool_create when no pool struct is left to reuse, a
  * new pool's first allocation (its tcache needs a slice of a chunk), its
  * blocks of every tier, bulk allocation (all or nothing); then destroy. */
@@ -605,7 +661,7 @@ int main(int argc, char **argv)
     static const oom_case cases[] = {
         {"small", test_small},       {"large", test_large},           {"huge", test_huge},
         {"huge_realloc", test_huge_realloc}, {"pools", test_pools},   {"new_thread", test_new_thread},
-        {"metadata", test_metadata}, {"stats_write", test_stats_write},
+        {"metadata", test_metadata}, {"stats_write", test_stats_write}, {"beyond_ram", test_beyond_ram},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int run = argc < 2;
