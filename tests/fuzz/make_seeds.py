@@ -8,8 +8,7 @@ the op tables at the bottom of fuzz_api.c and fuzz_options.c, the top of
 fuzz_segment.c); this script
 spells them with the operation names so that they can be read and changed.
 Seeds that fuzzing found are kept beside these as found-* (see
-docs/fuzzing.md); this script leaves them alone. It also writes known/,
-reproducers of known bugs that the seed runs leave out.
+docs/fuzzing.md); this script leaves them alone.
 """
 import os
 import struct
@@ -138,16 +137,6 @@ def api_seeds():
     return seeds
 
 
-def known_seeds():
-    """Reproducers of known bugs, kept apart from the seeds (docs/fuzzing.md)."""
-    # the monitor thread (publishing every 10 ms) reads statistics of pools
-    # that the main thread destroys and creates again meanwhile
-    s = op("monitor", 0xa5) + op("option", 6, struct.pack(">H", 0), 0)
-    for i in range(400):
-        s += malloc(i % 64, 1 + i % 3, 1000 + i) + op("destroy", 1 + i % 3, 0, name_bytes(b"pool %d" % i, 0))
-    return {"monitor-pool-name-race": s}
-
-
 # ---- fuzz_options.c ------------------------------------------------------------------
 
 OPT_OPS = ["set", "set2", "get", "at", "environment", "print", "nulls"]
@@ -259,7 +248,3 @@ if __name__ == "__main__":
     write("api", api_seeds())
     write("options", options_seeds())
     write("segment", segment_seeds())
-    path = os.path.join(HERE, "known")
-    for name, data in known_seeds().items():
-        with open(os.path.join(path, name), "wb") as f:
-            f.write(data)
