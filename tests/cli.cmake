@@ -24,10 +24,3 @@ endforeach()
 # The runner times every allocator's pairs: 17 s alone on a busy machine, past
 # 60 s once beside the rest of the suite in CI. The case allows the tool 240 s.
 set_tests_properties(cli_bench PROPERTIES TIMEOUT 300)
-# These fork children that start the monitor thread after the parent's:
-# ThreadSanitizer refuses a thread started after a multi-threaded fork
-# unless told to go on (the children only publish, then leave).
-if(TP_SANITIZE STREQUAL "thread")
-  set_tests_properties(cli_children_exit cli_exec_child PROPERTIES ENVIRONMENT
-    "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:die_after_fork=0")
-endif()
