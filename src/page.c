@@ -10,8 +10,8 @@
  * touched (and made resident) only as fast as it is used, while a thread that
  * reuses a few blocks cycles through at least 64 of them between two slow
  * paths (the cycle is as long as the blocks carved so far). */
-#define TPI_CARVE_BYTES (16u * 1024u)
-#define TPI_CARVE_MIN 64u
+#define TPI_CARVE_BYTES (4u * 1024u)
+#define TPI_CARVE_MIN 8u
 _Static_assert(TPI_CARVE_BYTES / 16 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_MIN <= TPI_SECURE_CARVE_MAX,
                "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
 

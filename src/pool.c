@@ -20,6 +20,7 @@ static uint32_t tpi_pools_next_id = 1;
 
 tp_pool tpi_pool_default_instance = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
+    .runs.lock = PTHREAD_MUTEX_INITIALIZER,
     .id = 0,
     .name = "default",
     .live = true,
@@ -39,6 +40,7 @@ size_t tpi_pool_reclaim(tp_pool *pool)
 {
     size_t released = tpi_huge_cache_purge(pool, 0, 0);
     tpi_pool_collect_abandoned(pool);
+    released += tpi_run_heap_release_empty(pool);
     return released + tpi_pool_release_empty_chunks(pool);
 }
 
@@ -255,6 +257,8 @@ static void tpi_pool_fold_counters(tp_pool *pool, const tpi_tcache *tc)
         r->refills += c->refills;
         r->flushes += c->flushes;
         r->remote_frees += c->remote_frees;
+        r->run_frees += c->run_frees;
+        r->run_bytes += c->run_bytes;
     }
     for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++)
         pool->retired[tpi_small_class[slot]].fast_allocs += tc->slot_allocs[slot];
@@ -294,6 +298,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
             return NULL;
         }
         pthread_mutex_init(&pool->lock, NULL);
+        pthread_mutex_init(&pool->runs.lock, NULL);
         pool->id = tpi_pools_next_id++;
         pool->next = tpi_pools_all;
         tpi_pools_all = pool;
@@ -311,6 +316,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->purged_bytes = 0;
     pool->purges = 0;
     tpi_decay_init(&pool->decay);
+    tpi_run_heap_init(&pool->runs);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
     pool->live_tcaches = NULL;
@@ -341,6 +347,7 @@ static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
     for (tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) tpi_pool_fold_counters(pool, tc);
     atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
     tpi_huge_release_all(pool);
+    tpi_run_heap_clear(pool, keep_chunks);
     tpi_exact_pool_clear(pool);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
@@ -398,7 +405,7 @@ size_t tp_pool_trim(tp_pool *pool)
     tpi_pool_collect_abandoned(pool);
     size_t released = tpi_pool_purge(pool, tpi_clock(), true);
     pthread_mutex_unlock(&pool->lock);
-    return released;
+    return released + tpi_run_heap_purge(pool, tpi_clock(), true);
 }
 
 void tpi_pool_usage(tp_pool *pool, tpi_usage *out)
@@ -416,6 +423,10 @@ void tpi_pool_usage(tp_pool *pool, tpi_usage *out)
         out->huge_blocks++;
         out->huge_bytes += h->map_size;
     }
+    pthread_mutex_lock(&pool->runs.lock);
+    out->run_chunks = pool->runs.mapped_chunks;
+    out->run_bytes = pool->runs.used_bytes;
+    pthread_mutex_unlock(&pool->runs.lock);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -436,12 +447,18 @@ const char *tp_pool_name(const tp_pool *pool)
 void tpi_pools_lock_all(void)
 {
     pthread_mutex_lock(&tpi_pools_lock);
-    for (tp_pool *p = tpi_pools_all; p; p = p->next) pthread_mutex_lock(&p->lock);
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) {
+        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->runs.lock);
+    }
 }
 
 void tpi_pools_unlock_all(void)
 {
-    for (tp_pool *p = tpi_pools_all; p; p = p->next) pthread_mutex_unlock(&p->lock);
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) {
+        pthread_mutex_unlock(&p->runs.lock);
+        pthread_mutex_unlock(&p->lock);
+    }
     pthread_mutex_unlock(&tpi_pools_lock);
 }
 

@@ -331,11 +331,11 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
 
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
-    /* Sizes of 1 KiB .. 1 MiB (and every size when direct[] stays empty:
+    /* Sizes of 1 .. 8 KiB (and every slab size when direct[] stays empty:
      * secure mode, Memcheck) whose current page has a block: the class by
      * clz instead of the table, then a pop. */
     size_t extra = tpi_block_extra();
-    if (size <= TPI_LARGE_MAX - extra) {
+    if (size <= TPI_SLAB_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
         if (cls >= TPI_PURGE_CLASS_MIN) {
@@ -351,6 +351,12 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
         }
+    } else if (size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE && tc->runs.bins[(size + TPI_OS_PAGE - 1) >> 12].count &&
+               (tc->slow_calls + 1) % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+        /* A run of a length this thread freed lately: from its cache, with
+         * the clock read on every TPI_SLOW_CALLS_PER_CLOCK-th call below. */
+        tc->slow_calls++;
+        return tpi_run_malloc(tc, size, 0);
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
         tc = tpi_thread_init_default();
@@ -373,15 +379,19 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tc->last_decay_ms = now;
             tpi_tcache_decay(tc, true);
             tpi_tcache_purge_free_blocks(tc);
+            tpi_run_cache_decay(tc);
         }
     }
     if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
+    if (size > TPI_SLAB_MAX - extra) return tpi_run_malloc(tc, size, 0);
     return tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
 }
 
-/* Gives every empty page back to the pool, the current ones included. */
+/* Gives every empty page and cached run back to the pool, the current
+ * pages included. */
 void tpi_tcache_trim(tpi_tcache *tc)
 {
+    tpi_run_cache_flush(tc);
     if (atomic_load_explicit(&tc->delayed_free, memory_order_relaxed)) tpi_tcache_drain_delayed(tc);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_page *page = tc->avail[cls].first;
@@ -421,6 +431,7 @@ static void tpi_tcache_abandon_queue(tpi_tcache *tc, tpi_page_queue *q)
  * them. Blocks still out may be freed later by any thread. */
 void tpi_tcache_abandon(tpi_tcache *tc)
 {
+    tpi_run_cache_flush(tc);
     tpi_tcache_drain_delayed(tc);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_tcache_abandon_queue(tc, &tc->avail[cls]);
