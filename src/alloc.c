@@ -178,7 +178,7 @@ void tpi_free_generic(void *p)
     switch (tpi_registry_get(a)) {
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
-        if (page->slice_count == 0 || page->class_index == TPI_CLASS_META)
+        if (page->slice_count == 0)
             tpi_fatal("double free or invalid free (no block is allocated there)", p);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
         bool local = owner != 0 && (owner & ~TPI_PAGE_FLAGS) == tpi_thread_id();
@@ -244,7 +244,7 @@ static size_t tpi_usable(const void *p)
     switch (tpi_registry_get((uintptr_t)p)) {
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
-        if (page->slice_count == 0 || page->class_index == TPI_CLASS_META) return 0;
+        if (page->slice_count == 0) return 0;
         return page->block_size - tpi_block_extra();
     }
     case TPI_REG_RUN: {
@@ -324,11 +324,17 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     size_t have = tpi_track_size_of(p, usable);
     /* Keep a slab block while the new size fits and wastes less than half;
      * a run while the size needs as many OS pages. */
-    bool run = tpi_registry_get((uintptr_t)p) == TPI_REG_RUN;
-    if (size <= usable && (run ? size > usable - TPI_OS_PAGE : size >= usable / 2)) {
+    if (tpi_registry_get((uintptr_t)p) == TPI_REG_RUN) {
+        /* A run shrinks in place to the pages the size needs while it
+         * keeps half of them, and grows into a free run that follows it. */
+        if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) && tpi_run_resize(p, size)) {
+            size_t now_usable = tpi_usable(p);
+            if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, now_usable);
+            return p;
+        }
+    } else if (size <= usable && size >= usable / 2) {
         if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, usable);
-        if (tpi_stats_exact && run) tpi_run_resize_exact(p, size);
-        else if (tpi_stats_exact) tpi_exact_on_slab_resize(tp_pool_of(p), tpi_page_of(p), p, size);
+        if (tpi_stats_exact) tpi_exact_on_slab_resize(tp_pool_of(p), tpi_page_of(p), p, size);
         return p;
     }
     void *q = tp_pool_malloc(pool, size);

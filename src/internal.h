@@ -255,9 +255,6 @@ static inline uint32_t tpi_page_used(const tpi_page *page)
     return page->used - page->pinned;
 }
 
-/* class_index of a page holding tcaches rather than blocks */
-#define TPI_CLASS_META 255
-
 enum { TPI_QUEUE_NONE, TPI_QUEUE_AVAIL, TPI_QUEUE_FULL, TPI_QUEUE_ABANDONED };
 
 /* Registry values, one byte per chunk of address space. */
@@ -434,6 +431,9 @@ static inline size_t tpi_block_extra(void)
     return (tpi_secure ? TPI_CANARY_SIZE : 0) + (tpi_stats_exact ? TPI_EXACT_SIZE : 0);
 }
 _Noreturn void tpi_secure_bad_link(const void *where);
+/* A run's canary, in the 8 bytes after its `usable` ones. */
+void tpi_secure_run_on_malloc(void *p, size_t usable);
+void tpi_secure_run_on_free(void *p, size_t usable);
 void tpi_secure_on_malloc(tpi_page *page, void *p);
 void tpi_secure_on_free(tpi_page *page, void *p);
 /* Links `count` (at most TPI_SECURE_CARVE_MAX) fresh blocks from `first`
@@ -583,8 +583,11 @@ void tpi_run_heap_init(struct tpi_run_heap *heap);
  * the heap. NULL (errno ENOMEM) if no memory or the pool's limit. */
 void *tpi_run_malloc(struct tpi_tcache *tc, size_t size, size_t alignment);
 void tpi_run_free(void *p);
-/* Exact statistics: a run kept by realloc now holds `size` requested bytes. */
-void tpi_run_resize_exact(void *p, size_t size);
+
+/* realloc in place: shrinks the run at p to the pages `size` needs (the
+ * tail goes back to the heap), or grows it into the free run after it;
+ * false if that is not free or too short. */
+bool tpi_run_resize(void *p, size_t size);
 /* The run's tag for a pointer of a run chunk, or NULL if p starts no run
  * handed out. */
 tpi_run *tpi_run_of(const void *p);
@@ -594,9 +597,11 @@ static inline tpi_run *tpi_run_tag(const void *p)
     tpi_run_chunk *c = (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
     return &c->runs[((uintptr_t)p & TPI_CHUNK_MASK) >> 12];
 }
+/* A run's usable bytes: its pages, less secure mode's canary at the end
+ * (exact statistics keep the requested size in the tag instead). */
 static inline size_t tpi_run_usable(const tpi_run *run)
 {
-    return (size_t)run->pages * TPI_OS_PAGE;
+    return (size_t)run->pages * TPI_OS_PAGE - (tpi_secure ? TPI_CANARY_SIZE : 0);
 }
 /* Purges runs free for `min_age` ms (all when force) and unmaps chunks left
  * empty; no lock held on entry. Returns the bytes given back. */
@@ -604,6 +609,9 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now, bool force);
 /* Pool cleared (reset or destroy, both locks held): every run is free; the
  * chunks are unmapped unless kept. */
 void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks);
+/* In the child of a fork (heap lock held): a purge pass cut short by the
+ * fork gives its runs back. */
+void tpi_run_heap_after_fork(struct tpi_run_heap *h);
 /* Pool lock held: unmaps the chunks with no run in use (the pool's memory
  * limit needs the room); returns the bytes. */
 size_t tpi_run_heap_release_empty(tp_pool *pool);
@@ -866,8 +874,6 @@ struct tp_pool {
     size_t peak_page_bytes;            /* highest page_bytes + huge bytes */
     tpi_exact exact;                   /* exact statistics (exact.c) */
     tpi_live_peaks seen;               /* highest live bytes statistics reads saw */
-    tpi_page *meta_page;               /* page tcaches are carved from */
-    size_t meta_used;                  /* bytes carved from meta_page */
     bool live;                         /* false once destroyed (struct is reused) */
     struct tp_pool *next;              /* all pools ever made, for fork handling */
     struct tp_pool *next_free;         /* destroyed pools, for reuse */
@@ -881,6 +887,9 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id);
 void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc);
 void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page);
 void tpi_pools_lock_all(void);
+/* The child of a fork, every lock still held: repairs what a thread of the
+ * parent left half done (a purge pass). */
+void tpi_pools_after_fork_child(void);
 void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);

@@ -15,7 +15,15 @@
 void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
 {
     int saved = errno;
-    /* Map more than needed, then trim both ends so the result is aligned. */
+    /* The kernel places a mapping right below the last one, so one the size
+     * of a chunk often lands aligned after chunks: try that first (one call,
+     * and no address space beyond the size, which RLIMIT_AS may lack). */
+    char *exact = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (exact != MAP_FAILED) {
+        if ((((uintptr_t)exact + offset) & (alignment - 1)) == 0) return exact;
+        munmap(exact, size);
+    }
+    /* Else map more than needed, then trim both ends so the result is aligned. */
     size_t span = size + alignment;
     if (span < size) return NULL;
     char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,

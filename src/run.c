@@ -362,9 +362,25 @@ static void tpi_run_chunk_unmap(tpi_run_chunk *c)
 
 /* ---- allocation and free ----------------------------------------------------------- */
 
+/* A run from the heap; the heap grows by a chunk when no free run fits
+ * (other threads may take its pages first: a few tries). */
+static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages)
+{
+    tpi_run_heap *h = &pool->runs;
+    for (unsigned attempt = 0;; attempt++) {
+        uint32_t now = (uint32_t)tpi_clock();
+        pthread_mutex_lock(&h->lock);
+        tpi_run *r = tpi_heap_take(h, pages, align_pages, now);
+        pthread_mutex_unlock(&h->lock);
+        if (r) return r;
+        if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) return NULL;
+    }
+}
+
 void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
 {
-    unsigned pages = (unsigned)((size + TPI_OS_PAGE - 1) >> 12);
+    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
+    unsigned pages = need ? (unsigned)((need + TPI_OS_PAGE - 1) >> 12) : 1u; /* aligned_alloc(a, 0) */
     /* Secure mode's canary can push a request of 8 KiB or less here. */
     unsigned cls = tpi_class_of(size > TPI_SLAB_MAX ? size : TPI_SLAB_MAX + 1);
     tp_pool *pool = tc->pool;
@@ -374,19 +390,10 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
     if (p) {
         r = tpi_run_tag(p);
     } else {
-        unsigned align_pages = alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u;
-        tpi_run_heap *h = &pool->runs;
-        for (unsigned attempt = 0;; attempt++) {
-            uint32_t now = (uint32_t)tpi_clock();
-            pthread_mutex_lock(&h->lock);
-            r = tpi_heap_take(h, pages, align_pages, now);
-            pthread_mutex_unlock(&h->lock);
-            if (r) break;
-            /* Other threads may take a new chunk's pages first: a few tries. */
-            if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) {
-                errno = ENOMEM;
-                return NULL;
-            }
+        r = tpi_run_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u);
+        if (!r) {
+            errno = ENOMEM;
+            return NULL;
         }
         p = tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
     }
@@ -400,6 +407,7 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
         r->requested = size;
         tpi_exact_on_run(pool, cls, (int64_t)usable, (int64_t)size);
     }
+    if (tpi_secure) tpi_secure_run_on_malloc(p, usable);
     tpi_track_malloc(pool, p, size, usable, false);
     return p;
 }
@@ -419,6 +427,7 @@ void tpi_run_free(void *p)
     unsigned cls = r->class_index, pages = r->pages;
     size_t usable = tpi_run_usable(r);
     if (tpi_stats_exact) tpi_exact_on_run(pool, cls, -(int64_t)usable, -(int64_t)r->requested);
+    if (tpi_secure) tpi_secure_run_on_free(p, usable);
     tpi_track_free(pool, p, usable);
     tpi_run_heap *h = &pool->runs;
     tpi_tcache *tc = tpi_run_freeing_cache(pool);
@@ -438,11 +447,65 @@ void tpi_run_free(void *p)
     tpi_run_heap_purge(pool, now, false);
 }
 
-void tpi_run_resize_exact(void *p, size_t size)
+bool tpi_run_resize(void *p, size_t size)
 {
     tpi_run *r = tpi_run_tag(p);
-    tpi_exact_on_run(tpi_run_chunk_of(p)->pool, r->class_index, 0, (int64_t)size - (int64_t)r->requested);
-    r->requested = size;
+    tpi_run_chunk *c = tpi_run_chunk_of(p);
+    tp_pool *pool = c->pool;
+    tpi_run_heap *h = &pool->runs;
+    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
+    unsigned first = tpi_run_index(c, r), pages = r->pages, want = (unsigned)((need + TPI_OS_PAGE - 1) >> 12);
+    if (want == 0) want = 1;
+    if (tpi_secure) tpi_secure_run_on_free(p, tpi_run_usable(r)); /* checked before it moves */
+    uint32_t now = (uint32_t)tpi_clock();
+    pthread_mutex_lock(&h->lock);
+    if (want < pages) {
+        /* The tail goes back to the heap, a run of its own. */
+        tpi_run_clear_tag(&c->runs[first + pages - 1]);
+        tpi_run_mark(c, first, want, TPI_RUN_USED);
+        h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first + want, pages - want, true) * TPI_OS_PAGE;
+        h->used_bytes -= (size_t)(pages - want) * TPI_OS_PAGE;
+        c->free_pages += pages - want;
+        tpi_heap_insert(h, c, first + want, pages - want, now, 0);
+    } else if (want > pages) {
+        /* The free run that follows, if long enough, lends the pages. */
+        unsigned end = first + pages;
+        tpi_run *next = end < TPI_RUN_PAGES ? &c->runs[end] : NULL;
+        if (!next || tpi_run_state(next) != TPI_RUN_FREE || next->tail || next->pages < want - pages) {
+            pthread_mutex_unlock(&h->lock);
+            return false;
+        }
+        unsigned n = next->pages, grow = want - pages;
+        uint32_t freed_ms = next->freed_ms, purged_ms = next->purged_ms;
+        tpi_bin_remove(h, next);
+        tpi_run_clear_tag(next);
+        if (n > 1) tpi_run_clear_tag(&c->runs[end + n - 1]);
+        if (pages > 1) tpi_run_clear_tag(&c->runs[end - 1]);
+        h->dirty_bytes -= (size_t)tpi_run_set_dirty(c, end, grow, false) * TPI_OS_PAGE;
+        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, freed_ms, purged_ms);
+        tpi_run_mark(c, first, want, TPI_RUN_USED);
+        h->used_bytes += (size_t)grow * TPI_OS_PAGE;
+        if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
+        if (h->used_bytes > h->window_peak[0]) h->window_peak[0] = h->used_bytes;
+        c->free_pages -= grow;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (tpi_secure) tpi_secure_run_on_malloc(p, tpi_run_usable(r));
+    /* The statistics follow the block's usable bytes; its class stays. */
+    int64_t delta = ((int64_t)want - (int64_t)pages) * TPI_OS_PAGE;
+    tpi_tcache *tc = tpi_run_freeing_cache(pool);
+    if (tc) {
+        tc->counters[r->class_index].run_bytes += (uint64_t)delta;
+    } else {
+        pthread_mutex_lock(&h->lock);
+        h->freed_bytes[r->class_index] -= (uint64_t)delta;
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (tpi_stats_exact) {
+        tpi_exact_on_run(pool, r->class_index, delta, (int64_t)size - (int64_t)r->requested);
+        r->requested = size;
+    }
+    return true;
 }
 
 void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count)
@@ -511,6 +574,31 @@ static tpi_run_chunk *tpi_purge_idle_chunks(tpi_run_heap *h, uint32_t now, bool 
     return idle;
 }
 
+/* Heap lock held (dropped meanwhile). Purges one batch of free runs free
+ * for min_age ms with dirty pages, adding the bytes to *purged; returns how
+ * many runs it purged. */
+static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age, size_t *purged)
+{
+    tpi_purge_item items[TPI_PURGE_BATCH];
+    unsigned count = tpi_purge_collect(h, now, min_age, items);
+    if (count == 0) return 0;
+    pthread_mutex_unlock(&h->lock);
+    for (unsigned i = 0; i < count; i++)
+        tpi_os_purge(tpi_run_addr(items[i].chunk, items[i].first), (size_t)items[i].pages * TPI_OS_PAGE);
+    pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < count; i++) {
+        tpi_purge_item *it = &items[i];
+        tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
+        h->dirty_bytes -= (size_t)it->dirty * TPI_OS_PAGE;
+        *purged += (size_t)it->dirty * TPI_OS_PAGE;
+        it->chunk->purged_ms = now;
+        tpi_run_clear_tag(&it->chunk->runs[it->first]);
+        if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
+        tpi_heap_insert(h, it->chunk, it->first, it->pages, it->freed_ms, now ? now : 1);
+    }
+    return count;
+}
+
 size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
 {
     tpi_run_heap *h = &pool->runs;
@@ -528,34 +616,17 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
     /* Passes every quarter delay; one at a time (the next is not due). */
     uint64_t step = tpi_decay_delay(&h->decay) / 4;
     __atomic_store_n(&h->decay.next_pass, now64 + (step > 10 ? step : 10), __ATOMIC_RELAXED);
-    uint32_t min_age = force ? 0 : tpi_decay_delay(&h->decay);
     size_t purged = 0;
-    tpi_purge_item items[TPI_PURGE_BATCH];
-    unsigned count;
-    /* Runs free for the delay; then, while over the cap, ever younger ones
-     * (oldest first) down to half the cap. */
-    for (;;) {
-        count = tpi_purge_collect(h, now, min_age, items);
-        if (count == 0) {
-            if (min_age == 0 || h->dirty_bytes + tpi_run_slack(h) / 2 <= tpi_run_dirty_cap(h)) break;
-            min_age /= 2;
-            continue;
+    /* Every run free for the delay (all when forced); then, while the free
+     * pages pass the cap, ever younger ones, oldest first, until half the
+     * slack is left below it. */
+    uint32_t min_age = force ? 0 : tpi_decay_delay(&h->decay);
+    while (tpi_purge_round(h, now, min_age, &purged)) {
+    }
+    while (!force && min_age > 0 && h->dirty_bytes + tpi_run_slack(h) / 2 > tpi_run_dirty_cap(h)) {
+        min_age /= 2;
+        while (h->dirty_bytes + tpi_run_slack(h) / 2 > tpi_run_dirty_cap(h) && tpi_purge_round(h, now, min_age, &purged)) {
         }
-        pthread_mutex_unlock(&h->lock);
-        for (unsigned i = 0; i < count; i++)
-            tpi_os_purge(tpi_run_addr(items[i].chunk, items[i].first), (size_t)items[i].pages * TPI_OS_PAGE);
-        pthread_mutex_lock(&h->lock);
-        for (unsigned i = 0; i < count; i++) {
-            tpi_purge_item *it = &items[i];
-            tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
-            h->dirty_bytes -= (size_t)it->dirty * TPI_OS_PAGE;
-            purged += (size_t)it->dirty * TPI_OS_PAGE;
-            it->chunk->purged_ms = now;
-            tpi_run_clear_tag(&it->chunk->runs[it->first]);
-            if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
-            tpi_heap_insert(h, it->chunk, it->first, it->pages, it->freed_ms, now ? now : 1);
-        }
-        if (min_age < tpi_decay_delay(&h->decay) && h->dirty_bytes + tpi_run_slack(h) / 2 <= tpi_run_dirty_cap(h)) break;
     }
     if (purged) {
         h->purged_bytes += purged;
@@ -617,6 +688,27 @@ size_t tpi_run_heap_release_empty(tp_pool *pool)
 }
 
 /* ---- the pool's lifecycle ------------------------------------------------------------- */
+
+void tpi_run_heap_after_fork(tpi_run_heap *h)
+{
+    if (!h->purging) return;
+    /* The pass's thread is not in the child: its runs go back unpurged. */
+    uint32_t now = (uint32_t)tpi_clock();
+    for (tpi_run_chunk *c = h->chunks; c; c = c->next) {
+        for (unsigned i = tpi_run_first_page(); i < TPI_RUN_PAGES;) {
+            tpi_run *r = &c->runs[i];
+            unsigned pages = r->pages;
+            if (pages == 0) break;
+            if (tpi_run_state(r) == TPI_RUN_PURGING) {
+                tpi_run_clear_tag(r);
+                if (pages > 1) tpi_run_clear_tag(&c->runs[i + pages - 1]);
+                tpi_heap_insert(h, c, i, pages, now, 0);
+            }
+            i += pages;
+        }
+    }
+    h->purging = false;
+}
 
 void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
 {

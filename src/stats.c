@@ -91,7 +91,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     for (const tpi_chunk *c = pool->chunks; c; c = c->next) {
         for (unsigned i = 1; i < TPI_SLICES_PER_CHUNK; i++) {
             const tpi_page *page = &c->pages[i];
-            if (!page->slice_count || page->class_index == TPI_CLASS_META) continue;
+            if (!page->slice_count) continue;
             tp_class_stats *cs = &out->classes[page->class_index];
             cs->pages++;
             cs->page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;

@@ -52,6 +52,7 @@ static void tpi_fork_child(void)
 {
     tpi_background_after_fork();
     tpi_monitor_after_fork();
+    tpi_pools_after_fork_child();
     tpi_pools_unlock_all();
     pthread_mutex_unlock(&tpi_threads_lock);
 }
