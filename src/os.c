@@ -30,7 +30,10 @@ void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
         uintptr_t at[2] = {up, up - alignment};
         for (int i = 0; i < 2; i++) {
             char *p = mmap((void *)at[i], size, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
-            if (p == (char *)at[i]) return p;
+            if (p == (char *)at[i]) {
+                errno = saved;
+                return p;
+            }
             if (p != MAP_FAILED) munmap(p, size);
         }
 #endif
