@@ -329,6 +329,10 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
          * keeps half of them, and grows into a free run that follows it. */
         if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) && tpi_run_resize(p, size)) {
             size_t now_usable = tpi_usable(p);
+            /* Pages taken from the free run after it were closed to checkers,
+             * pages given back are closed again. */
+            if (now_usable > usable) tpi_track_undefined((char *)p + usable, now_usable - usable);
+            if (now_usable < usable) tpi_track_noaccess((char *)p + now_usable, usable - now_usable);
             if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, now_usable);
             return p;
         }

@@ -243,6 +243,8 @@ typedef struct tpi_page {
     uint8_t pinned;               /* a current page of one slice: used is one
                                    * high (tcache.c), so the free fast path
                                    * never finds it empty */
+    uint16_t purged;              /* owner: bit j = OS page j purged, its
+                                   * blocks off the free lists (page.c) */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -374,7 +376,8 @@ static inline void *tpi_block_unmark(void *p, size_t size)
         *tpi_block_age_word(p) = 0;
     return p;
 }
-/* Blocks from this size up have their insides purged while free. */
+/* Blocks from this size up are reused last freed, first out, and malloc
+ * clears their age mark (below, every block's mark stays until written). */
 #define TPI_PURGE_BLOCK_MIN (TPI_OS_PAGE + 16u)
 void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */

@@ -204,13 +204,12 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     }
 }
 
-/* Once per purge delay: the free blocks of TPI_PURGE_BLOCK_MIN and more in
- * this cache's pages that stayed free since the last time give their memory
- * back (page.c explains). */
+/* Once per purge delay: the OS pages of this cache's pages that hold only
+ * blocks free since the last look give their memory back (page.c). */
 static void tpi_tcache_purge_free_blocks(tpi_tcache *tc)
 {
     size_t purged = 0;
-    for (unsigned cls = tpi_class_of(TPI_PURGE_BLOCK_MIN); cls < TPI_CLASS_COUNT; cls++)
+    for (unsigned cls = 0; cls < TPI_SLAB_CLASSES; cls++)
         for (tpi_page *page = tc->avail[cls].first; page; page = page->next)
             purged += tpi_page_purge_free(page);
     if (!purged) return;
@@ -364,6 +363,9 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             errno = ENOMEM;
             return NULL;
         }
+        /* The process was set up just now: secure mode and exact statistics
+         * are known only from here on (read before, `extra` was 0). */
+        extra = tpi_block_extra();
     }
     tpi_background_ensure();
     tpi_monitor_ensure();
