@@ -6,12 +6,12 @@
  */
 #include "internal.h"
 
-/* Carve 16 KiB of fresh blocks at a time, but at least 64 blocks: a page is
- * touched (and made resident) only as fast as it is used, while a thread that
- * reuses a few blocks cycles through at least 64 of them between two slow
- * paths (the cycle is as long as the blocks carved so far). */
-#define TPI_CARVE_BYTES (4u * 1024u)
-#define TPI_CARVE_MIN 8u
+/* Carve one OS page of fresh blocks at a time (one block, when larger): a
+ * page is touched, and made resident, only as fast as it is used. A thread
+ * that reuses a few small blocks still cycles through 4096 / size of them
+ * between two slow paths (the cycle is as long as the blocks carved so far). */
+#define TPI_CARVE_BYTES TPI_OS_PAGE
+#define TPI_CARVE_MIN 1u
 _Static_assert(TPI_CARVE_BYTES / 16 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_MIN <= TPI_SECURE_CARVE_MAX,
                "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
 
