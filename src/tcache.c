@@ -334,27 +334,26 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
      * secure mode, Memcheck) whose current page has a block: the class by
      * clz instead of the table, then a pop. */
     size_t extra = tpi_block_extra();
-    if (size <= TPI_SLAB_MAX - extra) {
+    /* Every TPI_SLOW_CALLS_PER_CLOCK-th call takes the full path below, which
+     * looks at the clock (purge passes, a cache's decay); the others may take
+     * a quick one. So the clock is read however a program's calls fall. */
+    bool quick = tc != &tpi_tcache_empty && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0;
+    if (quick && size <= TPI_SLAB_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
         if (cls >= TPI_PURGE_CLASS_MIN) {
             if (page->free || (page->local_free && !tpi_secure)) return tpi_tcache_pop_purgeable(tc, page, cls, size);
         } else if (tpi_likely(page->free != NULL)) {
             return tpi_tcache_pop(tc, page, cls, size);
-        } else if (page->local_free && (tc->slow_calls + 1) % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+        } else if (page->local_free) {
             /* A program cycling through the blocks it frees: the owner's
-             * frees become the free list at once. Every TPI_SLOW_CALLS_PER_CLOCK
-             * calls it falls through, and the count below reaches the clock. */
-            tc->slow_calls++;
+             * frees become the free list at once. */
             tpi_page_take_local(page);
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
         }
-    } else if (size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE && tc->runs.bins[(size + TPI_OS_PAGE - 1) >> 12].count &&
-               (tc->slow_calls + 1) % TPI_SLOW_CALLS_PER_CLOCK != 0) {
-        /* A run of a length this thread freed lately: from its cache, with
-         * the clock read on every TPI_SLOW_CALLS_PER_CLOCK-th call below. */
-        tc->slow_calls++;
+    } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE && tc->runs.bins[(size + TPI_OS_PAGE - 1) >> 12].count) {
+        /* A run of a length this thread freed lately, from its cache. */
         return tpi_run_malloc(tc, size, 0);
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
@@ -371,7 +370,7 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
     tpi_monitor_ensure();
     /* Now and then, time-driven work: a purge pass if one is due, and after
      * each pass the empty pages this cache keeps are halved. */
-    if (++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK == 0) tpi_purge_maybe_unlocked(tc->pool);
+    if (!quick) tpi_purge_maybe_unlocked(tc->pool);
     uint32_t epoch = atomic_load_explicit(&tc->pool->purge_epoch, memory_order_relaxed);
     if (epoch != tc->purge_epoch) {
         /* Passes run every quarter delay; this cache acts once per delay. */
