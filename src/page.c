@@ -6,11 +6,13 @@
  */
 #include "internal.h"
 
-/* Carve one OS page of fresh blocks at a time (one block, when larger): a
- * page is touched, and made resident, only as fast as it is used. A thread
- * that reuses a few small blocks still cycles through 4096 / size of them
- * between two slow paths (the cycle is as long as the blocks carved so far). */
-#define TPI_CARVE_BYTES TPI_OS_PAGE
+/* Carve 16 KiB of fresh blocks of up to 512 bytes at a time, one OS page
+ * (or one block) of larger ones: a page is touched, and made resident, only
+ * about as fast as it is used, while a thread that reuses a few small blocks
+ * cycles through at least 32 of them between two slow paths (the cycle is as
+ * long as the blocks carved so far). Larger blocks take a slow path anyway. */
+#define TPI_CARVE_BYTES (16u * 1024u)
+#define TPI_CARVE_SMALL_MAX 512u
 #define TPI_CARVE_MIN 1u
 _Static_assert(TPI_CARVE_BYTES / 16 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_MIN <= TPI_SECURE_CARVE_MAX,
                "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
@@ -31,6 +33,7 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->retained = 0;
     page->pinned = 0;
     page->purged = 0;
+    page->checked = tpi_secure || TPI_OPTION(check);
     page->next = page->prev = NULL;
 }
 
@@ -41,7 +44,7 @@ bool tpi_page_extend(tpi_page *page)
     if (tpi_page_unpurge(page)) return true; /* blocks carved before, purged since */
     uint32_t left = page->capacity - page->carved;
     if (left == 0) return false;
-    uint32_t count = TPI_CARVE_BYTES / page->block_size;
+    uint32_t count = (page->block_size <= TPI_CARVE_SMALL_MAX ? TPI_CARVE_BYTES : TPI_OS_PAGE) / page->block_size;
     if (count < TPI_CARVE_MIN) count = TPI_CARVE_MIN;
     if (count > left) count = left;
     char *first = tpi_page_start(page) + (size_t)page->carved * page->block_size;
@@ -69,14 +72,32 @@ static void tpi_list_prepend(tpi_block **list, tpi_block *head, tpi_block *tail)
     *list = head;
 }
 
+/* The next block of a list of the page, the `n`th so far: a list longer than
+ * the page's capacity loops back on itself, which only a double free makes,
+ * so no walk of a list goes on for ever. */
+static tpi_block *tpi_list_next(const tpi_page *page, const tpi_block *b, uint32_t n)
+{
+    if (tpi_unlikely(n > page->capacity)) tpi_fatal("double free (a free list of the page loops)", b);
+    return tpi_block_next(page, b);
+}
+
+/* The last block of a non-empty list of the page; its length in *count. */
+static tpi_block *tpi_list_tail(const tpi_page *page, tpi_block *head, uint32_t *count)
+{
+    uint32_t n = 1;
+    tpi_block *tail = head;
+    for (tpi_block *next; (next = tpi_list_next(page, tail, n)) != NULL; n++) tail = next;
+    *count = n;
+    return tail;
+}
+
 void tpi_page_take_local(tpi_page *page)
 {
     if (page->free == NULL) {
         page->free = page->local_free; /* the usual case: no walk */
     } else {
-        tpi_block *tail = page->local_free;
-        for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
-        tpi_list_prepend(&page->free, page->local_free, tail);
+        uint32_t n;
+        tpi_list_prepend(&page->free, page->local_free, tpi_list_tail(page, page->local_free, &n));
     }
     page->local_free = NULL;
 }
@@ -90,9 +111,10 @@ uint32_t tpi_page_collect(tpi_page *page)
     head = atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
     tpi_block *list = (tpi_block *)(head & ~TPI_NOTIFY);
     if (!list) return 0;
-    uint32_t n = 1;
-    tpi_block *tail = list;
-    for (tpi_block *next; (next = tpi_block_next(page, tail)) != NULL; n++) tail = next;
+    uint32_t n;
+    tpi_block *tail = tpi_list_tail(page, list, &n);
+    /* Each block of the list was in use, and is counted in `used`. */
+    if (n > tpi_page_used(page)) tpi_fatal("double free (more frees than blocks handed out)", list);
     tpi_list_prepend(&page->free, list, tail);
     page->used -= n;
     return n;
@@ -113,6 +135,7 @@ void tpi_page_free_remote(tpi_page *page, tpi_block *block)
             if (tc) {
                 uintptr_t top = atomic_load_explicit(&tc->delayed_free, memory_order_relaxed);
                 do {
+                    if (top == (uintptr_t)block) tpi_fatal("double free (the block was just freed)", block);
                     tpi_block_link(block, (tpi_block *)top);
                 } while (!atomic_compare_exchange_weak_explicit(&tc->delayed_free, &top, (uintptr_t)block,
                                                                 memory_order_release, memory_order_relaxed));
@@ -120,6 +143,7 @@ void tpi_page_free_remote(tpi_page *page, tpi_block *block)
             }
             old &= ~TPI_NOTIFY; /* abandoned meanwhile: the plain push below */
         }
+        if (old == (uintptr_t)block) tpi_fatal("double free (the block was just freed)", block);
         tpi_block_link(block, (tpi_block *)old);
         if (atomic_compare_exchange_weak_explicit(&page->thread_free, &old, (uintptr_t)block,
                                                   memory_order_release, memory_order_relaxed))
@@ -204,7 +228,7 @@ static uint32_t tpi_block_os_pages(const tpi_page *page, uint32_t i)
 static void tpi_list_scan(const tpi_page *page, tpi_block *b, uint64_t *aged)
 {
     char *start = tpi_page_start(page);
-    for (; b; b = tpi_block_next(page, b)) {
+    for (uint32_t n = 1; b; b = tpi_list_next(page, b, n++)) {
         uint32_t i = tpi_page_block_index(page, (size_t)((char *)b - start));
         uintptr_t *w = tpi_block_age_word(b);
         tpi_track_defined(w, sizeof *w);
@@ -219,8 +243,9 @@ static void tpi_list_drop(tpi_page *page, tpi_block **list, uint32_t mask)
 {
     char *start = tpi_page_start(page);
     tpi_block *kept = NULL, *tail = NULL;
+    uint32_t n = 1;
     for (tpi_block *b = *list, *next; b; b = next) {
-        next = tpi_block_next(page, b);
+        next = tpi_list_next(page, b, n++);
         uint32_t i = tpi_page_block_index(page, (size_t)((char *)b - start));
         if (tpi_block_os_pages(page, i) & mask) continue;
         if (tail) tpi_block_link(tail, b); else kept = b;

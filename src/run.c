@@ -76,8 +76,8 @@ tpi_run *tpi_run_of(const void *p)
     uintptr_t offset = (uintptr_t)p - (uintptr_t)c;
     if (c->magic != TPI_RUN_MAGIC || (offset & (TPI_OS_PAGE - 1)) != 0) return NULL;
     tpi_run *r = &c->runs[offset >> 12];
-    uint8_t state = tpi_run_state(r);
-    if ((state != TPI_RUN_USED && state != TPI_RUN_CACHED) || r->tail) return NULL;
+    /* A cached run is free: freeing it again is a double free. */
+    if (tpi_run_state(r) != TPI_RUN_USED || r->tail) return NULL;
     return r;
 }
 
@@ -422,7 +422,14 @@ static tpi_tcache *tpi_run_freeing_cache(tp_pool *pool)
 void tpi_run_free(void *p)
 {
     tpi_run *r = tpi_run_of(p);
-    if (!r) tpi_fatal("double free or invalid free (no run starts there)", p);
+    if (!r) {
+        /* A run start still free (in a cache or the heap) was freed before;
+         * elsewhere the run may have merged into a longer one. */
+        uint8_t state = ((uintptr_t)p & (TPI_OS_PAGE - 1)) ? TPI_RUN_NONE : tpi_run_state(tpi_run_tag(p));
+        if (state != TPI_RUN_NONE && state != TPI_RUN_USED && !tpi_run_tag(p)->tail)
+            tpi_fatal("double free (the block is not in use)", p);
+        tpi_fatal("double free or invalid free (no run starts there)", p);
+    }
     tp_pool *pool = tpi_run_chunk_of(p)->pool;
     unsigned cls = r->class_index, pages = r->pages;
     size_t usable = tpi_run_usable(r);
