@@ -28,9 +28,11 @@ void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
     if (exact != MAP_FAILED) {
         if ((((uintptr_t)exact + offset) & (alignment - 1)) == 0) return exact;
         munmap(exact, size);
-#if defined(MAP_FIXED_NOREPLACE)
+#if defined(MAP_FIXED_NOREPLACE) && !defined(__SANITIZE_THREAD__)
         /* The aligned places around it are often free too. A kernel that
-         * ignores the flag may map elsewhere: such a mapping is undone. */
+         * ignores the flag may map elsewhere: such a mapping is undone.
+         * (ThreadSanitizer's mmap takes a fixed address outside its
+         * application ranges for a fatal error: not under it.) */
         uintptr_t up = (((uintptr_t)exact + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
         uintptr_t at[2] = {up, up - alignment};
         for (int i = 0; i < 2; i++) {
