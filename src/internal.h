@@ -536,6 +536,8 @@ static inline tpi_block *tpi_block_next_delayed(const tpi_block *b)
 #define TPI_RUN_CACHE_DEPTH 8u                       /* runs of one length a cache keeps */
 #define TPI_RUN_CACHE_BYTES ((size_t)256 << 10)      /* bytes a cache keeps at most */
 #define TPI_RUN_MAGIC 0x747072756e636bULL            /* "tprunck" */
+#define TPI_RUN_SLACK_DIV 64                         /* free pages kept past the recent peak: */
+#define TPI_RUN_SLACK_MIN ((size_t)128 << 10)        /* 1/64 of the use, 128 KiB at least (run.c) */
 
 /* Run chunks of two kinds: runs that thread caches keep (up to
  * TPI_RUN_CACHE_PAGES) and longer ones. Apart, the long runs a program frees

@@ -225,15 +225,15 @@ static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, u
 /* Free pages the heap may keep resident besides those aged for a purge:
  * enough to grow back to the highest use of this window or the last (a
  * window is TPI_REGRET_WINDOW purge delays) without touching new memory,
- * plus a slack of 1/32 of the use (256 KiB at least). Free memory past that
+ * plus a slack of 1/TPI_RUN_SLACK_DIV of the use (TPI_RUN_SLACK_MIN at least). Free memory past that
  * is fragmentation that the requests no longer fit: a purge pass is due at
  * once, and purges the oldest free pages down to half the slack. So the
  * heap's resident memory stays within the recent peak of its use plus the
  * slack, while memory a program frees and takes back costs no page fault. */
 static size_t tpi_run_slack(const tpi_run_heap *h)
 {
-    size_t slack = h->used_bytes / 32;
-    return slack > ((size_t)256 << 10) ? slack : (size_t)256 << 10;
+    size_t slack = h->used_bytes / TPI_RUN_SLACK_DIV;
+    return slack > TPI_RUN_SLACK_MIN ? slack : TPI_RUN_SLACK_MIN;
 }
 
 static size_t tpi_run_dirty_cap(const tpi_run_heap *h)

@@ -342,7 +342,9 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
     /* Sizes of 1 .. 8 KiB (and every slab size when direct[] stays empty:
      * secure mode, Memcheck) whose current page has a block: the class by
      * clz instead of the table, then a pop. */
-    size_t extra = tpi_block_extra();
+    /* A thread's first call (the empty tcache) may come before the process
+     * is set up: the modes that size `extra` are read only after that. */
+    size_t extra = tc != &tpi_tcache_empty ? tpi_block_extra() : 0;
     /* Every TPI_SLOW_CALLS_PER_CLOCK-th call takes the full path below, which
      * looks at the clock (purge passes, a cache's decay); the others may take
      * a quick one. So the clock is read however a program's calls fall. */
