@@ -198,7 +198,8 @@ typedef struct tp_stats {
                                * 0 for the default pool, UINT32_MAX for "process" */
     uint32_t reserved;
     TP_STATS_POOL_FIELDS(TP_STATS_DECLARE)
-    double fragmentation;     /* 1 - requested live bytes / (occupied page bytes + huge bytes),
+    double fragmentation;     /* 1 - requested live bytes / (occupied page bytes + large and
+                               * huge blocks' bytes),
                                * 0..1: the waste in memory that holds live blocks; 0 when
                                * nothing is live (free memory kept is a cache, not waste
                                * between blocks: see external_waste_bytes) */

@@ -177,6 +177,8 @@ static void tpi_stats_finish(tp_pool *pool, tp_stats *out, const uint64_t *reque
      * empty pages and unpurged free slices are memory kept for reuse, which
      * external_waste_bytes shows, so an idle pool reads 0. */
     uint64_t holding = out->occupied_page_bytes + out->huge_bytes;
+    for (unsigned cls = TPI_SLAB_CLASSES; cls < TPI_CLASS_COUNT; cls++)
+        holding += out->classes[cls].live_bytes; /* a large block's run is its own */
     out->fragmentation = holding && out->live_blocks
         ? 1.0 - (double)out->live_requested_bytes / (double)holding
         : 0.0;
