@@ -22,6 +22,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* TP_VERSION_MAJOR, _MINOR, _PATCH and TP_VERSION_STRING: the version this
+ * program is compiled against, generated from CMake's project(VERSION). */
+#include "tierpool_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,9 +38,10 @@ extern "C" {
 #define TP_MALLOC_ATTR
 #endif
 
-#define TIERPOOL_VERSION_MAJOR 0
-#define TIERPOOL_VERSION_MINOR 1
-#define TIERPOOL_VERSION_PATCH 0
+/* "MAJOR.MINOR.PATCH" of the library the program runs with, which may be a
+ * later one than TP_VERSION_STRING (docs/versioning.md says what each kind of
+ * release keeps). */
+TP_API const char *tp_version(void);
 
 /* ---- the default pool ------------------------------------------------------ */
 

@@ -116,10 +116,12 @@ sort)
     compare sort
     ;;
 gcc)
-    # Compiles one of tierpool's own sources (the tool's: the engine's may be
-    # mid-edit in a working tree); gcc's cc1 and as inherit the preload. The
-    # same compiler on the same input writes the same object.
-    run_both gcc "$prog" -O2 -Wall -I"$src/include" -c "$src/tools/tierpool.c" -o tierpool.o
+    # Compiles one of tierpool's own sources (a tool's, which includes no
+    # header of the tree: the engine's may be mid-edit in a working tree, and
+    # tierpool.h needs the build's generated tierpool_version.h); gcc's cc1
+    # and as inherit the preload. The same compiler on the same input writes
+    # the same object.
+    run_both gcc "$prog" -O2 -Wall -c "$src/tools/gen_size_classes.c" -o tierpool.o
     compare gcc
     if [ ! -s plain/tierpool.o ] || [ ! -s tierpool/tierpool.o ]; then
         fail "gcc wrote no object"
