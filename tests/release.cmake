@@ -13,3 +13,11 @@ add_test(NAME release_tool_version COMMAND tierpool-cli --version)
 set_tests_properties(release_tool_version PROPERTIES
   PASS_REGULAR_EXPRESSION "^tierpool ${PROJECT_VERSION}\n$")
 set_tests_properties(release_version release_tool_version PROPERTIES LABELS release TIMEOUT 60)
+
+# The man pages (man/), generated from the tool, the header and the option
+# table, say what `tierpool options`, `tierpool help` and tierpool.h say.
+if(TARGET man)
+  add_test(NAME release_man COMMAND ${TP_MAN_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/release/man_check.py
+    $<TARGET_FILE:tierpool-cli> ${TP_MAN_DIR} ${PROJECT_SOURCE_DIR}/include/tierpool.h)
+  set_tests_properties(release_man PROPERTIES LABELS release TIMEOUT 60)
+endif()

@@ -7,16 +7,10 @@
  */
 #include <tierpool.h>
 
+#include "check.h"
+
 #include <stdio.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "install check failed: %s (line %d)\n", #cond, __LINE__); \
-            return 1;                                                                  \
-        }                                                                              \
-    } while (0)
 
 int main(void)
 {
