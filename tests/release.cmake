@@ -21,3 +21,45 @@ if(TARGET man)
     $<TARGET_FILE:tierpool-cli> ${TP_MAN_DIR} ${PROJECT_SOURCE_DIR}/include/tierpool.h)
   set_tests_properties(release_man PROPERTIES LABELS release TIMEOUT 60)
 endif()
+
+# include/tierpool.hpp, by the tree's C++ compiler and by the other of g++
+# and clang++ (outside CMake's toolchain, so not in sanitizer builds): its
+# test prints "skipped: needs ..." where that compiler is missing.
+add_executable(test_cpp release/test_cpp.cc)
+target_link_libraries(test_cpp PRIVATE tierpool)
+target_compile_options(test_cpp PRIVATE -Wall -Wextra -Werror -Wshadow)
+set_target_properties(test_cpp PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+add_test(NAME release_cpp_${CMAKE_CXX_COMPILER_ID} COMMAND test_cpp)
+set_tests_properties(release_cpp_${CMAKE_CXX_COMPILER_ID} PROPERTIES LABELS "release;api" TIMEOUT 60)
+if(NOT TP_SANITIZE)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    set(TPR_OTHER_CXX clang++)
+  else()
+    set(TPR_OTHER_CXX g++)
+  endif()
+  find_program(TPR_OTHER_CXX_PATH ${TPR_OTHER_CXX})
+  set(TPR_OTHER_TEST release_cpp_${TPR_OTHER_CXX})
+  if(TPR_OTHER_CXX_PATH)
+    set(TPR_OTHER_EXE ${CMAKE_CURRENT_BINARY_DIR}/test_cpp_${TPR_OTHER_CXX})
+    add_custom_command(OUTPUT ${TPR_OTHER_EXE}
+      COMMAND ${TPR_OTHER_CXX_PATH} -std=c++17 -O2 -Wall -Wextra -Werror -Wshadow
+        -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_BINARY_DIR}/include
+        ${CMAKE_CURRENT_SOURCE_DIR}/release/test_cpp.cc -o ${TPR_OTHER_EXE}
+        $<TARGET_FILE:tierpool> -Wl,-rpath,$<TARGET_FILE_DIR:tierpool> -pthread
+      DEPENDS release/test_cpp.cc test.h ${PROJECT_SOURCE_DIR}/include/tierpool.hpp
+        ${PROJECT_SOURCE_DIR}/include/tierpool.h tierpool
+      VERBATIM)
+    add_custom_target(test_cpp_other ALL DEPENDS ${TPR_OTHER_EXE})
+    add_test(NAME ${TPR_OTHER_TEST} COMMAND ${TPR_OTHER_EXE})
+  else()
+    add_test(NAME ${TPR_OTHER_TEST} COMMAND sh -c "echo 'skipped: needs ${TPR_OTHER_CXX}'; exit 77")
+  endif()
+  set_tests_properties(${TPR_OTHER_TEST} PROPERTIES LABELS "release;api" TIMEOUT 60 SKIP_RETURN_CODE 77)
+endif()
+
+# The C++ example (examples/cpp), built in the tree as a consumer builds it.
+add_executable(example_cpp ${PROJECT_SOURCE_DIR}/examples/cpp/pool_example.cc)
+target_link_libraries(example_cpp PRIVATE tierpool)
+set_target_properties(example_cpp PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
+add_test(NAME release_example_cpp COMMAND example_cpp)
+set_tests_properties(release_example_cpp PROPERTIES LABELS release TIMEOUT 60)
