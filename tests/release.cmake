@@ -63,3 +63,12 @@ target_link_libraries(example_cpp PRIVATE tierpool)
 set_target_properties(example_cpp PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON)
 add_test(NAME release_example_cpp COMMAND example_cpp)
 set_tests_properties(release_example_cpp PROPERTIES LABELS release TIMEOUT 60)
+
+# The Rust crate (bindings/rust): cargo test against this build's library,
+# offline, its version checked against CMake's. Not in sanitizer builds,
+# whose library a plain Rust program cannot load.
+if(NOT TP_SANITIZE)
+  add_test(NAME rust_crate COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/release/rust.sh ${PROJECT_SOURCE_DIR}
+    $<TARGET_FILE_DIR:tierpool> ${CMAKE_CURRENT_BINARY_DIR}/rust ${PROJECT_VERSION})
+  set_tests_properties(rust_crate PROPERTIES LABELS "release;rust" TIMEOUT 300 SKIP_RETURN_CODE 77)
+endif()
