@@ -11,7 +11,7 @@ if [ $# -ne 4 ] || [ ! -f "$lib" ]; then
     exit 2
 fi
 if ! command -v "$prog" >/dev/null 2>&1; then
-    echo "SKIP: $prog is not installed"
+    echo "skipped: needs $prog"
     exit 77
 fi
 rm -rf "$work" && mkdir -p "$work" && cd "$work" && work=$(pwd) || exit 1
