@@ -110,6 +110,7 @@ uninstall:
 
 # Packages for /usr, built apart from the tests: dpkg -i build-deb/*.deb.
 deb:
+	tools/install-deps.sh deb
 	$(call configure_build,$(BUILD_DEB),$(RELEASE_FLAGS) -DCMAKE_INSTALL_PREFIX=/usr -DTP_DEB=ON -DTP_BUILD_TESTS=OFF -DTP_BUILD_BENCH=OFF)
 	rm -f $(BUILD_DEB)/*.deb
 	cd $(BUILD_DEB) && cpack -G DEB

@@ -9,6 +9,7 @@
 #                                 missing ones are skipped by the benchmark
 #   tools/install-deps.sh fuzz    clang with libFuzzer (make test-fuzz); exits 1
 #                                 when it is missing
+#   tools/install-deps.sh deb     what make deb needs (dpkg-shlibdeps)
 #   tools/install-deps.sh all     test and bench
 #
 # Each tool is checked by itself (a command on PATH, or a trial build), so the
@@ -31,6 +32,7 @@ TEST_REQUIRED="cmake:cmake gcc:gcc g++:g++ make:make pkg-config:pkg-config pytho
 TEST_OPTIONAL="valgrind:valgrind sqlite3:sqlite3 lua5.4:lua5.4 clang:clang++ libclang-rt-14-dev:has_libfuzzer cargo:cargo"
 FUZZ_DEPS="clang:clang libclang-rt-14-dev:has_libfuzzer"
 BENCH_DEPS="libjemalloc2: libmimalloc2.0: libtcmalloc-minimal4:"
+DEB_DEPS="dpkg-dev:dpkg-shlibdeps"
 PATH=$PATH:${HOME:-/root}/.cargo/bin
 
 say() { printf 'deps: %s\n' "$*"; }
@@ -136,13 +138,14 @@ case "${1:-all}" in
         ;;
     bench) check "$BENCH_DEPS" 0 "benchmark peers" "the benchmark skips absent allocators" ;;
     fuzz) check "$FUZZ_DEPS" 1 "libFuzzer" ;;
+    deb) check "$DEB_DEPS" 1 "Debian packaging tools" ;;
     all)
         check "$TEST_REQUIRED" 1 "test tools"
         optional
         check "$BENCH_DEPS" 0 "benchmark peers" "the benchmark skips absent allocators"
         ;;
     *)
-        echo "usage: $0 [test|bench|fuzz|all]" >&2
+        echo "usage: $0 [test|bench|fuzz|deb|all]" >&2
         exit 2
         ;;
 esac
