@@ -2,7 +2,8 @@
 # packages.sh DEB_DIR: the Debian packages of `make deb` on this machine, as
 # root: they install together, programs built against them with pkg-config
 # and with find_package(tierpool) run (the library, its static form, the
-# drop-in linked, the C++ header), the tool and the man pages work, and
+# drop-in linked, the C++ header), the Rust crate builds against them, the
+# tool and the man pages work, and
 # removing the packages leaves none of their files behind. .ci/run's
 # "packages" step; it changes /usr, so it refuses to run but as root with dpkg.
 set -euo pipefail
@@ -61,6 +62,17 @@ if [ -f "$src/examples/cpp/CMakeLists.txt" ]; then
     cmake -S "$src/examples/cpp" -B "$work/cpp" >/dev/null
     cmake --build "$work/cpp"
     "$work/cpp/pool_example"
+fi
+
+# The Rust crate, copied away from the tree so that its build.rs finds the
+# installed library, not the tree's build/.
+PATH=$PATH:${HOME:-/root}/.cargo/bin
+if command -v cargo >/dev/null; then
+    cp -r "$src/bindings/rust" "$work/rust"
+    rm -rf "$work/rust/target"
+    (cd "$work/rust" && CARGO_TARGET_DIR="$work/rust-target" cargo test --offline --locked --test pool)
+else
+    echo "skipped: needs cargo (the Rust crate against the packages)"
 fi
 
 # shellcheck disable=SC2086
