@@ -49,7 +49,9 @@ fi
 
 # pkg-config, with no PKG_CONFIG_PATH: /usr is the default search path.
 app=$src/examples/install_check
+# shellcheck disable=SC2046 # the flags are words
 cc -Wall -Wextra -Werror -o "$work/app-pc" "$app/app.c" $(pkg-config --cflags --libs tierpool)
+# shellcheck disable=SC2046
 cc -Wall -Wextra -Werror -o "$work/app-malloc-pc" "$app/app_malloc.c" $(pkg-config --cflags --libs tierpool-malloc)
 "$work/app-pc"
 "$work/app-malloc-pc"
