@@ -20,7 +20,6 @@ add_custom_target(uninstall
 set(TP_DEB_RUNTIME libtierpool${PROJECT_VERSION_MAJOR})
 set(TP_DEB_DEV libtierpool-dev)
 set(TP_DEB_TOOL tierpool)
-option(TP_DEB "Lay the install out for the Debian packages (make deb sets it)" OFF)
 if(TP_DEB)
   foreach(c runtime dev tool)
     string(TOUPPER ${c} C)
