@@ -168,7 +168,8 @@ def markdown(header_lines, samples, suite, skipped, allocs, runs, notes):
     out += [note, "", tab, "", "![wall time relative to glibc](time.svg)"]
     out += ["", "## Peak resident memory, MiB (lower is better)", ""]
     note, tab = table(rss, "peak resident memory (ru_maxrss) in MiB",
-                      "; about 1 MiB of it comes from the process that starts the workload")
+                      "; the start-up row above is what a process that allocates almost nothing peaks at"
+                      if apart else "")
     out += [note, "", tab, "", "![peak resident memory relative to glibc](memory.svg)"]
     out += ["", "## CPU time (user + system), seconds (lower is better)", ""]
     note, tab = table(cpu, "CPU time in seconds")

@@ -23,6 +23,9 @@ for memory, no threads.md: the suite has the same workloads). Missing peers
 are reported and skipped. Raw measurements go to bench/results/*.tsv; the
 tables to bench/results/*.md. The exit status is 1 if a suite workload
 failed under glibc or tierpool (a peer's failure is reported, not fatal).
+Every report records the build folder's type and TP_* options (an existing
+folder keeps its cached ones) and the TIERPOOL_* variables every run
+inherits; TIERPOOL_PASSTHROUGH is refused.
 Only one benchmark runs at a time on a machine: a second one waits for the
 first (a lock file in /tmp).
 """
@@ -81,6 +84,35 @@ def machine():
         "commit": commit or "(not a git checkout)",
         "compiler": cc[0] if cc else "",
     }
+
+
+def tierpool_environment():
+    """The caller's TIERPOOL_* variables, which every run inherits, as
+    "NAME=value" text for the reports ("none" without any). Refuses
+    TIERPOOL_PASSTHROUGH, which would measure the C library as tierpool."""
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("TIERPOOL_"))
+    passthrough = os.environ.get("TIERPOOL_PASSTHROUGH", "").strip().lower()
+    if passthrough not in ("", "0", "false"):
+        raise SystemExit(f"bench: TIERPOOL_PASSTHROUGH={passthrough}: tierpool would hand every call to the "
+                         "C library and be measured as glibc; unset it")
+    return " ".join(shlex.quote(f"{k}={v}") for k, v in env) or "none"
+
+
+def build_options(build_dir):
+    """The build folder's type, C flags and TP_* options from its CMake
+    cache: an existing folder keeps what it was configured with."""
+    cache = {}
+    with open(os.path.join(build_dir, "CMakeCache.txt")) as f:
+        for line in f:
+            name, sep, value = line.rstrip("\n").partition("=")
+            if sep and ":" in name and not line.startswith(("#", "//")):
+                key, kind = name.split(":", 1)
+                cache[key] = (kind, value)
+    build_type = cache.get("CMAKE_BUILD_TYPE", ("", ""))[1]
+    flags = [cache.get(k, ("", ""))[1] for k in ("CMAKE_C_FLAGS", "CMAKE_C_FLAGS_" + build_type.upper())]
+    options = [f"{k}={v}" for k, (kind, v) in sorted(cache.items())
+               if k.startswith("TP_") and kind in ("BOOL", "STRING")]
+    return f"{build_type or '(no type)'}, C flags `{' '.join(f for f in flags if f)}`, {' '.join(options)}"
 
 
 def build(build_dir):
@@ -244,6 +276,8 @@ def header(title, info, command, runs, notes, what):
         f"- machine: {info['cpu']}, {info['nproc']} CPUs, Linux {info['kernel']}",
         f"- C library: {info['libc']}; peers: {info['peers']}",
         f"- compiler: {info['compiler']}; tierpool {info['commit']}",
+        f"- tierpool build ({info['build_dir']}): {info['build']}",
+        f"- TIERPOOL_* options in the environment of every run: {info['tierpool_env']}",
         f"- load average (1 min) before and after: {info['load']}",
         f"- each figure: median of {runs} interleaved runs of {what}; in brackets, the ratio to glibc's",
     ]
@@ -284,8 +318,7 @@ def report_threads(text, notes, info, command, runs, scale):
     out += ["", "## million operations per second (higher is better)", "", med,
             "", "min-max over the runs:", "", spread]
     med, _ = table(rss, order, allocs, "workload", label)
-    out += ["", "## peak resident memory of the process, MiB (lower is better)", "",
-            "About 2 MiB of it is the program itself (bench/maxrss.c measures it).", "", med]
+    out += ["", "## peak resident memory of the process, MiB (lower is better)", "", med]
     return "\n".join(out) + "\n"
 
 
@@ -389,11 +422,14 @@ def main():
     purge_rounds = 3 if args.quick else 20
     only = set(args.only or (["suite", "pair", "memory"] if args.quick else ["suite", "pair", "threads", "memory"]))
 
+    tierpool_env = tierpool_environment()
     started = time.monotonic()
     build(args.build_dir)
     print(f"bench: built in {time.monotonic() - started:.0f} s", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
     info = machine()
+    info.update(tierpool_env=tierpool_env, build_dir=os.path.relpath(args.build_dir, ROOT),
+                build=build_options(args.build_dir))
     command = ("python3 bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])).strip()
     pair_cmd = [os.path.join(args.build_dir, "bench", "tp_bench_pair"),
                 "--runs", str(runs), "--seconds", str(seconds)]

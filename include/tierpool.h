@@ -13,7 +13,7 @@
  *
  * Errors follow the C library: NULL with errno = ENOMEM when memory (or the
  * pool's limit) runs out or a size overflows; NULL with errno = EINVAL for an
- * alignment that is not a power of two.
+ * alignment that is not a power of two, or a pool that was destroyed.
  */
 #ifndef TIERPOOL_H
 #define TIERPOOL_H
@@ -66,11 +66,20 @@ TP_API size_t tp_usable_size(const void *ptr);
 
 typedef struct tp_pool tp_pool;
 
+/* A pool maps memory in units of this many bytes (4 MiB): a chunk for slab
+ * blocks of every thread (the pool's metadata included), or a huge block's
+ * size plus 64 bytes rounded up to whole units. */
+#define TP_POOL_LIMIT_UNIT ((size_t)4 << 20)
+
 /* Pool settings; a NULL config or a zeroed one means the defaults. */
 typedef struct tp_pool_config {
-    /* Bytes of memory the pool may map (slab spans plus huge mappings,
+    /* Bytes of memory the pool may map (slab chunks plus huge mappings,
      * including the pool's own metadata); 0 = unlimited. Allocations that
-     * would pass it fail with NULL/ENOMEM. */
+     * would pass it fail with NULL/ENOMEM. Counted in TP_POOL_LIMIT_UNIT
+     * (4 MiB) steps, so only whole units of the limit are used: below one
+     * unit a pool can allocate nothing at all (its first block needs a
+     * chunk), 4 MiB..8 MiB-1 allow one chunk of slab blocks and no huge
+     * block beside it, and so on (docs/tuning.md). */
     size_t memory_limit;
 } tp_pool_config;
 
@@ -79,7 +88,13 @@ typedef struct tp_pool_config {
 TP_API tp_pool *tp_pool_create(const char *name, const tp_pool_config *config);
 /* Releases every block of the pool at once, freed or not, and returns its
  * memory to the OS. No thread may use the pool or its blocks during or after
- * the call. The default pool cannot be destroyed (the call is ignored). */
+ * the call. Used after it, the pool is detected while its structure waits
+ * for reuse (tp_pool_create reuses the oldest destroyed one once four
+ * others wait; the old handle then names the new pool): allocation from it
+ * (tp_pool_malloc, _calloc, _realloc of NULL, _aligned_alloc, _malloc_bulk)
+ * returns NULL with errno EINVAL and maps nothing, and tp_pool_destroy or
+ * tp_pool_reset of it aborts with a message naming the pool. The default
+ * pool cannot be destroyed (the call is ignored). */
 TP_API void tp_pool_destroy(tp_pool *pool);
 /* Frees every block of the pool but keeps (some of) its memory for reuse,
  * as a request arena does. Same contract as destroy; ignored for the

@@ -12,7 +12,9 @@
  * free fast path, about fifteen: one registry load (is it a slab block of
  *   ours? NULL and foreign pointers fail here), mask+shift+load to the page,
  *   compare its owner word with the caller's id (a full or foreign page fails
- *   here), push on page->local_free, --used. No atomics on either path.
+ *   here), compare with page->local_free (the block freed last there, freed
+ *   again: a double free), push on page->local_free, --used. No atomics on
+ *   either path.
  *   --used reaching 0 (the page is empty) leaves the fast path, but never on
  *   a class's current page of one slice, which is pinned (tcache.c): a
  *   program cycling around one block would otherwise pay a call per free.
@@ -25,6 +27,16 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Writes the line snprintf made (n bytes, or truncated) and aborts. */
+static _Noreturn void tpi_die(const char *msg, int n, size_t size)
+{
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < size ? (size_t)n : size - 1);
+        (void)w;
+    }
+    abort();
+}
+
 _Noreturn void tpi_fatal(const char *what, const void *ptr)
 {
     char msg[256];
@@ -32,11 +44,15 @@ _Noreturn void tpi_fatal(const char *what, const void *ptr)
     int n = pool ? snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, pool \"%s\")\n", what, ptr,
                             tp_pool_name(pool))
                  : snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, not in any pool)\n", what, ptr);
-    if (n > 0) {
-        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        (void)w;
-    }
-    abort();
+    tpi_die(msg, n, sizeof msg);
+}
+
+_Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool)
+{
+    char msg[256];
+    int n = snprintf(msg, sizeof msg, "tierpool: fatal: %s (pool %p \"%s\")\n", what, (const void *)pool,
+                     pool->name);
+    tpi_die(msg, n, sizeof msg);
 }
 
 /* ---- malloc ---------------------------------------------------------------------- */
@@ -72,7 +88,9 @@ static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
 }
 
 /* After tpi_pool_tcache gave the empty tcache: the default pool's first use
- * on this thread sets it up; an explicit pool's failure stays a failure. */
+ * on this thread sets it up; an explicit pool's failure stays a failure,
+ * with the errno tpi_thread_tcache set (ENOMEM, or EINVAL for a destroyed
+ * pool). */
 static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
 {
     if (pool && pool != &tpi_pool_default_instance) return NULL;
@@ -82,10 +100,8 @@ static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
 void *tp_pool_malloc(tp_pool *pool, size_t size)
 {
     tpi_tcache *tc = tpi_pool_tcache(pool);
-    if (tpi_unlikely(tc == &tpi_tcache_empty) && pool && pool != &tpi_pool_default_instance) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (tpi_unlikely(tc == &tpi_tcache_empty) && pool && pool != &tpi_pool_default_instance)
+        return NULL; /* errno from tpi_thread_tcache */
     return tpi_tcache_malloc(tc, size);
 }
 
@@ -100,10 +116,7 @@ void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
         /* A fresh mapping reads as zero; a cached one is cleared there. */
         tpi_tcache *tc = tpi_pool_tcache(pool);
         if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
-        if (!tc) {
-            errno = ENOMEM;
-            return NULL;
-        }
+        if (!tc) return NULL;
         return tpi_huge_malloc(tc->pool, total, 0, true);
     }
     void *p = tp_pool_malloc(pool, total);
@@ -129,10 +142,7 @@ void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
     }
     tpi_tcache *tc = tpi_pool_tcache(pool);
     if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
-    if (!tc) {
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!tc) return NULL;
     size_t need = size + tpi_block_extra();
     if (need < alignment) need = alignment;
     if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) {
@@ -160,9 +170,10 @@ size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out)
     for (size_t i = 0; i < count; i++) {
         out[i] = tp_pool_malloc(pool, size);
         if (!out[i]) {
+            int err = errno; /* ENOMEM, or EINVAL for a destroyed pool */
             tp_free_bulk(out, i);
             for (size_t j = 0; j < i; j++) out[j] = NULL;
-            errno = ENOMEM;
+            errno = err;
             return 0;
         }
     }
@@ -186,7 +197,7 @@ void tpi_free_generic(void *p)
         if (tpi_page_block_start(page, p, local ? page->carved : page->capacity) != p)
             tpi_fatal("free of a pointer inside a block", p);
         if (tpi_stats_exact) tpi_exact_on_slab_free(page->chunk->pool, page, p); /* before the fill */
-        if (tpi_secure) tpi_secure_on_free(page, p);
+        if (page->checked) tpi_in_use_on_free(page, p); /* CHECK, SECURE: every double free aborts */
         tpi_track_free(page->chunk->pool, p, page->block_size);
         if (local)
             tpi_tcache_free_local_slow(page, p);
@@ -211,6 +222,9 @@ void tp_free(void *p)
         if (tpi_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == tpi_thread_id())) {
             tpi_block *b = p;
             tpi_asan_free(b, page->block_size);
+            /* glibc's "fasttop" check, two instructions: the block freed
+             * last on this page, freed again (docs/security.md). */
+            if (tpi_unlikely(b == page->local_free)) tpi_fatal("double free (the block was just freed)", p);
             tpi_link_store(b, page->local_free);
             page->local_free = b;
             if (tpi_likely(--page->used != 0)) return;

@@ -137,7 +137,7 @@ void tpi_chunk_return_run(tpi_chunk *chunk, tpi_page *page, uint32_t now)
     uint64_t run = tpi_run_mask(first, count);
     chunk->free_slices |= run;
     chunk->dirty_slices |= run;
-    if (tpi_secure) tpi_secure_forget_page(page);
+    if (page->checked) tpi_in_use_forget_page(page);
     page->slice_count = 0;
     page->queue = TPI_QUEUE_NONE;
 }

@@ -10,7 +10,7 @@
  *                     It owns slab pages; for each size class it keeps a queue
  *                     of pages with free blocks, and the page malloc pops from.
  *   chunk             4 MiB of address space aligned to 4 MiB, taken from the
- *                     OS and committed only as it is touched. Its first 64 KiB
+ *                     OS and resident only as it is touched. Its first 64 KiB
  *                     slice holds the chunk header: page descriptors and the
  *                     slice -> page map. A pointer's chunk is `p & ~(4 MiB-1)`.
  *   slice             64 KiB of a chunk; the unit the pool hands out.
@@ -111,6 +111,11 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
 /* Or'ed into a row's type: read from the environment at process start only;
  * tp_option_set refuses it (the process's memory is already laid out). */
 #define TPI_OPT_AT_START 0x100
+/* Or'ed into a row's type: the option writes or publishes the process's
+ * statistics, so the environment is read with secure_getenv: a set-user-ID
+ * or set-group-ID program ignores it (its caller is not trusted to decide
+ * that); tp_option_set, the program's own call, still sets it. */
+#define TPI_OPT_OUTPUT 0x200
 #define TPI_OPT_TYPE(type) ((type) & 0xff)
 
 /* X(NAME, field, type, default, min, max, description): one row per option,
@@ -133,20 +138,20 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
     X(CACHE_KEEP_MAX, cache_keep_max, TPI_OPT_INT, 8, 0, 64,                                          \
       "most empty pages a thread cache keeps per size class when the class thrashes")              \
     X(CHECK, check, TPI_OPT_BOOL, 0, 0, 1,                                                            \
-      "validate every free on the slow path: interior or uncarved pointers abort with a message")  \
+      "validate every free on the slow path: interior pointers and double frees abort with a message") \
     X(PASSTHROUGH, passthrough, TPI_OPT_BOOL | TPI_OPT_AT_START, 0, 0, 1,                             \
       "libtierpool-malloc passes every call to the system allocator (debugging; from the environment)") \
     X(SECURE, secure, TPI_OPT_BOOL | TPI_OPT_AT_START, TPI_SECURE_DEFAULT, TPI_SECURE_DEFAULT, 1,     \
       "hardened heap: encoded free lists, double-free and canary checks, guard pages (docs/security.md)") \
     X(STATS_EXACT, stats_exact, TPI_OPT_BOOL | TPI_OPT_AT_START, 0, 0, 1,                             \
       "exact requested and peak live bytes: every call takes a slow path, 8 bytes more per block")  \
-    X(PUBLISH, publish, TPI_OPT_BOOL, 0, 0, 1,                                                        \
+    X(PUBLISH, publish, TPI_OPT_BOOL | TPI_OPT_OUTPUT, 0, 0, 1,                                       \
       "publish statistics to shared memory for `tierpool top` and `tierpool stats PID`")           \
     X(PUBLISH_INTERVAL, publish_interval_ms, TPI_OPT_MS, 1000, 10, 3600000,                           \
       "how often the published statistics are refreshed")                                          \
-    X(SHOW_STATS, show_stats, TPI_OPT_FORMAT, 0, 0, 2,                                                \
+    X(SHOW_STATS, show_stats, TPI_OPT_FORMAT | TPI_OPT_OUTPUT, 0, 0, 2,                               \
       "print statistics to stderr at exit: 0, 1/text or json")                                     \
-    X(VERBOSE, verbose, TPI_OPT_BOOL, 0, 0, 1,                                                        \
+    X(VERBOSE, verbose, TPI_OPT_BOOL | TPI_OPT_OUTPUT, 0, 0, 1,                                       \
       "print the effective options to stderr at start")
 
 typedef struct tpi_options_t {
@@ -239,6 +244,10 @@ typedef struct tpi_page {
     uint8_t pinned;               /* a current page of one slice: used is one
                                    * high (tcache.c), so the free fast path
                                    * never finds it empty */
+    uint8_t checked;              /* its blocks' in-use bits are kept (CHECK or
+                                   * SECURE when it was set up): malloc from it
+                                   * takes the slow path, and a free of a
+                                   * block not in use aborts */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -277,8 +286,9 @@ typedef struct tpi_chunk {
     uint32_t purged_at[TPI_SLICES_PER_CHUNK];    /* ms: when free slice i was purged; 0 = never, or taken since */
     tpi_page *slice_map[TPI_SLICES_PER_CHUNK];   /* slice -> page holding it */
     tpi_page pages[TPI_SLICES_PER_CHUNK];        /* descriptor of a page starting at slice i */
-    /* Secure mode only (never touched, so never resident, otherwise): one
-     * bit per 16 bytes of the chunk, set at the start of each block in use. */
+    /* Checked pages only (secure mode, CHECK; never touched, so never
+     * resident, otherwise): one bit per 16 bytes of the chunk, set at the
+     * start of each block in use (secure.c). */
     _Atomic uint64_t in_use[TPI_CHUNK_SIZE / 16 / 64];
 } tpi_chunk;
 
@@ -286,6 +296,8 @@ typedef struct tpi_chunk {
  * OS page that secure mode turns into a guard. */
 _Static_assert(sizeof(tpi_chunk) <= TPI_SLICE_SIZE - TPI_OS_PAGE, "chunk header exceeds slice 0");
 _Static_assert(sizeof(tpi_page) <= 128, "page descriptor grew past two cache lines");
+/* tierpool.h documents the memory limit's unit. */
+_Static_assert(TP_POOL_LIMIT_UNIT == TPI_CHUNK_SIZE, "TP_POOL_LIMIT_UNIT is not the chunk size");
 
 /* Written with atomic stores when a chunk is mapped or unmapped. The free
  * fast path reads its byte with a plain load, so that the compare is one
@@ -429,13 +441,18 @@ static inline size_t tpi_block_extra(void)
     return (tpi_secure ? TPI_CANARY_SIZE : 0) + (tpi_stats_exact ? TPI_EXACT_SIZE : 0);
 }
 _Noreturn void tpi_secure_bad_link(const void *where);
-void tpi_secure_on_malloc(tpi_page *page, void *p);
-void tpi_secure_on_free(tpi_page *page, void *p);
+/* A block of a checked page (page->checked) is handed out: its in-use bit is
+ * set; in secure mode a bit set already aborts and the canary is written. */
+void tpi_in_use_on_malloc(tpi_page *page, void *p);
+/* ... is freed: a bit not set aborts (a double free); in secure mode the
+ * canary is checked and the block filled. */
+void tpi_in_use_on_free(tpi_page *page, void *p);
 /* Links `count` (at most TPI_SECURE_CARVE_MAX) fresh blocks from `first`
  * onto page->free in a random order. */
 #define TPI_SECURE_CARVE_MAX 1024u
 void tpi_secure_carve(tpi_page *page, char *first, uint32_t count);
-void tpi_secure_forget_page(const tpi_page *page);
+/* A checked page's slices go back to the chunk: its bits are cleared. */
+void tpi_in_use_forget_page(const tpi_page *page);
 
 /* Secure mode's key for the link stored in block b. */
 static inline uintptr_t tpi_link_key(const tpi_block *b)
@@ -767,9 +784,11 @@ size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age);
 
 /* ---- the OS contract (os.c) ----------------------------------------------------------- */
 
-/* Reserves `size` bytes of zeroed, readable and writable address space whose
- * address plus `offset` is a multiple of `alignment` (both multiples of the OS
- * page, alignment a power of two), committing on first touch. NULL on failure. */
+/* Maps `size` bytes of zeroed, readable and writable memory whose address
+ * plus `offset` is a multiple of `alignment` (both multiples of the OS page,
+ * alignment a power of two), resident on first touch but charged to the
+ * kernel's commit accounting at once (more than the machine has fails).
+ * NULL on failure. */
 void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset);
 /* Returns a mapping to the OS. */
 void tpi_os_unmap(void *addr, size_t size);
@@ -794,6 +813,8 @@ uint64_t tpi_os_clock_ms(void);
 /* ---- errors (alloc.c) ----------------------------------------------------------------- */
 
 _Noreturn void tpi_fatal(const char *what, const void *ptr);
+/* The same for a misuse of a pool handle, naming the pool. */
+_Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool);
 /* override/malloc.c, in libtierpool-malloc only (elsewhere the weak
  * reference is NULL): given a pointer free found in no chunk of ours, true
  * if it took it (a block of the system allocator's, freed there). */

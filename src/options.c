@@ -8,8 +8,12 @@
  *
  * The environment is read once, at the first allocation, without allocating
  * (getenv and a hand-written parser); a bad value prints one warning naming
- * the option and keeps the default, never more.
+ * the option and keeps the default, never more, and so does a TIERPOOL_
+ * variable that names no option (a misspelt TIERPOOL_SECURE would
+ * otherwise leave hardening off without a word). Options that write or
+ * publish statistics (TPI_OPT_OUTPUT) are read with secure_getenv.
  */
+#define _GNU_SOURCE /* secure_getenv */
 #include "internal.h"
 
 #include <errno.h>
@@ -46,15 +50,21 @@ static const char *const tpi_type_names[] = {
     [TPI_OPT_MS] = "milliseconds", [TPI_OPT_FORMAT] = "format",
 };
 
+/* Writes a line snprintf made into msg[size] (n bytes, or truncated) to
+ * stderr, without stdio (which may allocate). */
+static void tpi_option_say(const char *msg, int n, size_t size)
+{
+    if (n <= 0) return;
+    ssize_t w = write(STDERR_FILENO, msg, (size_t)n < size ? (size_t)n : size - 1);
+    (void)w;
+}
+
 static void tpi_option_warn(const char *name, const char *value, const char *why)
 {
     char msg[256];
     int n = snprintf(msg, sizeof msg, "tierpool: warning: option %s: %s '%s'; keeping the default\n", name,
                      why, value ? value : "");
-    if (n > 0) {
-        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-        (void)w;
-    }
+    tpi_option_say(msg, n, sizeof msg);
 }
 
 /* Parses `text` as an option of `type`; false if it is not one. */
@@ -124,14 +134,37 @@ static int tpi_option_assign(const tpi_option_row *row, const char *text, const 
     return 0;
 }
 
+/* Warns once for each TIERPOOL_<NAME> variable whose NAME is no option's
+ * (exactly: the environment is case-sensitive, as getenv is). */
+static void tpi_options_warn_unknown(void)
+{
+    extern char **environ;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "TIERPOOL_", 9) != 0) continue;
+        const char *name = *e + 9, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        bool known = false;
+        for (size_t i = 0; i < TPI_OPTION_COUNT && !known; i++)
+            known = strlen(tpi_option_rows[i].name) == len && strncmp(name, tpi_option_rows[i].name, len) == 0;
+        if (known) continue;
+        char msg[256];
+        int n = snprintf(msg, sizeof msg,
+                         "tierpool: warning: TIERPOOL_%.*s is not an option; ignored (`tierpool options` lists them)\n",
+                         (int)(len < 64 ? len : 64), name);
+        tpi_option_say(msg, n, sizeof msg);
+    }
+}
+
 void tpi_options_init(void)
 {
     char env_name[64];
     for (size_t i = 0; i < TPI_OPTION_COUNT; i++) {
         snprintf(env_name, sizeof env_name, "TIERPOOL_%s", tpi_option_rows[i].name);
-        const char *text = getenv(env_name);
+        const char *text =
+            tpi_option_rows[i].type & TPI_OPT_OUTPUT ? secure_getenv(env_name) : getenv(env_name);
         if (text) tpi_option_assign(&tpi_option_rows[i], text, env_name);
     }
+    tpi_options_warn_unknown();
 }
 
 int tp_option_set(const char *name, const char *value)
@@ -188,9 +221,6 @@ void tpi_options_print(void)
         const tpi_option_row *row = &tpi_option_rows[i];
         int n = snprintf(line, sizeof line, "tierpool: option %-18s = %lld%s\n", row->name, *row->value,
                          *row->value == row->def ? "" : " (set)");
-        if (n > 0) {
-            ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-            (void)w;
-        }
+        tpi_option_say(line, n, sizeof line);
     }
 }

@@ -2,8 +2,13 @@
  * os.c: the OS contract (declared in internal.h): map aligned address space,
  * unmap, purge and remap. Linux and other systems with mmap/madvise/mremap.
  *
- * Memory is never committed up front: mappings are private and anonymous, so
- * the kernel backs an OS page only when it is first touched.
+ * Mappings are private and anonymous: the kernel backs an OS page only when
+ * it is first touched. They are charged to the kernel's commit accounting
+ * when made, as glibc's are (no MAP_NORESERVE): under the default overcommit
+ * heuristic a request larger than the machine (RAM plus swap) fails here
+ * with ENOMEM instead of succeeding and bringing the OOM killer once it is
+ * used, and under overcommit_memory=2 the commit limit holds. The alignment
+ * slack is charged for the moment between the mmap and its trim only.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -19,7 +24,7 @@ void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
     size_t span = size + alignment;
     if (span < size) return NULL;
     char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) {
         errno = saved;
         return NULL;

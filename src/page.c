@@ -30,6 +30,7 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
     page->pinned = 0;
+    page->checked = tpi_secure || TPI_OPTION(check);
     page->next = page->prev = NULL;
 }
 
@@ -65,14 +66,32 @@ static void tpi_list_prepend(tpi_block **list, tpi_block *head, tpi_block *tail)
     *list = head;
 }
 
+/* The next block of a list of the page, the `n`th so far: a list longer than
+ * the page's capacity loops back on itself, which only a double free makes,
+ * so no walk of a list goes on for ever. */
+static tpi_block *tpi_list_next(const tpi_page *page, const tpi_block *b, uint32_t n)
+{
+    if (tpi_unlikely(n > page->capacity)) tpi_fatal("double free (a free list of the page loops)", b);
+    return tpi_block_next(page, b);
+}
+
+/* The last block of a non-empty list of the page; its length in *count. */
+static tpi_block *tpi_list_tail(const tpi_page *page, tpi_block *head, uint32_t *count)
+{
+    uint32_t n = 1;
+    tpi_block *tail = head;
+    for (tpi_block *next; (next = tpi_list_next(page, tail, n)) != NULL; n++) tail = next;
+    *count = n;
+    return tail;
+}
+
 void tpi_page_take_local(tpi_page *page)
 {
     if (page->free == NULL) {
         page->free = page->local_free; /* the usual case: no walk */
     } else {
-        tpi_block *tail = page->local_free;
-        for (tpi_block *n; (n = tpi_block_next(page, tail)) != NULL;) tail = n;
-        tpi_list_prepend(&page->free, page->local_free, tail);
+        uint32_t n;
+        tpi_list_prepend(&page->free, page->local_free, tpi_list_tail(page, page->local_free, &n));
     }
     page->local_free = NULL;
 }
@@ -86,9 +105,10 @@ uint32_t tpi_page_collect(tpi_page *page)
     head = atomic_exchange_explicit(&page->thread_free, 0, memory_order_acquire);
     tpi_block *list = (tpi_block *)(head & ~TPI_NOTIFY);
     if (!list) return 0;
-    uint32_t n = 1;
-    tpi_block *tail = list;
-    for (tpi_block *next; (next = tpi_block_next(page, tail)) != NULL; n++) tail = next;
+    uint32_t n;
+    tpi_block *tail = tpi_list_tail(page, list, &n);
+    /* Each block of the list was in use, and is counted in `used`. */
+    if (n > tpi_page_used(page)) tpi_fatal("double free (more frees than blocks handed out)", list);
     tpi_list_prepend(&page->free, list, tail);
     page->used -= n;
     return n;
@@ -109,6 +129,7 @@ void tpi_page_free_remote(tpi_page *page, tpi_block *block)
             if (tc) {
                 uintptr_t top = atomic_load_explicit(&tc->delayed_free, memory_order_relaxed);
                 do {
+                    if (top == (uintptr_t)block) tpi_fatal("double free (the block was just freed)", block);
                     tpi_block_link(block, (tpi_block *)top);
                 } while (!atomic_compare_exchange_weak_explicit(&tc->delayed_free, &top, (uintptr_t)block,
                                                                 memory_order_release, memory_order_relaxed));
@@ -116,6 +137,7 @@ void tpi_page_free_remote(tpi_page *page, tpi_block *block)
             }
             old &= ~TPI_NOTIFY; /* abandoned meanwhile: the plain push below */
         }
+        if (old == (uintptr_t)block) tpi_fatal("double free (the block was just freed)", block);
         tpi_block_link(block, (tpi_block *)old);
         if (atomic_compare_exchange_weak_explicit(&page->thread_free, &old, (uintptr_t)block,
                                                   memory_order_release, memory_order_relaxed))
@@ -183,7 +205,7 @@ tpi_cold void tpi_block_unmark_tracked(void *p, size_t size)
 static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *b)
 {
     size_t bytes = 0;
-    for (; b; b = tpi_block_next(page, b)) {
+    for (uint32_t n = 1; b; b = tpi_list_next(page, b, n++)) {
         uintptr_t *w = tpi_block_age_word(b);
         tpi_track_defined(w, sizeof *w);
         if (*w == tpi_age_mark(b, TPI_AGE_SEEN)) {

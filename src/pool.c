@@ -6,7 +6,11 @@
  *
  * Pool structures are never unmapped, only reused: a thread still holding a
  * tcache of a destroyed pool reads `gen` from the structure and sees that the
- * tcache is stale. Lock order: tpi_pools_lock, then a pool's lock.
+ * tcache is stale. Destroyed structures are reused oldest first, and only
+ * once TPI_POOL_QUARANTINE others wait, so that a handle used after
+ * tp_pool_destroy keeps finding its dead pool (tp_pool_destroy aborts,
+ * allocation is refused) through a few more tp_pool_create calls.
+ * Lock order: tpi_pools_lock, then a pool's lock.
  */
 #include "internal.h"
 
@@ -15,7 +19,10 @@
 
 static pthread_mutex_t tpi_pools_lock = PTHREAD_MUTEX_INITIALIZER;
 static tp_pool *tpi_pools_all = &tpi_pool_default_instance; /* every pool struct ever made */
-static tp_pool *tpi_pools_free;                            /* destroyed, for reuse */
+#define TPI_POOL_QUARANTINE 4 /* destroyed structs that wait before one is reused */
+static tp_pool *tpi_pools_free;                            /* destroyed, for reuse, oldest first */
+static tp_pool **tpi_pools_free_end = &tpi_pools_free;
+static unsigned tpi_pools_free_count;
 static uint32_t tpi_pools_next_id = 1;
 
 tp_pool tpi_pool_default_instance = {
@@ -206,9 +213,16 @@ void tpi_pool_collect_abandoned(tp_pool *pool)
 
 /* ---- tcache metadata ------------------------------------------------------------------ */
 
+/* NULL with errno ENOMEM, or EINVAL for a destroyed pool: its struct waits
+ * for reuse, and a tcache would map it a chunk that nothing frees. */
 tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
 {
     pthread_mutex_lock(&pool->lock);
+    if (!pool->live) {
+        pthread_mutex_unlock(&pool->lock);
+        errno = EINVAL;
+        return NULL;
+    }
     tpi_tcache *tc = pool->free_tcaches;
     uintptr_t delayed = 0;
     if (tc) {
@@ -221,6 +235,7 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
             tpi_page *meta = tpi_pool_take_slices(pool, 1);
             if (!meta) {
                 pthread_mutex_unlock(&pool->lock);
+                errno = ENOMEM;
                 return NULL;
             }
             meta->class_index = TPI_CLASS_META;
@@ -283,9 +298,10 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
 {
     tpi_process_ensure_init(); /* the options the pool starts from */
     pthread_mutex_lock(&tpi_pools_lock);
-    tp_pool *pool = tpi_pools_free;
+    tp_pool *pool = tpi_pools_free_count > TPI_POOL_QUARANTINE ? tpi_pools_free : NULL;
     if (pool) {
         tpi_pools_free = pool->next_free;
+        tpi_pools_free_count--;
     } else {
         pool = tpi_os_map_aligned((sizeof(tp_pool) + TPI_OS_PAGE - 1) & ~(size_t)(TPI_OS_PAGE - 1), TPI_OS_PAGE, 0);
         if (!pool) {
@@ -368,12 +384,16 @@ void tp_pool_destroy(tp_pool *pool)
 {
     if (!pool || pool == &tpi_pool_default_instance) return;
     pthread_mutex_lock(&tpi_pools_lock);
+    /* Pushed on the free list twice, the struct would be two pools at once. */
+    if (!pool->live) tpi_fatal_pool("tp_pool_destroy of a pool already destroyed", pool);
     pthread_mutex_lock(&pool->lock);
     tpi_pool_clear(pool, false);
     pool->live = false;
     pthread_mutex_unlock(&pool->lock);
-    pool->next_free = tpi_pools_free;
-    tpi_pools_free = pool;
+    pool->next_free = NULL;
+    *tpi_pools_free_end = pool;
+    tpi_pools_free_end = &pool->next_free;
+    tpi_pools_free_count++;
     pthread_mutex_unlock(&tpi_pools_lock);
 }
 
@@ -381,6 +401,7 @@ void tp_pool_reset(tp_pool *pool)
 {
     if (!pool || pool == &tpi_pool_default_instance) return;
     pthread_mutex_lock(&tpi_pools_lock);
+    if (!pool->live) tpi_fatal_pool("tp_pool_reset of a destroyed pool", pool);
     pthread_mutex_lock(&pool->lock);
     tpi_pool_clear(pool, true);
     pthread_mutex_unlock(&pool->lock);

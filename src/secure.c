@@ -9,7 +9,8 @@
  *    (internal.h: tpi_block_link/tpi_block_next), so an overwritten link
  *    aborts instead of handing out an arbitrary address;
  *  - a bit per 16 bytes of each chunk (in its header) marks the blocks in
- *    use: a double free, or a free of a block never handed out, aborts;
+ *    use: a double free, or a free of a block never handed out, aborts (the
+ *    CHECK option keeps these bits too, without the rest of this list);
  *  - the last 8 bytes of every slab block hold a canary (a second secret ^
  *    address: not the links' key, so a free block's encoded NULL link, which
  *    is that key, gives no canary away), checked on free, so a write past
@@ -94,21 +95,27 @@ static uint64_t *tpi_canary_slot(const tpi_page *page, void *p)
     return (uint64_t *)((char *)p + page->block_size - TPI_CANARY_SIZE);
 }
 
-void tpi_secure_on_malloc(tpi_page *page, void *p)
+/* With the CHECK option alone a bit may be set already: a page made while
+ * CHECK was on can be owned by a thread cache made while it was off, whose
+ * frees take the fast path and leave the bit set. Only secure mode, where
+ * every free clears it, knows that this is a block handed out twice. */
+void tpi_in_use_on_malloc(tpi_page *page, void *p)
 {
     uint64_t bit;
     _Atomic uint64_t *word = tpi_in_use_word(p, &bit);
-    if (atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit)
-        tpi_fatal("free list corrupted (a block in use was handed out again)", p);
+    bool was_set = atomic_fetch_or_explicit(word, bit, memory_order_relaxed) & bit;
+    if (!tpi_secure) return;
+    if (was_set) tpi_fatal("free list corrupted (a block in use was handed out again)", p);
     tpi_track_hidden_store(tpi_canary_slot(page, p), tpi_canary_of(p));
 }
 
-void tpi_secure_on_free(tpi_page *page, void *p)
+void tpi_in_use_on_free(tpi_page *page, void *p)
 {
     uint64_t bit;
     _Atomic uint64_t *word = tpi_in_use_word(p, &bit);
     if (!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit))
         tpi_fatal("double free (the block is not in use)", p);
+    if (!tpi_secure) return;
     if (tpi_track_hidden_load(tpi_canary_slot(page, p)) != tpi_canary_of(p))
         tpi_fatal("heap overflow (the canary after the block was overwritten)", p);
     tpi_track_undefined(p, page->block_size); /* the fill; alloc.c's tpi_track_free closes it */
@@ -117,7 +124,7 @@ void tpi_secure_on_free(tpi_page *page, void *p)
 
 /* A page's slices go back to the chunk: blocks a pool reset dropped while in
  * use must not read as in use when the slices hold another page. */
-void tpi_secure_forget_page(const tpi_page *page)
+void tpi_in_use_forget_page(const tpi_page *page)
 {
     size_t first = ((size_t)page->slice_index << TPI_SLICE_SHIFT) >> 4 >> 6;
     size_t words = ((size_t)page->slice_count << TPI_SLICE_SHIFT) >> 4 >> 6;

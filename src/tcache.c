@@ -85,10 +85,12 @@ static void tpi_tcache_set_current(tpi_tcache *tc, unsigned cls, tpi_page *page)
     tc->current[cls] = page;
     uint32_t size = tpi_classes[cls].block_size;
     /* Secure mode, exact statistics and Memcheck keep direct[] empty: every
-     * malloc takes the slow path. */
+     * malloc takes the slow path; so does every malloc from a checked page
+     * (its in-use bits). */
     if (size > TPI_SMALL_MAX || tpi_slow_only) return;
+    tpi_page *direct = page->checked ? &tpi_page_empty : page;
     unsigned first = cls == 0 ? 0 : tpi_classes[cls - 1].block_size / 16 + 1;
-    for (unsigned slot = first; slot <= size / 16; slot++) tc->direct[slot] = page;
+    for (unsigned slot = first; slot <= size / 16; slot++) tc->direct[slot] = direct;
 }
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id)
@@ -176,10 +178,13 @@ static void tpi_tcache_decay(tpi_tcache *tc, bool force)
     }
 }
 
-/* A free by the owner that the fast path did not take: the page is full. */
+/* A free by the owner that the fast path did not take: the page is full (or
+ * checked, or the block comes from the delayed list). */
 void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block)
 {
     tpi_tcache *tc = atomic_load_explicit(&page->tcache, memory_order_relaxed);
+    if (block == page->local_free || tpi_page_used(page) == 0)
+        tpi_fatal("double free (more frees than blocks handed out)", block);
     tpi_block_link(block, page->local_free);
     page->local_free = block;
     page->used--;
@@ -194,6 +199,10 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     tpi_block *b = (tpi_block *)head;
     while (b) {
         tpi_page *page = tpi_page_of(b);
+        /* Freed again right after (the notification was spent): it went on
+         * the page's remote list, where the free path could not see it. */
+        if ((atomic_load_explicit(&page->thread_free, memory_order_relaxed) & ~TPI_NOTIFY) == (uintptr_t)b)
+            tpi_fatal("double free (the block was just freed)", b);
         tpi_block *next = tpi_block_next_delayed(b);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
         if ((owner & ~TPI_PAGE_FLAGS) == tc->thread_id && tpi_thread_id() == tc->thread_id)
@@ -294,7 +303,7 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     page->used++;
     tc->counters[cls].allocs++;
     tc->counters[cls].requested += size;
-    if (tpi_secure) tpi_secure_on_malloc(page, b);
+    if (page->checked) tpi_in_use_on_malloc(page, b);
     if (tpi_stats_exact) tpi_exact_on_slab_malloc(tc->pool, page, b, size);
     tpi_track_malloc(tc->pool, b, size, page->block_size - tpi_block_extra(), false);
     return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(b, size) : b;

@@ -114,15 +114,20 @@ static bool tpi_thread_grow_slots(tpi_thread *t, uint32_t id)
     return true;
 }
 
+/* NULL with errno ENOMEM, or EINVAL when the pool was destroyed. */
 tpi_tcache *tpi_thread_tcache(tp_pool *pool)
 {
     tpi_thread *t = tpi_thread_record();
-    if (!t) return NULL;
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
     uint32_t gen = atomic_load_explicit(&pool->gen, memory_order_acquire);
     if (pool->id < t->slot_count) {
         tpi_slot *s = &t->slots[pool->id];
         if (s->tcache && s->pool == pool && s->gen == gen) return s->tcache;
     } else if (!tpi_thread_grow_slots(t, pool->id)) {
+        errno = ENOMEM;
         return NULL;
     }
     tpi_tcache *tc = tpi_pool_tcache_acquire(pool, tpi_thread_id());

@@ -2,7 +2,8 @@
  * test_api.c: the public allocation calls (src/alloc.c) of the default pool
  * and their error cases: every errno the header promises, aligned
  * allocation at every power of two, realloc across the tiers, huge realloc
- * without copying, usable sizes, tp_pool_of. Pools are in test_pool.c.
+ * without copying, usable sizes, tp_pool_of; the CHECK option switched on
+ * and off while blocks are out. Pools are in test_pool.c.
  *
  * Links the shared library: only what its version script exports is used.
  */
@@ -11,6 +12,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -91,14 +93,22 @@ static void test_null_and_free(void)
     tp_free_bulk(NULL, 0);
     CHECK_EQ(tp_usable_size(NULL), 0);
     CHECK_PTR_EQ(tp_pool_of(NULL), NULL);
-    /* tp_free_sized with the requested and with the usable size */
+    /* tp_free_sized with the requested and with the usable size frees: a
+     * pool of these blocks alone has none left live */
+    tp_pool *pool = tp_pool_create("free_sized", NULL);
     for (size_t i = 0; i < EDGE_COUNT; i++) {
-        void *p = tp_malloc(edge_sizes[i]);
-        void *q = tp_malloc(edge_sizes[i]);
+        void *p = tp_pool_malloc(pool, edge_sizes[i]);
+        void *q = tp_pool_malloc(pool, edge_sizes[i]);
+        CHECK(p && q);
         tp_free_sized(p, edge_sizes[i]);
         tp_free_sized(q, tp_usable_size(q));
     }
-    CHECK(1);
+    tp_stats st;
+    CHECK_EQ(tp_stats_get(pool, &st), 0);
+    CHECK_EQ(st.allocs, 2 * EDGE_COUNT);
+    CHECK_EQ(st.live_blocks, 0);
+    CHECK_EQ(st.huge_blocks, 0);
+    tp_pool_destroy(pool);
 }
 
 static void test_errno(void)
@@ -306,6 +316,61 @@ static void test_huge_realloc_no_copy(void)
     tp_free(r);
 }
 
+/* ---- CHECK switched at run time ---------------------------------------------
+ * Pages set up while CHECK is on keep in-use bits, whoever owns them later;
+ * blocks handed out and freed across the switches, by the owner and by
+ * another thread, must raise no false double free. */
+
+#define TOGGLE_BLOCKS 3000
+static void *toggle_blocks[TOGGLE_BLOCKS];
+
+static void toggle_alloc(size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        toggle_blocks[i] = tp_malloc(16 + (i * 37) % 3000);
+        CHECK(toggle_blocks[i] != NULL);
+    }
+}
+
+/* Frees every `step`th block from `from` on (and allocates in between, so
+ * that freed blocks are handed out again). */
+static void *toggle_free(void *arg)
+{
+    size_t from = ((size_t *)arg)[0], step = ((size_t *)arg)[1];
+    for (size_t i = from; i < TOGGLE_BLOCKS; i += step) {
+        tp_free(toggle_blocks[i]);
+        toggle_blocks[i] = NULL;
+        tp_free(tp_malloc(48));
+    }
+    return NULL;
+}
+
+static void toggle_free_in_thread(size_t from, size_t step)
+{
+    size_t arg[2] = {from, step};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, toggle_free, arg), 0);
+    pthread_join(t, NULL);
+}
+
+static void test_check_toggled(void)
+{
+    long long was = tp_option_get("CHECK");
+    toggle_alloc(0, TOGGLE_BLOCKS / 3);
+    CHECK_EQ(tp_option_set("CHECK", "1"), 0);
+    toggle_alloc(TOGGLE_BLOCKS / 3, 2 * TOGGLE_BLOCKS / 3);
+    toggle_free_in_thread(0, 4);     /* checked thread, unchecked and checked pages */
+    size_t own[2] = {1, 4};
+    toggle_free(own);                /* unchecked owner */
+    CHECK_EQ(tp_option_set("CHECK", "0"), 0);
+    toggle_alloc(2 * TOGGLE_BLOCKS / 3, TOGGLE_BLOCKS);
+    toggle_free_in_thread(2, 4);
+    CHECK_EQ(tp_option_set("CHECK", "1"), 0);
+    size_t rest[2] = {0, 1};        /* all that is left */
+    toggle_free(rest);
+    CHECK_EQ(tp_option_set("CHECK", was ? "1" : "0"), 0);
+}
+
 TEST_MAIN(
     CASE(malloc_sizes),
     CASE(malloc_zero_unique),
@@ -315,4 +380,5 @@ TEST_MAIN(
     CASE(realloc_tiers),
     CASE(realloc_null_and_zero),
     CASE(calloc),
-    CASE(huge_realloc_no_copy))
+    CASE(huge_realloc_no_copy),
+    CASE(check_toggled))

@@ -151,8 +151,12 @@ static void test_slices(void)
     CHECK_EQ(tpi_registry_get(base + TPI_CHUNK_SIZE - 1), TPI_REG_NONE);
 }
 
-int main(void)
+/* `test_chunk madv_free` (ctest test_chunk_madv_free) runs where the
+ * environment turns PURGE_MADV_FREE on: it must be on, or that run tests
+ * the default again. */
+int main(int argc, char **argv)
 {
+    if (argc > 1 && CHECK(strcmp(argv[1], "madv_free") == 0)) CHECK_EQ(tp_option_get("purge_madv_free"), 1);
     test_registry_ours();
     test_registry_foreign();
     test_slices();

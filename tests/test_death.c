@@ -1,9 +1,11 @@
 /*
  * test_death.c: calls that must abort the process with a message containing
  * "tierpool: fatal": freeing (or reallocating) a pointer tierpool does not
- * own, or one that points inside a block. Each crashing call runs in a
- * forked child; the parent checks that the child died of SIGABRT and reads
- * the message from the child's stderr.
+ * own, or one that points inside a block; destroying or resetting a pool
+ * already destroyed; double frees (docs/security.md: what each mode
+ * catches). Each crashing call runs in a forked child; the parent checks
+ * that the child died of SIGABRT and reads the message from the child's
+ * stderr; a child that hangs is killed by an alarm, which fails the case.
  */
 #include "tierpool.h"
 #include "test.h"
@@ -16,9 +18,11 @@ static int a_global;
 
 /* DEATH(name) { body }: test_name runs body in a child and expects it to
  * abort with tierpool's message. */
-#define DEATH(name)                                              \
+#define DEATH(name) DEATH_SAYING(name, "tierpool: fatal")
+/* The same, the message containing `message`. */
+#define DEATH_SAYING(name, message)                              \
     static void crash_##name(void *arg);                         \
-    static void test_##name(void) { CHECK(util_died_of(#name, crash_##name, SIGABRT, "tierpool: fatal")); } \
+    static void test_##name(void) { CHECK(util_died_of(#name, crash_##name, SIGABRT, message)); } \
     static void crash_##name(void *arg __attribute__((unused)))
 
 static void *volatile sink; /* keeps the compiler from reasoning about frees */
@@ -129,6 +133,159 @@ DEATH(free_uncarved)
     tp_free(sink);
 }
 
+/* A pool destroyed twice: the second call aborts naming the pool (it
+ * corrupted the list of destroyed pools, so that the next two
+ * tp_pool_create returned the same pool). */
+DEATH_SAYING(pool_destroy_twice, "tierpool: fatal: tp_pool_destroy of a pool already destroyed (pool 0x")
+{
+    tp_pool *pool = tp_pool_create("sessions", NULL);
+    sink = tp_pool_malloc(pool, 100);
+    tp_pool_destroy(pool);
+    tp_pool_destroy(pool);
+}
+
+/* Still its own name after a few pools were created and destroyed in
+ * between (destroyed pool structs are reused late and oldest first). */
+DEATH_SAYING(pool_destroy_twice_names_pool, "\"sessions\")\n")
+{
+    tp_pool *pool = tp_pool_create("sessions", NULL);
+    tp_pool_destroy(pool);
+    for (int i = 0; i < 4; i++) tp_pool_destroy(tp_pool_create("other", NULL));
+    tp_pool_destroy(pool);
+}
+
+DEATH_SAYING(pool_reset_destroyed, "tierpool: fatal: tp_pool_reset of a destroyed pool (pool 0x")
+{
+    tp_pool *pool = tp_pool_create("requests", NULL);
+    tp_pool_destroy(pool);
+    tp_pool_reset(pool);
+}
+
+/* ---- double frees ------------------------------------------------------------
+ * In every mode: the block freed last on its page, freed again at once by the
+ * owning thread or by another one; a page's list of freed blocks that loops
+ * (a block freed twice from another thread, with a free between) aborts
+ * when the owner collects it, rather than hanging (it looped for ever). With
+ * TIERPOOL_CHECK=1 (the by-name cases, their ctests set it) every double
+ * free of a block not handed out again aborts. */
+
+#define DOUBLE_FREE "tierpool: fatal: double free"
+#define HANG_LIMIT 20 /* seconds: a hang fails the case (SIGALRM, not SIGABRT) */
+
+static void *free_twice_in_thread(void *p)
+{
+    tp_free(p);
+    tp_free(p);
+    return NULL;
+}
+
+static void run_in_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, fn, arg);
+    pthread_join(t, NULL);
+}
+
+DEATH_SAYING(double_free_small, DOUBLE_FREE)
+{
+    void *keep = tp_malloc(40);
+    sink = tp_malloc(40);
+    tp_free(sink);
+    tp_free(sink);
+    tp_free(keep);
+}
+
+DEATH_SAYING(double_free_large, DOUBLE_FREE)
+{
+    void *keep = tp_malloc(20 * KiB);
+    sink = tp_malloc(20 * KiB);
+    tp_free(sink);
+    tp_free(sink);
+    tp_free(keep);
+}
+
+/* The page left with no block in use: pinned or retained, it still holds the
+ * freed block at the head of its list. */
+DEATH_SAYING(double_free_alone, DOUBLE_FREE)
+{
+    sink = tp_malloc(3000);
+    tp_free(sink);
+    tp_free(sink);
+}
+
+DEATH_SAYING(double_free_remote, DOUBLE_FREE)
+{
+    alarm(HANG_LIMIT);
+    void *keep = tp_malloc(64);
+    run_in_thread(free_twice_in_thread, tp_malloc(64));
+    tp_free(keep);
+}
+
+/* The same into a page its owner parked as full: the first free goes to the
+ * owner's delayed list, the second to the page's remote list (malloc then
+ * handed the block out again and again). Found when the owner drains. */
+DEATH_SAYING(double_free_remote_full_page, DOUBLE_FREE)
+{
+    alarm(HANG_LIMIT);
+    static void *blocks[5000];
+    for (int i = 0; i < 5000; i++) blocks[i] = tp_malloc(48); /* the first pages fill up */
+    run_in_thread(free_twice_in_thread, blocks[10]);
+    for (int i = 0; i < 100000; i++) sink = tp_malloc(48);
+}
+
+static void *free_a_b_a(void *arg)
+{
+    void **ab = arg;
+    tp_free(ab[0]);
+    tp_free(ab[1]);
+    tp_free(ab[0]);
+    return NULL;
+}
+
+/* a, b, a from another thread: the page's remote list loops. The owner
+ * collects it once its free blocks run out. */
+DEATH_SAYING(double_free_remote_loop, DOUBLE_FREE)
+{
+    alarm(HANG_LIMIT);
+    void *ab[2] = {tp_malloc(48), tp_malloc(48)};
+    run_in_thread(free_a_b_a, ab);
+    for (int i = 0; i < 1000000; i++) sink = tp_malloc(48);
+}
+
+/* CHECK mode: a, b, a by the owner, and a block freed by its owner then by
+ * another thread (each was undefined without CHECK). */
+DEATH_SAYING(double_free_checked, "tierpool: fatal: double free (the block is not in use)")
+{
+    void *a = tp_malloc(40), *b = tp_malloc(40);
+    tp_free(a);
+    tp_free(b);
+    tp_free(a);
+}
+
+DEATH_SAYING(double_free_checked_large, "tierpool: fatal: double free (the block is not in use)")
+{
+    void *a = tp_malloc(200 * KiB), *b = tp_malloc(200 * KiB), *c = tp_malloc(200 * KiB);
+    tp_free(a);
+    tp_free(b);
+    tp_free(a);
+    tp_free(c);
+}
+
+DEATH_SAYING(double_free_checked_remote, "tierpool: fatal: double free (the block is not in use)")
+{
+    alarm(HANG_LIMIT);
+    void *ab[2] = {tp_malloc(48), tp_malloc(48)};
+    run_in_thread(free_a_b_a, ab);
+}
+
+DEATH_SAYING(double_free_checked_owner_then_remote, "tierpool: fatal: double free (the block is not in use)")
+{
+    void *keep = tp_malloc(500), *p = tp_malloc(500);
+    tp_free(p);
+    run_in_thread(free_in_thread, p);
+    tp_free(keep);
+}
+
 TEST_MAIN(
     CASE(free_stack),
     CASE(free_global),
@@ -143,4 +300,17 @@ TEST_MAIN(
     CASE(free_interior_huge_first_chunk),
     CASE(free_interior_huge_later_chunk),
     CASE(free_chunk_header),
-    BY_NAME(free_uncarved))
+    BY_NAME(free_uncarved),
+    CASE(pool_destroy_twice),
+    CASE(pool_destroy_twice_names_pool),
+    CASE(pool_reset_destroyed),
+    CASE(double_free_small),
+    CASE(double_free_large),
+    CASE(double_free_alone),
+    CASE(double_free_remote),
+    CASE(double_free_remote_loop),
+    CASE(double_free_remote_full_page),
+    BY_NAME(double_free_checked), /* TIERPOOL_CHECK=1 */
+    BY_NAME(double_free_checked_large),
+    BY_NAME(double_free_checked_remote),
+    BY_NAME(double_free_checked_owner_then_remote))

@@ -7,9 +7,10 @@
  * the default pool and in explicit pools, over all three tiers) is checked
  * against it: contents survive until free and across realloc, usable size
  * covers the request, calloc memory is zero, blocks stay in their pool, and
- * live blocks never overlap. One pool has a memory limit, where ENOMEM is
- * allowed (and a failed realloc must leave the block intact). Now and then
- * a pool is reset or destroyed, and its blocks leave the model.
+ * live blocks never overlap. One pool has a memory limit: its mapped bytes
+ * never pass it, and it may fail with ENOMEM only when the request could
+ * not fit under it (a failed realloc must leave the block intact). Now and
+ * then a pool is reset or destroyed, and its blocks leave the model.
  *
  * Usage: test_differential [SEED [OPS | -N]]: default seed 1 and 1,000,000
  * operations (fewer under the sanitizers), -N for that count divided by N.
@@ -26,6 +27,10 @@
 #define SLOTS 4096
 #define POOLS 5 /* 0: the default pool; 1..3: plain; 4: limited */
 #define LIMITED 4
+#define LIMIT (24 * MiB)
+/* The pool maps whole 4 MiB chunks (README): a request needs at most a new
+ * chunk, or for a huge block its size and alignment rounded up to chunks. */
+#define CHUNK (4 * MiB)
 
 typedef struct block {
     unsigned char *p; /* NULL: slot empty */
@@ -83,9 +88,29 @@ static int check_block(const block *b)
     return ok;
 }
 
+static size_t limited_mapped(void)
+{
+    tp_stats st;
+    return tp_stats_get(pools[LIMITED], &st) == 0 ? st.mapped_bytes : SIZE_MAX;
+}
+
+/* After an operation on the limited pool: it holds its limit and, if the
+ * operation failed, the request (size, alignment) could not fit under it. */
+static int limit_held(int failed, size_t size, size_t align)
+{
+    size_t mapped = limited_mapped();
+    int ok = CHECK_LE(mapped, LIMIT);
+    if (failed) ok &= CHECK_LT(LIMIT, mapped + 2 * CHUNK + size + align);
+    if (!ok)
+        fprintf(stderr, "    seed %" PRIu64 " op %" PRIu64 ": limited pool maps %zu of %zu; %s %zu (align %zu)\n", seed,
+                op_index, mapped, LIMIT, failed ? "failed" : "served", size, align);
+    return ok;
+}
+
 /* A new block from the model's point of view; p may be NULL on failure. */
 static void adopt(block *b, void *p, size_t size, size_t align, int pool, int zeroed)
 {
+    if (pool == LIMITED) limit_held(!p, size, align);
     if (!p) {
         if (!CHECK(pool == LIMITED) || !CHECK_EQ(errno, ENOMEM))
             fprintf(stderr, "    op %" PRIu64 ": allocation of %zu (align %zu) in pool %d failed\n", op_index, size,
@@ -155,6 +180,7 @@ static void op_realloc(block *b)
     util_mark_range(b->p, edge, keep, b->id, UTIL_WRITE);
     errno = 0;
     unsigned char *q = rnd(2) ? tp_realloc(b->p, size) : tp_pool_realloc(pool_ptr(b->pool), b->p, size);
+    if (b->pool == LIMITED && size) limit_held(!q, size, 16);
     if (size == 0) {
         CHECK_PTR_EQ(q, NULL); /* realloc(p, 0) frees */
         b->p = NULL;
@@ -191,7 +217,7 @@ static void op_pool_event(void)
     } else {
         stats[ST_DESTROY]++;
         tp_pool_destroy(pools[k]);
-        tp_pool_config cfg = {.memory_limit = k == LIMITED ? 24 * MiB : 0};
+        tp_pool_config cfg = {.memory_limit = k == LIMITED ? LIMIT : 0};
         pools[k] = tp_pool_create(k == LIMITED ? "limited" : "plain", &cfg);
         CHECK(pools[k] != NULL);
     }
@@ -230,7 +256,7 @@ int main(int argc, char **argv)
     rng = seed;
     printf("seed %" PRIu64 ", %" PRIu64 " operations\n", seed, ops);
     for (int k = 1; k < POOLS; k++) {
-        tp_pool_config cfg = {.memory_limit = k == LIMITED ? 24 * MiB : 0};
+        tp_pool_config cfg = {.memory_limit = k == LIMITED ? LIMIT : 0};
         pools[k] = tp_pool_create(k == LIMITED ? "limited" : "plain", &cfg);
     }
     clock_t start = clock();

@@ -8,6 +8,9 @@
 #include "test.h"
 #include "util.h"
 
+#include <errno.h>
+#include <sys/mman.h>
+
 static size_t round_chunk(size_t n)
 {
     return (n + TPI_CHUNK_MASK) & ~(size_t)TPI_CHUNK_MASK;
@@ -114,16 +117,19 @@ static void test_realloc(void)
         CHECK_EQ(pool_mapped(pool), base - 8 * MiB + round_chunk(64 + n));
         q = r;
     }
-    /* a block whose neighbour is (likely) taken moves */
-    char *blocker = tpi_os_map_aligned(TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0);
+    /* a block whose neighbour is taken (by this page, or already by another
+     * mapping: EEXIST) moves */
     char *s = tpi_huge_malloc(pool, 3 * MiB, 0, false);
+    char *end = (char *)tpi_huge_of(s) + tpi_huge_of(s)->map_size;
+    char *blocker = mmap(end, TPI_OS_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    CHECK(blocker == end || (blocker == MAP_FAILED && errno == EEXIST));
     util_mark(s, 3 * MiB, 2);
     char *t = tpi_huge_realloc(s, 30 * MiB);
-    CHECK(t != NULL);
+    CHECK(t != NULL && t != s);
     CHECK_EQ(util_verify(t, 3 * MiB, SIZE_MAX, 2), UTIL_OK);
     check_layout(pool, t, 30 * MiB, 0);
-    if (t != s) CHECK_EQ(tpi_registry_get((uintptr_t)s), TPI_REG_NONE);
-    tpi_os_unmap(blocker, TPI_CHUNK_SIZE);
+    CHECK_EQ(tpi_registry_get((uintptr_t)s), TPI_REG_NONE);
+    if (blocker == end) munmap(blocker, TPI_OS_PAGE);
     tpi_huge_free(t);
     tpi_huge_free(q);
     tp_pool_destroy(pool);

@@ -9,7 +9,8 @@
  * larger class up to the limit: the pool holds no live block, so it must get
  * close to the limit (LIMIT_FILL of it). A pool that keeps the abandoned,
  * empty pages' slices (collected only by tp_pool_trim) fails early with
- * ENOMEM.
+ * ENOMEM. Both fills must end in ENOMEM with the pool's mapped bytes within
+ * the limit.
  *
  *   after_exit         as above
  *   after_exit_trim    the same with tp_pool_trim() before refilling: the
@@ -26,7 +27,16 @@ static tp_pool *pool;
 static void **blocks;
 static size_t nblocks;
 
-/* Fills the pool with SMALL blocks until ENOMEM; leaves them in `blocks`. */
+/* The pool has just refused a block: with ENOMEM, and within its limit. */
+static void check_full(void)
+{
+    CHECK(errno == ENOMEM);
+    tp_stats st;
+    CHECK(tp_stats_get(pool, &st) == 0 && st.mapped_bytes <= LIMIT);
+}
+
+/* Fills the pool with SMALL blocks until ENOMEM; leaves them in `blocks`.
+ * The limit counts the pool's metadata too: LIMIT / SMALL blocks cannot fit. */
 static void *fill_small(void *arg)
 {
     (void)arg;
@@ -38,6 +48,7 @@ static void *fill_small(void *arg)
         if (!blocks[nblocks]) break;
         memset(blocks[nblocks], 0x5a, SMALL);
     }
+    if (CHECK(nblocks < cap)) check_full();
     return NULL;
 }
 
@@ -50,6 +61,7 @@ static void *fill_large(void *arg)
     size_t n = 0;
     while (n < LIMIT / LARGE + 1 && (big[n] = tp_pool_malloc(pool, LARGE)) != NULL) n++;
     *got = n * LARGE;
+    if (CHECK(*got < LIMIT)) check_full();
     for (size_t i = 0; i < n; i++) tp_free(big[i]);
     free(big);
     return NULL;

@@ -13,7 +13,8 @@
  * allocations up to and above the chunk size, explicit pools (tp_pool_create
  * itself, and a pool's first tcache), bulk allocation, a new thread whose
  * first malloc comes under the limit (its thread record and tcache), a
- * thread's pool table growing, and tp_stats_write's scratch mapping.
+ * thread's pool table growing, and tp_stats_write's scratch mapping. One
+ * case sets no limit: a request larger than the machine (beyond_ram).
  *
  * A child reports its checks to the parent through a pipe and is killed by
  * an alarm if it hangs (a lock left held). The sanitizers' shadow memory is
@@ -32,7 +33,9 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 /* Below the smallest mapping tierpool makes for slabs or huge blocks (4 MiB,
  * for which it reserves 8 MiB to align it): under the limit no chunk and no
@@ -332,7 +335,9 @@ static void test_huge(void)
 }
 
 /* Growing a huge block by mremap, in place and moved, with exactly the room
- * for the growth or not quite. */
+ * for the growth or not quite. A huge block's mapping is whole chunks ending
+ * right after its usable bytes (src/huge.c); shrinking it unmaps the tail,
+ * so the address space after it is then free, for this test to take or not. */
 static void test_huge_realloc(void)
 {
     warm_up();
@@ -342,18 +347,91 @@ static void test_huge_realloc(void)
     CHECK_ENOMEM(tp_realloc(p, 20 * MiB));
     CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
     unlimit();
-    /* Room for the growth but not for a second copy. */
-    limit_now(8 * MiB);
     char *q = tp_realloc(p, 10 * MiB);
-    if (q) {
-        p = q;
-        CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
-    } else {
-        CHECK_EQ(errno, ENOMEM);
-        CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
-    }
+    if (!CHECK(q != NULL)) return;
+    p = tp_realloc(q, 6 * MiB); /* in place: the 4 MiB after it are free now */
+    CHECK_PTR_EQ(p, q);
+    char *end = p + tp_usable_size(p);
+    CHECK_EQ((uintptr_t)end % (4 * MiB), 0);
+    /* Room for the growth but not for a second mapping: it grows in place. */
+    limit_now(8 * MiB);
+    q = tp_realloc(p, 10 * MiB);
+    CHECK_PTR_EQ(q, p);
+    if (q) p = q;
+    CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
+    unlimit();
+    CHECK_PTR_EQ(tp_realloc(p, 6 * MiB), p);
+    /* The same room with the address space after it taken: moving needs a
+     * new mapping of 12 MiB, which does not fit; with room for it, it moves. */
+    void *blocker = mmap(end, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    CHECK_PTR_EQ(blocker, end);
+    limit_now(8 * MiB);
+    CHECK_REALLOC_ENOMEM(p, 10 * MiB);
+    CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
+    unlimit();
+    limit_now(24 * MiB);
+    q = tp_realloc(p, 10 * MiB);
+    CHECK(q != NULL && q != p);
+    if (q) p = q;
+    CHECK_EQ(util_verify(p, 6 * MiB, SIZE_MAX, 9), UTIL_OK);
+    unlimit();
+    if (blocker != MAP_FAILED) munmap(blocker, 4096);
     tp_free(p);
     check_recovered(NULL);
+}
+
+/* The kernel's overcommit mode (/proc/sys/vm/overcommit_memory): 0 the
+ * heuristic, 1 always, 2 strict; -1 if unknown. */
+static int overcommit_mode(void)
+{
+    char c = 0;
+    int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, &c, 1);
+    close(fd);
+    return n == 1 && c >= '0' && c <= '2' ? c - '0' : -1;
+}
+
+/* A request larger than the machine (twice its RAM plus swap, no limit
+ * set) fails with ENOMEM in every huge path, as glibc's does under the
+ * default overcommit heuristic (it succeeded when tierpool mapped with
+ * MAP_NORESERVE, and the OOM killer came once the block was used), and
+ * nothing stays mapped or becomes resident. With overcommit_memory=1 the
+ * kernel grants anything: nothing to check. */
+static void test_beyond_ram(void)
+{
+    int mode = overcommit_mode();
+    struct sysinfo si;
+    if (mode == 1 || mode < 0 || !CHECK_EQ(sysinfo(&si), 0)) {
+        printf("  beyond_ram: overcommit_memory=%d grants any request; skipped\n", mode);
+        return;
+    }
+    size_t machine = ((size_t)si.totalram + (size_t)si.totalswap) * si.mem_unit;
+    size_t size = 2 * machine;
+    getrlimit(RLIMIT_AS, &saved_limit); /* no limit: check_recovered restores this one */
+    warm_up();
+    tp_pool *pool = tp_pool_create("beyond", NULL);
+    void *first = tp_pool_malloc(pool, 100); /* the pool's tcache and first chunk */
+    char *big = tp_malloc(6 * MiB);
+    util_mark(big, 6 * MiB, 11);
+    uint64_t mapped = pool_mapped(NULL), pool_bytes = pool_mapped(pool), live = pool_live(NULL);
+    size_t vm = util_vm_size(), rss = util_rss();
+    CHECK_ENOMEM(tp_malloc(size));
+    CHECK_ENOMEM(tp_malloc(machine + GiB));
+    CHECK_ENOMEM(tp_calloc(1, size));
+    CHECK_ENOMEM(tp_calloc(size / (64 * KiB), 64 * KiB));
+    CHECK_ENOMEM(tp_aligned_alloc(64 * MiB, size));
+    CHECK_ENOMEM(tp_pool_malloc(pool, size));
+    CHECK_REALLOC_ENOMEM(big, size);
+    CHECK_EQ(util_verify(big, 6 * MiB, SIZE_MAX, 11), UTIL_OK);
+    CHECK_EQ(pool_mapped(NULL), mapped);
+    CHECK_EQ(pool_mapped(pool), pool_bytes);
+    CHECK_EQ(pool_live(NULL), live);
+    CHECK_LE(util_vm_size(), vm + 1 * MiB);
+    if (UTIL_RSS_BOUNDS) CHECK_LE(util_rss(), rss + 1 * MiB);
+    tp_free(big);
+    tp_free(first);
+    check_recovered(pool);
 }
 
 /* Explicit pools: tp_pool_create when no pool struct is left to reuse, a
@@ -583,7 +661,7 @@ int main(int argc, char **argv)
     static const oom_case cases[] = {
         {"small", test_small},       {"large", test_large},           {"huge", test_huge},
         {"huge_realloc", test_huge_realloc}, {"pools", test_pools},   {"new_thread", test_new_thread},
-        {"metadata", test_metadata}, {"stats_write", test_stats_write},
+        {"metadata", test_metadata}, {"stats_write", test_stats_write}, {"beyond_ram", test_beyond_ram},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int run = argc < 2;

@@ -2,7 +2,8 @@
  * test_pool.c: explicit pools (src/pool.c) through the public API: names,
  * the memory limit (ENOMEM, then success after freeing), bulk calls (all or
  * nothing), destroy with live blocks in every tier (resident memory goes
- * back), reset (memory reused), trim, and blocks staying in their pool.
+ * back), reset (memory reused), trim, blocks staying in their pool, and a
+ * destroyed pool refusing to allocate (EINVAL, nothing mapped).
  *
  * Links the shared library: only what its version script exports is used.
  */
@@ -171,6 +172,41 @@ static void test_memory_limit(void)
     tp_free(h2);
     tp_free(first);
     tp_pool_destroy(pool);
+}
+
+/* The limit is used in whole TP_POOL_LIMIT_UNITs (docs/tuning.md's table):
+ * below one, nothing; one unit and up to a byte short of two hold the same
+ * slab blocks (nearly a whole chunk of them) and no huge block beside them;
+ * two units hold a huge block and the chunk. Returns how many 1 KiB blocks
+ * fit in a pool of that limit once it tried for a huge block (*huge). */
+static size_t limit_fill_count(size_t limit, void **huge)
+{
+    enum { MAX = 8192 };
+    static void *blocks[MAX];
+    tp_pool_config cfg = {.memory_limit = limit};
+    tp_pool *pool = tp_pool_create("granularity", &cfg);
+    errno = 0;
+    *huge = tp_pool_malloc(pool, 2 * MiB);
+    CHECK(*huge != NULL || errno == ENOMEM);
+    size_t n = fill(pool, 1 * KiB, blocks, MAX);
+    tp_pool_destroy(pool);
+    return n;
+}
+
+static void test_limit_granularity(void)
+{
+    CHECK_EQ(TP_POOL_LIMIT_UNIT, CHUNK);
+    void *huge;
+    CHECK_EQ(limit_fill_count(TP_POOL_LIMIT_UNIT - 1, &huge), 0);
+    CHECK_PTR_EQ(huge, NULL);
+    size_t one = limit_fill_count(TP_POOL_LIMIT_UNIT, &huge);
+    CHECK_GE(one * KiB, TP_POOL_LIMIT_UNIT - 4 * 64 * KiB); /* all the chunk but its header and a few slices */
+    CHECK_LE(one * KiB, TP_POOL_LIMIT_UNIT);
+    CHECK_PTR_EQ(huge, NULL);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT - 1, &huge), one);
+    CHECK_PTR_EQ(huge, NULL);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT, &huge), one);
+    CHECK(huge != NULL);
 }
 
 /* After every block is freed, the pool's memory is free: an allocation
@@ -388,13 +424,63 @@ static void test_many_pools(void)
     }
 }
 
+/* A call that must fail with EINVAL; a block it returns anyway is freed. */
+#define CHECK_EINVAL(call)                 \
+    do {                                   \
+        errno = 0;                         \
+        void *einval_p_ = (call);          \
+        CHECK_PTR_EQ(einval_p_, NULL);     \
+        CHECK_EQ(errno, EINVAL);           \
+        if (einval_p_) tp_free(einval_p_); \
+    } while (0)
+
+/* Allocation from a destroyed pool fails with EINVAL in every tier and call,
+ * and maps nothing (each call mapped the dead pool a 4 MiB chunk that
+ * nothing freed or counted); the pool structs reused afterwards are
+ * distinct pools that work. */
+static void test_destroyed_pool(void)
+{
+    tp_pool *pool = tp_pool_create("gone", NULL);
+    void *before = tp_pool_malloc(pool, 100);
+    CHECK(before != NULL);
+    tp_pool_destroy(pool);
+    size_t vm = util_vm_size();
+    for (int round = 0; round < 20; round++) {
+        for (size_t i = 0; i < TIER_COUNT; i++) {
+            CHECK_EINVAL(tp_pool_malloc(pool, tier_sizes[i]));
+            CHECK_EINVAL(tp_pool_calloc(pool, 1, tier_sizes[i]));
+            CHECK_EINVAL(tp_pool_aligned_alloc(pool, 4096, tier_sizes[i]));
+            CHECK_EINVAL(tp_pool_realloc(pool, NULL, tier_sizes[i]));
+        }
+        CHECK_EINVAL(tp_pool_aligned_alloc(pool, 8 * MiB, 100));
+        void *out[4] = {NULL, NULL, NULL, NULL};
+        errno = 0;
+        CHECK_EQ(tp_pool_malloc_bulk(pool, 64, 4, out), 0);
+        CHECK_EQ(errno, EINVAL);
+        CHECK(out[0] == NULL && out[3] == NULL);
+    }
+    CHECK_LE(util_vm_size(), vm + 1 * MiB);
+    /* Created afterwards: two pools, not one struct handed out twice. */
+    tp_pool *a = tp_pool_create("after-a", NULL);
+    tp_pool *b = tp_pool_create("after-b", NULL);
+    CHECK(a != NULL && b != NULL && a != b);
+    void *pa = tp_pool_malloc(a, 100), *pb = tp_pool_malloc(b, 100);
+    CHECK(pa != NULL && pb != NULL);
+    CHECK_PTR_EQ(tp_pool_of(pa), a);
+    CHECK_PTR_EQ(tp_pool_of(pb), b);
+    tp_pool_destroy(a);
+    tp_pool_destroy(b);
+}
+
 TEST_MAIN(
     CASE(names),
     CASE(pool_blocks),
     CASE(memory_limit),
     CASE(limit_other_tier),
+    CASE(limit_granularity),
     CASE(bulk),
     CASE(destroy_rss),
     CASE(reset),
     CASE(trim),
-    CASE(many_pools))
+    CASE(many_pools),
+    CASE(destroyed_pool))

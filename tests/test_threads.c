@@ -13,16 +13,20 @@
  *                   drain on others (the full-page notification path).
  *   trim_and_stats  rounds of 4 short-lived random_ops threads while another
  *                   thread trims every pool and reads their statistics.
+ *   init_race       one such round in the default pool, run first, so that
+ *                   the process is set up while another thread trims (for
+ *                   ThreadSanitizer builds).
  *   huge_churn      6 threads make, mremap, trade and free huge blocks (some
  *                   aligned up to 8 MiB) of 4 pools.
  *   many_pools      6 threads use 24 pools each (past a thread's inline table
  *                   of caches), trade blocks, exit; the pools are destroyed
  *                   and made again, with blocks still out or not.
  *   pool_cycles     persistent workers share an explicit pool, then the main
- *                   thread destroys it and creates the next (the struct is
- *                   reused): workers must get a fresh cache each time; some
- *                   cycles reset the pool first; threads that used a pool exit
- *                   before it is destroyed, and others after.
+ *                   thread destroys it and creates the next (structs are
+ *                   reused, oldest first once a few wait): workers must get a
+ *                   fresh cache each time; some cycles reset the pool first;
+ *                   threads that used a pool exit before it is destroyed, and
+ *                   others once its struct is reborn as a later cycle's pool.
  */
 #include "thr_util.h"
 
@@ -173,14 +177,28 @@ static void *ts_janitor(void *arg)
     return NULL;
 }
 
-static void test_trim_and_stats(void)
+/* The janitor beside `rounds` rounds of 4 random_ops threads. */
+static void ts_run(int rounds)
 {
     pthread_t janitor;
     atomic_store(&ts_stop, false);
     thr_start(&janitor, ts_janitor, NULL);
-    for (int round = 0; round < TS_ROUNDS; round++) ro_run(4, 2000, 1000 + 4 * (unsigned)round);
+    for (int round = 0; round < rounds; round++) ro_run(4, 2000, 1000 + 4 * (unsigned)round);
     atomic_store(&ts_stop, true);
     thr_join(janitor);
+}
+
+static void test_trim_and_stats(void)
+{
+    ts_run(TS_ROUNDS);
+}
+
+/* main runs this before anything else, pools[] still all NULL: the process
+ * is set up by whichever comes first, the janitor's trim and statistics of
+ * the default pool or another thread's first allocation. */
+static void test_init_race(void)
+{
+    ts_run(1);
 }
 
 /* ---- rings ------------------------------------------------------------------------- */
@@ -426,7 +444,8 @@ static void test_many_pools(void)
 /* ---- pool_cycles ---------------------------------------------------------------------- */
 
 #define PC_WORKERS 6
-#define PC_CYCLES (40 / THR_SCALE)
+/* At least 8: a destroyed struct is reused once 4 others wait (pool.c) */
+#define PC_CYCLES (40 / THR_SCALE > 8 ? 40 / THR_SCALE : 8)
 #define PC_BLOCKS 400
 
 static pthread_barrier_t pc_barrier;
@@ -496,36 +515,42 @@ static void *pc_exiter_thread(void *argp)
     return NULL;
 }
 
+static void pc_exiter_leave(pc_exiter *e)
+{
+    thr_gate_set(&e->stage, 2);
+    thr_join(e->t);
+    e->pool = NULL;
+}
+
 static void test_pool_cycles(void)
 {
     pthread_t t[PC_WORKERS];
     pthread_barrier_init(&pc_barrier, NULL, PC_WORKERS + 1);
     pc_done = false;
     for (unsigned i = 0; i < PC_WORKERS; i++) thr_start(&t[i], pc_worker, (void *)(uintptr_t)i);
-    tp_pool *prev = NULL;
-    int reused = 0;
-    pc_exiter late = {0};
+    int reborn = 0;
+    static pc_exiter late[PC_CYCLES]; /* each cycle's, until its struct is reborn */
     for (int cycle = 0; cycle < PC_CYCLES; cycle++) {
         char name[32];
         snprintf(name, sizeof name, "cycle%d", cycle);
         pc_pool = tp_pool_create(name, NULL);
         if (!CHECK(pc_pool != NULL)) break;
-        if (pc_pool == prev) reused++;
-        /* the previous cycle's late exiter leaves now, its pool struct reborn */
-        if (late.pool) {
-            thr_gate_set(&late.stage, 2);
-            thr_join(late.t);
+        /* an earlier cycle's late exiter leaves now, its pool struct reborn */
+        for (int i = 0; i < cycle; i++) {
+            if (late[i].pool != pc_pool) continue;
+            pc_exiter_leave(&late[i]);
+            reborn++;
         }
         pc_exiter early = {.stage = THR_GATE_INIT, .pool = pc_pool, .seed = 2 * (uint64_t)cycle};
         thr_start(&early.t, pc_exiter_thread, &early);
-        late = (pc_exiter){.stage = THR_GATE_INIT, .pool = pc_pool, .seed = 2 * (uint64_t)cycle + 1};
-        thr_start(&late.t, pc_exiter_thread, &late);
+        late[cycle] = (pc_exiter){.stage = THR_GATE_INIT, .pool = pc_pool, .seed = 2 * (uint64_t)cycle + 1};
+        thr_start(&late[cycle].t, pc_exiter_thread, &late[cycle]);
         pc_wait(); /* workers start */
         pc_wait(); /* first round: allocated */
         pc_wait(); /* first round: freed */
         /* Nobody may use the pool during a reset: the exiters are done. */
         thr_gate_wait(&early.stage, 1);
-        thr_gate_wait(&late.stage, 1);
+        thr_gate_wait(&late[cycle].stage, 1);
         if (cycle % 3 == 1) tp_pool_reset(pc_pool);
         pc_wait();
         thr_gate_set(&early.stage, 2);
@@ -533,22 +558,20 @@ static void test_pool_cycles(void)
         pc_wait(); /* second round: allocated */
         pc_wait(); /* second round: freed */
         tp_pool_destroy(pc_pool);
-        prev = pc_pool;
     }
-    if (late.pool) {
-        thr_gate_set(&late.stage, 2);
-        thr_join(late.t);
-    }
+    for (int i = 0; i < PC_CYCLES; i++)
+        if (late[i].pool) pc_exiter_leave(&late[i]);
     pc_done = true;
     pc_wait();
     for (unsigned i = 0; i < PC_WORKERS; i++) thr_join(t[i]);
     pthread_barrier_destroy(&pc_barrier);
-    CHECK(reused > 0); /* destroyed pool structs are reused */
+    CHECK(reborn > 0); /* destroyed pool structs are reused */
 }
 
 int main(int argc, char **argv)
 {
     thr_args(argc, argv);
+    thr_run("init_race", test_init_race); /* first: nothing is set up yet */
     make_pools();
     thr_run("random_ops", test_random_ops);
     thr_run("rings", test_rings);

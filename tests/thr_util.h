@@ -9,7 +9,7 @@
  * resident memory from /proc/self/statm and a single-producer ring.
  *
  * Every binary ends by printing `name: N passed, M failed` (N, M count
- * subtests) and exits nonzero if any check failed.
+ * subtests) and exits nonzero if any check failed or no subtest ran.
  */
 #ifndef THR_UTIL_H
 #define THR_UTIL_H
@@ -101,8 +101,9 @@ static THR_UNUSED void thr_run(const char *name, void (*fn)(void))
 static THR_UNUSED int thr_summary(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, thr_subtests_passed, thr_subtests_failed);
+    if (thr_subtests_passed + thr_subtests_failed == 0) printf("no subtest named %s\n", thr_only ? thr_only : "");
     fflush(stdout);
-    return thr_subtests_failed || atomic_load(&thr_failures) ? 1 : 0;
+    return thr_subtests_failed || thr_subtests_passed == 0 || atomic_load(&thr_failures) ? 1 : 0;
 }
 
 /* ---- threads -------------------------------------------------------------------- */

@@ -16,7 +16,7 @@
 
 static int bench(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) { /* no ARGS: help, not 11 min */
         cli_print_help(&cmd_bench, stdout);
         return 0;
     }
@@ -43,13 +43,14 @@ static int bench(int argc, char **argv)
 }
 
 const command cmd_bench = {
-    "bench", "[ARGS...]", "compare tierpool with glibc, jemalloc, mimalloc and tcmalloc",
+    "bench", "ARGS...", "compare tierpool with glibc, jemalloc, mimalloc and tcmalloc",
     "Runs bench/run.py of the source tree this tool was built from, on its\n"
     "build folder, and writes bench/results/ (report.md, time.svg, memory.svg,\n"
     "pair.md, threads.md, memory.md). ARGS go to run.py: --quick, --runs N,\n"
     "--only suite|pair|threads|memory, --workload TEXT, --out DIR, ... (see\n"
     "`python3 bench/run.py --help`). The peers are used when installed\n"
     "(`make bench` installs them as root on Debian). docs/benchmarks.md\n"
-    "describes the workloads and the report.\n",
+    "describes the workloads and the report. With no ARGS, this help: the whole\n"
+    "suite (`tierpool bench --runs 5`) takes about 11 minutes.\n",
     bench,
 };

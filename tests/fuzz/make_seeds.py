@@ -7,8 +7,7 @@ Each seed is a short program in the byte language its harness reads (see
 the op tables at the bottom of fuzz_api.c and fuzz_options.c); this script
 spells them with the operation names so that they can be read and changed.
 Seeds that fuzzing found are kept beside these as found-* (see
-docs/fuzzing.md); this script leaves them alone. It also writes known/,
-reproducers of known bugs that the seed runs leave out.
+docs/fuzzing.md); this script leaves them alone.
 """
 import os
 import struct
@@ -137,16 +136,6 @@ def api_seeds():
     return seeds
 
 
-def known_seeds():
-    """Reproducers of known bugs, kept apart from the seeds (docs/fuzzing.md)."""
-    # the monitor thread (publishing every 10 ms) reads statistics of pools
-    # that the main thread destroys and creates again meanwhile
-    s = op("monitor", 0xa5) + op("option", 6, struct.pack(">H", 0), 0)
-    for i in range(400):
-        s += malloc(i % 64, 1 + i % 3, 1000 + i) + op("destroy", 1 + i % 3, 0, name_bytes(b"pool %d" % i, 0))
-    return {"monitor-pool-name-race": s}
-
-
 # ---- fuzz_options.c ------------------------------------------------------------------
 
 OPT_OPS = ["set", "set2", "get", "at", "environment", "print", "nulls"]
@@ -220,7 +209,3 @@ def write(folder, seeds):
 if __name__ == "__main__":
     write("api", api_seeds())
     write("options", options_seeds())
-    path = os.path.join(HERE, "known")
-    for name, data in known_seeds().items():
-        with open(os.path.join(path, name), "wb") as f:
-            f.write(data)
