@@ -208,9 +208,9 @@ enum { TP_STATS_TEXT = 0, TP_STATS_JSON = 1, TP_STATS_PROMETHEUS = 2 };
  * Returns 0, or -1 with errno EINVAL for a NULL out. */
 TP_API int tp_stats_get(tp_pool *pool, tp_stats *out);
 /* Writes the statistics of a pool in a format, a piece of text at a time,
- * allocating nothing. With pool NULL: each live pool, at most 64 of them (the
- * most recently created; past 64 the oldest, the default pool first, are
- * left out), then the process total, which counts every pool. Returns 0, or
+ * allocating nothing. With pool NULL: each live pool, at most 64 of them
+ * (past 64 some are left out, the default pool first), then the process
+ * total, which counts every pool. Returns 0, or
  * -1 with errno EINVAL for an unknown format or a NULL write, ENOMEM when
  * its scratch mapping fails. */
 TP_API int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const char *text), void *arg);
