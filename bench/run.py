@@ -15,6 +15,11 @@
   memory   bench/frag.c (resident memory through grow/shed/regrow/idle
            phases) and bench/purge_cycle.c (bursts and pauses), one process
            per allocator through LD_PRELOAD -> memory.md
+  note     the design note's workload (bench/note.c: a server's buffers of
+           64 B .. 1 MiB, allocation cost and waste) with the note's old
+           BufferPool and tierpool's API beside the allocators, a key-value
+           store evicting 80% of its values (bench/kv.c) and short-lived
+           threads (bench/churn.c) -> note.md
 
 `make bench` runs all four with the defaults (5 interleaved runs per figure,
 3 for the memory ones, which pause on purpose; BENCH_RUNS=N or --runs N
@@ -121,6 +126,7 @@ def build(build_dir):
     subprocess.run(["cmake", "--build", build_dir, "-j", str(os.cpu_count() or 2), "--target",
                     "tp_bench_pair", "tp_bench_threads", "tp_bench_maxrss", "tp_bench_frag",
                     "tp_bench_purge_cycle", "tp_bench_bufpool", "tp_bench_cache", "tp_bench_big",
+                    "tp_bench_note", "tp_bench_kv", "tp_bench_churn",
                     "tp_bench_containers", "tierpool-malloc"],
                    check=True, stdout=subprocess.DEVNULL)
 
@@ -217,6 +223,60 @@ def run_memory(build_dir, runs, frag_mib, frag_pause, purge_rounds):
             lines.append(f"purge_cycle\t200\t{name}\t{r}\t{float(f[1]) * 1000 / purge_rounds:.2f}\t"
                          f"{int(f[3]) / mib:.1f}")
     return "\n".join(lines) + "\n", notes
+
+
+def run_note(build_dir, runs, steps, kv_values, churn_threads):
+    """Interleaved runs of bench/note.c (every contender, both phases),
+    bench/kv.c and bench/churn.c (the malloc allocators); returns (tsv text,
+    notes). note.c's contenders: the old BufferPool (over glibc), each
+    malloc allocator, and tierpool's API (tp_malloc, an explicit pool)."""
+    note = os.path.join(build_dir, "bench", "tp_bench_note")
+    kv = os.path.join(build_dir, "bench", "tp_bench_kv")
+    churn = os.path.join(build_dir, "bench", "tp_bench_churn")
+    sys_allocs, notes = malloc_allocators(build_dir)
+    contenders = [("bufferpool", "bufferpool", None)] + [(n, "sys", p) for n, p in sys_allocs]
+    contenders += [("tp_malloc", "tp", None), ("tp_pool", "pool", None)]
+    notes = [["allocator", "bufferpool", "the note's BufferPool (64 KiB buffers, one mutex) over glibc"]] + notes
+    notes += [["allocator", "tp_malloc", "tierpool's tp_malloc/tp_free"],
+              ["allocator", "tp_pool", "one explicit tierpool pool (tp_pool_malloc/tp_free)"]]
+    lines = ["pattern\tparam\tallocator\trun\tvalue\tvalue2"]
+    for r, order in rotations(contenders, runs):
+        for name, mode, preload in order:
+            for phase in ("cost", "waste"):
+                f = run_with(name, preload, [note, mode, phase, "2", str(steps)]).stdout.split()
+                # cost MODE ns N loop_ns L | waste MODE mib W rss_mib R start_mib S requested_mib Q
+                lines.append(f"note-{phase}\t{steps}\t{name}\t{r}\t{f[3]}\t{f[5]}")
+            if mode != "sys":
+                continue
+            f = run_with(name, preload, [kv, str(kv_values)]).stdout.split()
+            lines.append(f"kv\t{kv_values}\t{name}\t{r}\t{f[6]}\t{f[4]}")  # ratio, rss growth
+            f = run_with(name, preload, [churn, str(churn_threads), "2", "256"]).stdout.split()
+            lines.append(f"churn\t{churn_threads}\t{name}\t{r}\t{f[4]}\t0")
+    return "\n".join(lines) + "\n", notes
+
+
+def report_note(text, notes, info, command, runs, steps):
+    value, _, order = parse(text, 4)
+    allocs = [n[1] for n in notes if n[0] == "allocator"]
+    out = header("the design note's workload (bench/note.c, bench/kv.c, bench/churn.c)", info, command, runs,
+                 notes, "one process per contender")
+
+    def one(pattern, title, label):
+        keys = [k for k in order if k[0] == pattern]
+        if not keys:
+            return []
+        med, spread = table(value, keys, allocs, "", label)
+        return ["", title, "", med, "", "min-max over the runs:", "", spread]
+
+    out += one("note-cost", f"## allocation cost: ns per take+return, 2 connections x {steps} steps, buffers "
+               "untouched, the loop without allocator subtracted (lower is better)", lambda k: "ns")
+    out += one("note-waste", "## waste: peak resident memory less the resident memory before the first buffer "
+               "less the peak requested bytes, every byte written, MiB (lower is better)", lambda k: "MiB")
+    out += one("kv", "## key-value store: resident memory grown over live bytes after 80% evicted and a "
+               "second of light traffic (lower is better)", lambda k: f"{k[1]} values")
+    out += one("churn", "## short-lived threads: resident memory grown, MiB, after their blocks "
+               "(2 of 16..256 B each) are freed by the main thread (lower is better)", lambda k: f"{k[1]} threads")
+    return "\n".join(out) + "\n"
 
 
 def parse(text, column=4):
@@ -406,7 +466,7 @@ def main():
     ap.add_argument("--timeout", type=int, help="seconds before a suite run is killed (default 300, quick 60)")
     ap.add_argument("--workload", action="append", metavar="TEXT",
                     help="run only the suite's workloads whose name contains TEXT (repeatable)")
-    ap.add_argument("--only", choices=["suite", "pair", "threads", "memory"], action="append",
+    ap.add_argument("--only", choices=["suite", "pair", "threads", "memory", "note"], action="append",
                     help="run only these benchmarks (repeatable)")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
@@ -420,7 +480,9 @@ def main():
     frag_mib = args.frag_mib or (16 if args.quick else 128)
     frag_pause = 0.5 if args.quick else 2.0
     purge_rounds = 3 if args.quick else 20
-    only = set(args.only or (["suite", "pair", "memory"] if args.quick else ["suite", "pair", "threads", "memory"]))
+    only = set(args.only or (["suite", "pair", "memory", "note"] if args.quick
+                             else ["suite", "pair", "threads", "memory", "note"]))
+    note_steps = 40000 if args.quick else 200000
 
     tierpool_env = tierpool_environment()
     started = time.monotonic()
@@ -459,6 +521,11 @@ def main():
             text, notes = run_memory(args.build_dir, mem_runs, frag_mib, frag_pause, purge_rounds)
             results.append(("memory", text, lambda t=text, n=notes: report_memory(
                 t, n, info, command, mem_runs, frag_mib, purge_rounds)))
+        if "note" in only:
+            print(f"bench: bench/note.c, kv.c and churn.c, {runs} runs", file=sys.stderr)
+            text, notes = run_note(args.build_dir, runs, note_steps, 60000 if args.quick else 300000,
+                                   400 if args.quick else 2000)
+            results.append(("note", text, lambda t=text, n=notes: report_note(t, n, info, command, runs, note_steps)))
     info["load"] = f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"
     results = [(name, text, render()) for name, text, render in results]
     for name, text, md in results:

@@ -145,14 +145,15 @@ void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
     if (!tc) return NULL;
     size_t need = size + tpi_block_extra();
     if (need < alignment) need = alignment;
-    if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) {
+    if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_SLAB_MAX) {
         /* Pages start on 64 KiB boundaries, so a class whose size is a
          * multiple of the alignment yields aligned blocks; there is a
-         * power-of-two class at every doubling. */
+         * power-of-two class at every doubling, 8 KiB the last. */
         unsigned cls = tpi_class_of(need);
         while (tpi_classes[cls].block_size % alignment) cls++;
         return tpi_tcache_malloc_class(tc, cls, size);
     }
+    if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) return tpi_run_malloc(tc, size, alignment);
     return tpi_huge_malloc(tc->pool, size, alignment, false);
 }
 
@@ -188,7 +189,7 @@ void tpi_free_generic(void *p)
     switch (tpi_registry_get(a)) {
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
-        if (page->slice_count == 0 || page->class_index == TPI_CLASS_META)
+        if (page->slice_count == 0)
             tpi_fatal("double free or invalid free (no block is allocated there)", p);
         uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
         bool local = owner != 0 && (owner & ~TPI_PAGE_FLAGS) == tpi_thread_id();
@@ -205,6 +206,9 @@ void tpi_free_generic(void *p)
             tpi_page_free_remote(page, p);
         return;
     }
+    case TPI_REG_RUN:
+        tpi_run_free(p);
+        return;
     case TPI_REG_HUGE:
         tpi_huge_free(p);
         return;
@@ -254,8 +258,12 @@ static size_t tpi_usable(const void *p)
     switch (tpi_registry_get((uintptr_t)p)) {
     case TPI_REG_SLAB: {
         tpi_page *page = tpi_page_of(p);
-        if (page->slice_count == 0 || page->class_index == TPI_CLASS_META) return 0;
+        if (page->slice_count == 0) return 0;
         return page->block_size - tpi_block_extra();
+    }
+    case TPI_REG_RUN: {
+        const tpi_run *r = tpi_run_of(p);
+        return r ? tpi_run_usable(r) : 0;
     }
     case TPI_REG_HUGE: {
         tpi_huge *h = tpi_huge_of(p);
@@ -286,6 +294,10 @@ tp_pool *tp_pool_of(const void *p)
     case TPI_REG_SLAB: {
         tpi_chunk *c = tpi_chunk_of(p);
         return c->magic == TPI_CHUNK_MAGIC ? c->pool : NULL;
+    }
+    case TPI_REG_RUN: {
+        const tpi_run_chunk *c = (const tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
+        return c->magic == TPI_RUN_MAGIC ? c->pool : NULL;
     }
     case TPI_REG_HUGE:
     case TPI_REG_HUGE_REST: {
@@ -324,8 +336,21 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     /* The bytes the program may touch: all usable ones, but under a checker
      * those asked for (or granted by tp_usable_size). */
     size_t have = tpi_track_size_of(p, usable);
-    /* Keep the block while the new size fits and wastes less than half. */
-    if (size <= usable && size >= usable / 2) {
+    /* Keep a slab block while the new size fits and wastes less than half;
+     * a run while the size needs as many OS pages. */
+    if (tpi_registry_get((uintptr_t)p) == TPI_REG_RUN) {
+        /* A run shrinks in place to the pages the size needs while it
+         * keeps half of them, and grows into a free run that follows it. */
+        if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) && tpi_run_resize(p, size)) {
+            size_t now_usable = tpi_usable(p);
+            /* Pages taken from the free run after it were closed to checkers,
+             * pages given back are closed again. */
+            if (now_usable > usable) tpi_track_undefined((char *)p + usable, now_usable - usable);
+            if (now_usable < usable) tpi_track_noaccess((char *)p + now_usable, usable - now_usable);
+            if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, now_usable);
+            return p;
+        }
+    } else if (size <= usable && size >= usable / 2) {
         if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, usable);
         if (tpi_stats_exact) tpi_exact_on_slab_resize(tp_pool_of(p), tpi_page_of(p), p, size);
         return p;

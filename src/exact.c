@@ -84,6 +84,11 @@ void tpi_exact_on_slab_resize(tp_pool *pool, tpi_page *page, void *block, size_t
     tpi_exact_add(pool, page->class_index, 0, (int64_t)size - before);
 }
 
+void tpi_exact_on_run(tp_pool *pool, unsigned cls, int64_t usable, int64_t requested)
+{
+    tpi_exact_add(pool, cls, usable, requested);
+}
+
 void tpi_exact_on_huge(tp_pool *pool, int64_t usable, int64_t requested)
 {
     tpi_exact_add(pool, TPI_EXACT_HUGE, usable, requested);

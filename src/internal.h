@@ -61,6 +61,7 @@
 #define TPI_OS_PAGE 4096u
 
 #define TPI_SMALL_MAX 1024u                  /* sizes served by the table lookup */
+#define TPI_SLAB_MAX 8192u                   /* the largest slab block: above are runs */
 #define TPI_SMALL_SLOTS (TPI_SMALL_MAX / 16 + 1) /* 65 */
 #define TPI_LARGE_MAX ((size_t)1 << 20)       /* 1 MiB: above is the huge tier */
 #define TPI_SLAB_ALIGN_MAX TPI_SLICE_SIZE     /* slab blocks align up to 64 KiB */
@@ -185,6 +186,9 @@ typedef struct tpi_class_info {
 } tpi_class_info;
 
 #define TPI_CLASS_COUNT 60 /* checked against the generated table */
+/* Classes below this one are slab classes (blocks up to TPI_SLAB_MAX); the
+ * rest only group runs for statistics (tests/test_size_class.c checks). */
+#define TPI_SLAB_CLASSES 32u
 
 extern const tpi_class_info tpi_classes[TPI_CLASS_COUNT];
 extern const uint8_t tpi_small_class[TPI_SMALL_SLOTS];
@@ -244,6 +248,8 @@ typedef struct tpi_page {
     uint8_t pinned;               /* a current page of one slice: used is one
                                    * high (tcache.c), so the free fast path
                                    * never finds it empty */
+    uint16_t purged;              /* owner: bit j = OS page j purged, its
+                                   * blocks off the free lists (page.c) */
     uint8_t checked;              /* its blocks' in-use bits are kept (CHECK or
                                    * SECURE when it was set up): malloc from it
                                    * takes the slow path, and a free of a
@@ -260,9 +266,6 @@ static inline uint32_t tpi_page_used(const tpi_page *page)
     return page->used - page->pinned;
 }
 
-/* class_index of a page holding tcaches rather than blocks */
-#define TPI_CLASS_META 255
-
 enum { TPI_QUEUE_NONE, TPI_QUEUE_AVAIL, TPI_QUEUE_FULL, TPI_QUEUE_ABANDONED };
 
 /* Registry values, one byte per chunk of address space. */
@@ -271,6 +274,7 @@ enum {
     TPI_REG_SLAB = 1,       /* a slab chunk: header at the chunk start */
     TPI_REG_HUGE = 2,       /* holds the start of a huge block */
     TPI_REG_HUGE_REST = 3,  /* the rest of a huge mapping */
+    TPI_REG_RUN = 4,        /* a run chunk: header at the chunk start (run.c) */
 };
 
 #define TPI_CHUNK_MAGIC 0x74706368756e6bULL /* "tpchunk" */
@@ -384,7 +388,8 @@ static inline void *tpi_block_unmark(void *p, size_t size)
         *tpi_block_age_word(p) = 0;
     return p;
 }
-/* Blocks from this size up have their insides purged while free. */
+/* Blocks from this size up are reused last freed, first out, and malloc
+ * clears their age mark (below, every block's mark stays until written). */
 #define TPI_PURGE_BLOCK_MIN (TPI_OS_PAGE + 16u)
 void tpi_page_clear_notify(tpi_page *page);
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
@@ -441,6 +446,9 @@ static inline size_t tpi_block_extra(void)
     return (tpi_secure ? TPI_CANARY_SIZE : 0) + (tpi_stats_exact ? TPI_EXACT_SIZE : 0);
 }
 _Noreturn void tpi_secure_bad_link(const void *where);
+/* A run's canary, in the 8 bytes after its `usable` ones. */
+void tpi_secure_run_on_malloc(void *p, size_t usable);
+void tpi_secure_run_on_free(void *p, size_t usable);
 /* A block of a checked page (page->checked) is handed out: its in-use bit is
  * set; in secure mode a bit set already aborts and the canary is written. */
 void tpi_in_use_on_malloc(tpi_page *page, void *p);
@@ -505,6 +513,144 @@ static inline tpi_block *tpi_block_next_delayed(const tpi_block *b)
     return (tpi_block *)v;
 }
 
+/* ---- runs: the large tier (run.c, run_cache.c) ------------------------------------
+ * Blocks above TPI_SLAB_MAX up to TPI_LARGE_MAX are runs of whole OS pages:
+ * a request is rounded up to 4 KiB and no further. Runs are cut from run
+ * chunks that every thread of a pool shares: 4 MiB aligned to 4 MiB, whose
+ * first TPI_RUN_HEADER_PAGES pages hold the header, one tag per OS page. A
+ * run's first and last tags hold its length and state (boundary tags), so a
+ * freed run finds both neighbours in O(1) and merges with the free ones.
+ * Free runs wait in the pool's run heap, one list per length with a bitmap
+ * of the non-empty ones; an allocation takes the shortest free run that fits
+ * (best fit; the most recently freed of that length, likeliest resident)
+ * and splits it. Nothing is written into a run's own memory, so a purged run
+ * stays non-resident until its user touches it.
+ *
+ * Each thread cache keeps freed runs of up to TPI_RUN_CACHE_PAGES pages,
+ * by length, for reuse without the heap's lock, within TPI_RUN_CACHE_BYTES;
+ * what a length did not need during a purge delay goes back to the heap
+ * (run_cache.c). Whichever thread frees a run caches it: runs have no owner.
+ */
+#define TPI_RUN_PAGES (TPI_CHUNK_SIZE / TPI_OS_PAGE) /* 1024 tags a chunk */
+#define TPI_RUN_CACHE_PAGES 16u                      /* runs of up to 64 KiB are cached */
+#define TPI_RUN_CACHE_DEPTH 8u                       /* runs of one length a cache keeps */
+#define TPI_RUN_CACHE_BYTES ((size_t)256 << 10)      /* bytes a cache keeps at most */
+#define TPI_RUN_MAGIC 0x747072756e636bULL            /* "tprunck" */
+#define TPI_RUN_SLACK_DIV 64                         /* free pages kept past the recent peak: */
+#define TPI_RUN_SLACK_MIN ((size_t)128 << 10)        /* 1/64 of the use, 128 KiB at least (run.c) */
+
+/* Run chunks of two kinds: runs that thread caches keep (up to
+ * TPI_RUN_CACHE_PAGES) and longer ones. Apart, the long runs a program frees
+ * are not nibbled into by the far more numerous short ones, and stay whole
+ * for the next long request (the note's workload: docs/design.md). */
+#define TPI_RUN_KINDS 2
+#define TPI_RUN_KIND(pages) ((pages) > TPI_RUN_CACHE_PAGES ? 1u : 0u)
+
+/* A run tag's state: NONE inside a run and for header pages; PURGING while
+ * a purge pass has the free run out of the heap (neither free nor a block). */
+enum { TPI_RUN_NONE = 0, TPI_RUN_FREE = 1, TPI_RUN_USED = 2, TPI_RUN_CACHED = 3, TPI_RUN_PURGING = 4 };
+
+typedef struct tpi_run {
+    uint32_t pages;          /* first and last tag: the run's length in OS pages */
+    _Atomic uint8_t state;   /* first and last tag: TPI_RUN_*. Atomic: a thread
+                              * caching its run flips USED/CACHED while the heap
+                              * reads the tag to merge a neighbour (both mean
+                              * "not free") */
+    uint8_t class_index;     /* used or cached: the statistics class */
+    uint8_t tail;            /* 1 on the last tag of a run of 2 pages or more */
+    uint8_t dirty;           /* free: in the heap's set of runs with dirty pages */
+    uint32_t freed_ms;       /* free: when it last grew by a freed run */
+    uint32_t purged_ms;      /* free: when part of it was purged; 0 = never, or taken since */
+    union {
+        struct {
+            struct tpi_run *next, *prev; /* free: the heap's list of its length */
+        };
+        uint64_t requested;  /* used, exact statistics: the bytes asked for */
+    };
+} tpi_run;
+
+typedef struct tpi_run_chunk {
+    uint64_t magic;                      /* TPI_RUN_MAGIC */
+    tp_pool *pool;                       /* owning pool */
+    struct tpi_run_chunk *next, *prev;   /* the heap's chunks */
+    uint32_t free_pages;                 /* pages in free runs */
+    uint32_t purged_ms;                  /* when pages of it were last purged */
+    uint32_t kind;                       /* TPI_RUN_KIND_*: the runs it serves */
+    uint64_t dirty[TPI_RUN_PAGES / 64];  /* bit per page: free and perhaps resident */
+    tpi_run runs[TPI_RUN_PAGES];         /* tag per OS page */
+} tpi_run_chunk;
+
+#define TPI_RUN_HEADER_PAGES ((unsigned)((sizeof(tpi_run_chunk) + TPI_OS_PAGE - 1) / TPI_OS_PAGE))
+#define TPI_RUN_MAX_PAGES (TPI_RUN_PAGES - TPI_RUN_HEADER_PAGES) /* longest run */
+_Static_assert(sizeof(tpi_run) == 32, "a run tag grew");
+_Static_assert((TPI_LARGE_MAX >> 12) + TPI_SLAB_ALIGN_MAX / TPI_OS_PAGE <= TPI_RUN_PAGES - 16,
+               "a run chunk must hold the largest aligned run");
+
+
+/* A thread cache's runs (run_cache.c): by length, a stack each. */
+typedef struct tpi_run_cache {
+    size_t bytes;                          /* held in all */
+    struct {
+        uint8_t count;                     /* runs on the stack */
+        uint8_t low;                       /* fewest since the last look: not needed */
+        void *runs[TPI_RUN_CACHE_DEPTH];
+    } bins[TPI_RUN_CACHE_PAGES + 1];       /* by length in pages */
+} tpi_run_cache;
+
+struct tpi_tcache;
+struct tpi_run_heap;
+void tpi_run_heap_init(struct tpi_run_heap *heap);
+/* A run for `size` bytes (above TPI_SLAB_MAX - extra) aligned to `alignment`
+ * (a power of two up to TPI_SLAB_ALIGN_MAX): from the thread's cache, else
+ * the heap. NULL (errno ENOMEM) if no memory or the pool's limit. */
+void *tpi_run_malloc(struct tpi_tcache *tc, size_t size, size_t alignment);
+void tpi_run_free(void *p);
+
+/* realloc in place: shrinks the run at p to the pages `size` needs (the
+ * tail goes back to the heap), or grows it into the free run after it;
+ * false if that is not free or too short. */
+bool tpi_run_resize(void *p, size_t size);
+/* The run's tag for a pointer of a run chunk, or NULL if p starts no run
+ * handed out. */
+tpi_run *tpi_run_of(const void *p);
+/* The tag of the run starting at p (a page of a run chunk; no checks). */
+static inline tpi_run *tpi_run_tag(const void *p)
+{
+    tpi_run_chunk *c = (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
+    return &c->runs[((uintptr_t)p & TPI_CHUNK_MASK) >> 12];
+}
+/* A run's usable bytes: its pages, less secure mode's canary at the end
+ * (exact statistics keep the requested size in the tag instead). */
+static inline size_t tpi_run_usable(const tpi_run *run)
+{
+    return (size_t)run->pages * TPI_OS_PAGE - (tpi_secure ? TPI_CANARY_SIZE : 0);
+}
+/* Purges runs free for `min_age` ms (all when force) and unmaps chunks left
+ * empty; no lock held on entry. Returns the bytes given back. */
+size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now, bool force);
+/* Pool cleared (reset or destroy, both locks held): every run is free; the
+ * chunks are unmapped unless kept. */
+void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks);
+/* In the child of a fork (heap lock held): a purge pass cut short by the
+ * fork gives its runs back. */
+void tpi_run_heap_after_fork(struct tpi_run_heap *h);
+/* Pool lock held: unmaps the chunks with no run in use (the pool's memory
+ * limit needs the room); returns the bytes. */
+size_t tpi_run_heap_release_empty(tp_pool *pool);
+/* Heap lock held: the resident bytes of its chunks, by `resident`. */
+size_t tpi_run_heap_resident(struct tpi_run_heap *heap, size_t (*resident)(const void *addr, size_t size));
+
+/* run_cache.c: the thread's side. */
+void *tpi_run_cache_pop(struct tpi_tcache *tc, unsigned pages);
+bool tpi_run_cache_push(struct tpi_tcache *tc, void *p, unsigned pages);
+/* Once per purge delay: runs a length did not need since the last look go
+ * back to the heap. */
+void tpi_run_cache_decay(struct tpi_tcache *tc);
+/* Every cached run back to the heap (thread exit, trim). */
+void tpi_run_cache_flush(struct tpi_tcache *tc);
+/* Heap side of the cache: gives `count` runs back under one lock. */
+void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count);
+
 /* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
 
 #define TPI_ADAPT_WINDOW 4     /* acquire this soon after a release: grow */
@@ -539,6 +685,10 @@ typedef struct tpi_class_counters {
     uint64_t refills;      /* batches taken into a page's free list */
     uint64_t flushes;      /* empty pages handed back to the pool */
     uint64_t remote_frees; /* blocks collected from pages' remote lists */
+    uint64_t run_frees;    /* runs this thread freed (run classes only) */
+    uint64_t run_bytes;    /* usable bytes of runs this thread allocated, less
+                            * those it freed (wraps below zero: the sum over
+                            * threads is right) */
 } tpi_class_counters;
 
 typedef struct tpi_page_queue {
@@ -559,6 +709,7 @@ typedef struct tpi_tcache {
     tpi_page_queue full[TPI_CLASS_COUNT]; /* pages with none */
     tpi_adapt adapt[TPI_CLASS_COUNT];     /* how many empty pages to keep */
     tpi_class_counters counters[TPI_CLASS_COUNT];
+    tpi_run_cache runs;                   /* freed runs kept for reuse */
     struct tpi_tcache *live_next;         /* pool's list of tcaches in use */
     struct tpi_tcache *live_prev;
     uint32_t ticks;                       /* page events so far: adapt.c's clock */
@@ -675,6 +826,8 @@ void tpi_exact_init(void);
 void tpi_exact_on_slab_malloc(tp_pool *pool, tpi_page *page, void *block, size_t size);
 void tpi_exact_on_slab_free(tp_pool *pool, tpi_page *page, void *block);
 void tpi_exact_on_slab_resize(tp_pool *pool, tpi_page *page, void *block, size_t size);
+/* A run of class cls and `usable` bytes appeared (or, negative, went away). */
+void tpi_exact_on_run(tp_pool *pool, unsigned cls, int64_t usable, int64_t requested);
 /* A huge block of `usable` bytes appeared (or, negative, went away). */
 void tpi_exact_on_huge(tp_pool *pool, int64_t usable, int64_t requested);
 /* Pool lock held: the pool's blocks are all gone at once (reset, destroy). */
@@ -688,6 +841,33 @@ void tpi_exact_fill_peaks(tp_pool *pool, struct tp_stats *out);
 /* ---- pools (pool.c) -------------------------------------------------------------------- */
 
 #define TPI_POOL_NAME_MAX 32
+
+/* The pool's run heap. The lock guards everything here and every free tag;
+ * no system call is made under it (chunks are mapped and runs purged
+ * outside, run.c). */
+typedef struct tpi_run_heap {
+    pthread_mutex_t lock;
+    tpi_run_chunk *chunks;
+    /* Free runs by length, in sets by chunk kind and dirtiness: set
+     * 2 * kind + 1 holds the runs with a dirty page, 2 * kind the clean
+     * ones. Dirty runs are used first: memory already resident serves a
+     * request before memory that a touch would commit. */
+    tpi_run *bins[2 * TPI_RUN_KINDS][TPI_RUN_PAGES];
+    uint64_t nonempty[2 * TPI_RUN_KINDS][TPI_RUN_PAGES / 64]; /* bit per length with a free run */
+    size_t used_bytes;                     /* in runs handed out or cached */
+    size_t peak_used_bytes;                /* highest used_bytes */
+    size_t window_peak[2];                 /* highest used_bytes in this window
+                                            * and the last (tpi_run_dirty_cap) */
+    uint32_t window_start;                 /* ms */
+    size_t dirty_bytes;                    /* free and perhaps resident */
+    size_t mapped_chunks;                  /* run chunks */
+    size_t purged_bytes;                   /* total purged */
+    size_t purges;                         /* passes that purged */
+    bool purging;                          /* a pass has runs out of the bins */
+    tpi_decay decay;                       /* the purge delay of runs */
+    uint64_t frees[TPI_CLASS_COUNT];       /* runs freed by threads with no cache of the pool */
+    uint64_t freed_bytes[TPI_CLASS_COUNT];
+} tpi_run_heap;
 
 struct tp_pool {
     pthread_mutex_t lock;              /* everything below but id/gen */
@@ -705,6 +885,7 @@ struct tp_pool {
     size_t huge_cache_bytes;
     tpi_chunk *chunks;                 /* slab chunks */
     struct tpi_huge *huge;             /* live huge blocks */
+    tpi_run_heap runs;                 /* the large tier (its own lock) */
     tpi_page_queue abandoned[TPI_CLASS_COUNT]; /* pages of exited threads */
     tpi_tcache *free_tcaches;          /* tcaches of exited threads, for reuse */
     tpi_tcache *live_tcaches;          /* tcaches in use, for statistics */
@@ -715,8 +896,6 @@ struct tp_pool {
     size_t peak_page_bytes;            /* highest page_bytes + huge bytes */
     tpi_exact exact;                   /* exact statistics (exact.c) */
     tpi_live_peaks seen;               /* highest live bytes statistics reads saw */
-    tpi_page *meta_page;               /* page tcaches are carved from */
-    size_t meta_used;                  /* bytes carved from meta_page */
     bool live;                         /* false once destroyed (struct is reused) */
     struct tp_pool *next;              /* all pools ever made, for fork handling */
     struct tp_pool *next_free;         /* destroyed pools, for reuse */
@@ -730,6 +909,9 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id);
 void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc);
 void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page);
 void tpi_pools_lock_all(void);
+/* The child of a fork, every lock still held: repairs what a thread of the
+ * parent left half done (a purge pass). */
+void tpi_pools_after_fork_child(void);
 void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
@@ -748,6 +930,8 @@ typedef struct tpi_usage {
     size_t free_slice_bytes; /* slices free in the pool's chunks */
     size_t huge_blocks;
     size_t huge_bytes;       /* bytes mapped for huge blocks */
+    size_t run_chunks;       /* run chunks (the large tier) */
+    size_t run_bytes;        /* bytes of runs in use or cached */
 } tpi_usage;
 void tpi_pool_usage(tp_pool *pool, tpi_usage *out);
 

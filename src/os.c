@@ -20,11 +20,36 @@
 void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset)
 {
     int saved = errno;
-    /* Map more than needed, then trim both ends so the result is aligned. */
+    /* The kernel places a mapping right below the last one, so one the size
+     * of a chunk often lands aligned after chunks: try that first (one call,
+     * and no address space beyond the size, which RLIMIT_AS may lack). */
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS; /* committed: counted as glibc's memory is (no MAP_NORESERVE) */
+    char *exact = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (exact != MAP_FAILED) {
+        if ((((uintptr_t)exact + offset) & (alignment - 1)) == 0) return exact;
+        munmap(exact, size);
+#if defined(MAP_FIXED_NOREPLACE) && !defined(__SANITIZE_THREAD__)
+        /* The aligned places around it are often free too. A kernel that
+         * ignores the flag may map elsewhere: such a mapping is undone.
+         * (ThreadSanitizer's mmap takes a fixed address outside its
+         * application ranges for a fatal error: not under it.) */
+        uintptr_t up = (((uintptr_t)exact + offset + alignment - 1) & ~(uintptr_t)(alignment - 1)) - offset;
+        uintptr_t at[2] = {up, up - alignment};
+        for (int i = 0; i < 2; i++) {
+            char *p = mmap((void *)at[i], size, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+            if (p == (char *)at[i]) {
+                errno = saved;
+                return p;
+            }
+            if (p != MAP_FAILED) munmap(p, size);
+        }
+#endif
+    }
+    errno = saved;
+    /* Else map more than needed, then trim both ends so the result is aligned. */
     size_t span = size + alignment;
     if (span < size) return NULL;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (raw == MAP_FAILED) {
         errno = saved;
         return NULL;

@@ -6,12 +6,14 @@
  */
 #include "internal.h"
 
-/* Carve 16 KiB of fresh blocks at a time, but at least 64 blocks: a page is
- * touched (and made resident) only as fast as it is used, while a thread that
- * reuses a few blocks cycles through at least 64 of them between two slow
- * paths (the cycle is as long as the blocks carved so far). */
+/* Carve 16 KiB of fresh blocks of up to 512 bytes at a time, one OS page
+ * (or one block) of larger ones: a page is touched, and made resident, only
+ * about as fast as it is used, while a thread that reuses a few small blocks
+ * cycles through at least 32 of them between two slow paths (the cycle is as
+ * long as the blocks carved so far). Larger blocks take a slow path anyway. */
 #define TPI_CARVE_BYTES (16u * 1024u)
-#define TPI_CARVE_MIN 64u
+#define TPI_CARVE_SMALL_MAX 512u
+#define TPI_CARVE_MIN 1u
 _Static_assert(TPI_CARVE_BYTES / 16 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_MIN <= TPI_SECURE_CARVE_MAX,
                "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
 
@@ -30,15 +32,19 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->queue = TPI_QUEUE_NONE;
     page->retained = 0;
     page->pinned = 0;
+    page->purged = 0;
     page->checked = tpi_secure || TPI_OPTION(check);
     page->next = page->prev = NULL;
 }
 
+static bool tpi_page_unpurge(tpi_page *page);
+
 bool tpi_page_extend(tpi_page *page)
 {
+    if (tpi_page_unpurge(page)) return true; /* blocks carved before, purged since */
     uint32_t left = page->capacity - page->carved;
     if (left == 0) return false;
-    uint32_t count = TPI_CARVE_BYTES / page->block_size;
+    uint32_t count = (page->block_size <= TPI_CARVE_SMALL_MAX ? TPI_CARVE_BYTES : TPI_OS_PAGE) / page->block_size;
     if (count < TPI_CARVE_MIN) count = TPI_CARVE_MIN;
     if (count > left) count = left;
     char *first = tpi_page_start(page) + (size_t)page->carved * page->block_size;
@@ -169,22 +175,29 @@ void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit)
     return tpi_page_start(page) + (size_t)index * page->block_size;
 }
 
-/* Gives back the inside of a free block: every OS page of it but the one
- * holding its link and its age mark. Returns the bytes purged. */
-static size_t tpi_block_purge_inside(const tpi_page *page, const tpi_block *b)
-{
-    uintptr_t from = ((uintptr_t)b + 2 * sizeof(uintptr_t) + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-    uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-    if (to <= from) return 0;
-    tpi_os_purge((void *)from, to - from);
-    return to - from;
-}
-
-/* A free block's age mark (tpi_block_age_word): seen free at a look, or
- * purged since; keyed by the block's address, so that what a program left
- * in the word is not taken for a mark. */
-enum { TPI_AGE_SEEN = 1, TPI_AGE_PURGED = 2 };
+/* ---- purging free OS pages -------------------------------------------------------
+ * An OS page of a slab page all of whose blocks are free (and have been
+ * since the last look) goes back to the OS, whatever the class: its blocks
+ * leave the free lists, and the page's `purged` mask records it. When the
+ * page runs out of free blocks, tpi_page_extend puts the blocks of one
+ * purged OS page back before it carves fresh ones (the OS page is faulted in
+ * again as their links are written). So a page that a program has thinned
+ * out at random keeps resident only the OS pages that still hold a block.
+ *
+ * Ages: a look marks each free block in its second word (tpi_block_age_word);
+ * a block that shows the mark at the next look has been free since, as long
+ * as malloc clears it (tpi_block_unmark, classes of TPI_PURGE_BLOCK_MIN and
+ * up). Smaller blocks are handed out by the fast path, which leaves the mark:
+ * such a block taken and freed between two looks without its second word
+ * written reads as old, and may be purged a look early (it is free either
+ * way). Marks are keyed by the block's address, so that what a program left
+ * in the word is not taken for one. */
+enum { TPI_AGE_SEEN = 1 };
 #define TPI_AGE_KEY ((uintptr_t)0x9e3779b97f4a7c15ULL)
+#define TPI_PAGE_OS_PAGES (TPI_SLICE_SIZE / TPI_OS_PAGE) /* 16: bits of page->purged */
+#define TPI_PAGE_MAX_BLOCKS (TPI_SLICE_SIZE / 16)        /* 4096 */
+_Static_assert(TPI_PAGE_OS_PAGES <= 16 && TPI_SLAB_MAX <= TPI_SLICE_SIZE,
+               "a slab page is one slice, its OS pages the bits of page->purged");
 
 static uintptr_t tpi_age_mark(const tpi_block *b, uintptr_t state)
 {
@@ -202,33 +215,102 @@ tpi_cold void tpi_block_unmark_tracked(void *p, size_t size)
     if (open < sizeof *w) tpi_track_noaccess((char *)w + open, sizeof *w - open);
 }
 
-static size_t tpi_list_purge_aged(const tpi_page *page, tpi_block *b)
+/* The OS pages block i overlaps, as a mask of page->purged's bits. */
+static uint32_t tpi_block_os_pages(const tpi_page *page, uint32_t i)
 {
-    size_t bytes = 0;
+    size_t from = (size_t)i * page->block_size, to = from + page->block_size - 1;
+    unsigned a = (unsigned)(from / TPI_OS_PAGE), b = (unsigned)(to / TPI_OS_PAGE);
+    return (uint32_t)(((1u << (b - a + 1)) - 1) << a);
+}
+
+/* Marks in `aged` the blocks of a list whose mark says they were free at the
+ * last look; marks all as seen now. */
+static void tpi_list_scan(const tpi_page *page, tpi_block *b, uint64_t *aged)
+{
+    char *start = tpi_page_start(page);
     for (uint32_t n = 1; b; b = tpi_list_next(page, b, n++)) {
+        uint32_t i = tpi_page_block_index(page, (size_t)((char *)b - start));
         uintptr_t *w = tpi_block_age_word(b);
         tpi_track_defined(w, sizeof *w);
-        if (*w == tpi_age_mark(b, TPI_AGE_SEEN)) {
-            bytes += tpi_block_purge_inside(page, b);
-            *w = tpi_age_mark(b, TPI_AGE_PURGED);
-        } else if (*w != tpi_age_mark(b, TPI_AGE_PURGED)) {
-            *w = tpi_age_mark(b, TPI_AGE_SEEN);
-        }
+        if (*w == tpi_age_mark(b, TPI_AGE_SEEN)) aged[i >> 6] |= (uint64_t)1 << (i & 63);
+        *w = tpi_age_mark(b, TPI_AGE_SEEN);
         tpi_track_noaccess(w, sizeof *w);
     }
+}
+
+/* Drops from a list the blocks that overlap an OS page of `mask`. */
+static void tpi_list_drop(tpi_page *page, tpi_block **list, uint32_t mask)
+{
+    char *start = tpi_page_start(page);
+    tpi_block *kept = NULL, *tail = NULL;
+    uint32_t n = 1;
+    for (tpi_block *b = *list, *next; b; b = next) {
+        next = tpi_list_next(page, b, n++);
+        uint32_t i = tpi_page_block_index(page, (size_t)((char *)b - start));
+        if (tpi_block_os_pages(page, i) & mask) continue;
+        if (tail) tpi_block_link(tail, b); else kept = b;
+        tail = b;
+    }
+    if (tail) tpi_block_link(tail, NULL);
+    *list = kept;
+}
+
+size_t tpi_page_purge_free(tpi_page *page)
+{
+    uint64_t aged[TPI_PAGE_MAX_BLOCKS / 64] = {0};
+    tpi_list_scan(page, page->free, aged);
+    tpi_list_scan(page, page->local_free, aged);
+    /* An OS page goes if every carved block on it is free and aged; blocks
+     * past `carved` were never touched. */
+    uint32_t mask = 0;
+    uint32_t os_pages = (uint32_t)(((size_t)page->carved * page->block_size + TPI_OS_PAGE - 1) / TPI_OS_PAGE);
+    for (uint32_t j = 0; j < os_pages; j++) {
+        if ((uint32_t)page->purged >> j & 1) continue;
+        uint32_t first = (uint32_t)((size_t)j * TPI_OS_PAGE / page->block_size);
+        uint32_t last = (uint32_t)(((size_t)(j + 1) * TPI_OS_PAGE - 1) / page->block_size);
+        if (last >= page->carved) last = page->carved - 1;
+        bool all = true;
+        for (uint32_t i = first; i <= last && all; i++) all = aged[i >> 6] >> (i & 63) & 1;
+        if (all) mask |= 1u << j;
+    }
+    if (!mask) return 0;
+    tpi_list_drop(page, &page->free, mask);
+    tpi_list_drop(page, &page->local_free, mask);
+    size_t bytes = 0;
+    for (uint32_t m = mask; m;) {
+        unsigned j = (unsigned)__builtin_ctz(m), n = 0;
+        while (j + n < TPI_PAGE_OS_PAGES && (m >> (j + n) & 1)) n++;
+        tpi_os_purge(tpi_page_start(page) + (size_t)j * TPI_OS_PAGE, (size_t)n * TPI_OS_PAGE);
+        bytes += (size_t)n * TPI_OS_PAGE;
+        m &= ~(((1u << n) - 1) << j);
+    }
+    page->purged |= (uint16_t)mask;
     return bytes;
 }
 
-/* Purges the inside of the page's free blocks that were free already at the
- * last look, each once. Owner only. The caller looks once per purge delay,
- * so a block gives its memory back after one to two delays free, however
- * busy the rest of the page is. Returns the bytes purged.
- *
- * A look marks each free block it finds in the block's second word (above);
- * a block that shows the mark at the next look has been free since, because
- * malloc clears it (tpi_block_unmark, for classes of TPI_PURGE_BLOCK_MIN and
- * up: tcache.c). So the lists may change in any order between looks. */
-size_t tpi_page_purge_free(tpi_page *page)
+/* Puts back on the free list the blocks of the lowest purged OS pages that
+ * overlap no other purged one, page by page until a block is back (a block
+ * over two purged OS pages needs both); false if none is purged. */
+static bool tpi_page_unpurge(tpi_page *page)
 {
-    return tpi_list_purge_aged(page, page->free) + tpi_list_purge_aged(page, page->local_free);
+    uint32_t linked = 0;
+    char *start = tpi_page_start(page);
+    while (page->purged && linked == 0) {
+        unsigned j = (unsigned)__builtin_ctz(page->purged);
+        page->purged &= (uint16_t)~(1u << j);
+        uint32_t first = (uint32_t)((size_t)j * TPI_OS_PAGE / page->block_size);
+        uint32_t last = (uint32_t)(((size_t)(j + 1) * TPI_OS_PAGE - 1) / page->block_size);
+        if (last >= page->carved) last = page->carved - 1;
+        for (uint32_t i = last + 1; i-- > first;) {
+            if (tpi_block_os_pages(page, i) & page->purged) continue; /* waits for its other page */
+            tpi_block *b = (tpi_block *)(start + (size_t)i * page->block_size);
+            tpi_track_undefined(b, 2 * sizeof(uintptr_t));
+            *tpi_block_age_word(b) = 0;
+            tpi_block_link(b, page->free);
+            page->free = b;
+            tpi_track_noaccess(b, 2 * sizeof(uintptr_t));
+            linked++;
+        }
+    }
+    return linked != 0;
 }

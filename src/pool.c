@@ -12,9 +12,11 @@
  * allocation is refused) through a few more tp_pool_create calls.
  * Lock order: tpi_pools_lock, then a pool's lock.
  */
+#define _GNU_SOURCE /* PTHREAD_MUTEX_ADAPTIVE_NP */
 #include "internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 static pthread_mutex_t tpi_pools_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -27,10 +29,29 @@ static uint32_t tpi_pools_next_id = 1;
 
 tp_pool tpi_pool_default_instance = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
+#if defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
+    .runs.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
+#else
+    .runs.lock = PTHREAD_MUTEX_INITIALIZER,
+#endif
     .id = 0,
     .name = "default",
     .live = true,
 };
+
+/* The run heap's lock is held for a few hundred cycles at a time by every
+ * thread of the pool: it spins a while before it sleeps (glibc's adaptive
+ * mutex), where a plain one would put a waiter to sleep at once. */
+static void tpi_run_heap_lock_init(pthread_mutex_t *lock)
+{
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+#if defined(PTHREAD_MUTEX_ADAPTIVE_NP)
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
 
 /* ---- memory accounting ------------------------------------------------------ */
 
@@ -46,6 +67,10 @@ size_t tpi_pool_reclaim(tp_pool *pool)
 {
     size_t released = tpi_huge_cache_purge(pool, 0, 0);
     tpi_pool_collect_abandoned(pool);
+    /* The caller's cached runs may be all that keeps a run chunk. */
+    tpi_tcache *tc = tpi_thread_tcache_peek(pool);
+    if (tc) tpi_run_cache_flush(tc);
+    released += tpi_run_heap_release_empty(pool);
     return released + tpi_pool_release_empty_chunks(pool);
 }
 
@@ -211,7 +236,55 @@ void tpi_pool_collect_abandoned(tp_pool *pool)
     }
 }
 
-/* ---- tcache metadata ------------------------------------------------------------------ */
+/* ---- tcache metadata ------------------------------------------------------------------
+ * Thread caches live outside every pool's chunks, so that none keeps a chunk
+ * (of either kind) mapped, nor counts against a pool's memory limit: they
+ * are carved from mappings of their own, recycled by their pool while it
+ * lives, and by any pool once it is reset or destroyed. */
+
+#define TPI_META_MAP ((size_t)256 << 10)
+
+static pthread_mutex_t tpi_meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static tpi_tcache *tpi_meta_free; /* tcaches of pools reset or destroyed */
+static char *tpi_meta_next;       /* carving point in the newest mapping */
+static size_t tpi_meta_left;
+
+static tpi_tcache *tpi_tcache_new(void)
+{
+    size_t size = (sizeof(tpi_tcache) + 63) & ~(size_t)63;
+    pthread_mutex_lock(&tpi_meta_lock);
+    tpi_tcache *tc = tpi_meta_free;
+    if (tc) {
+        tpi_meta_free = tc->next_free;
+    } else {
+        if (tpi_meta_left < size) {
+            tpi_meta_next = tpi_os_map_aligned(TPI_META_MAP, TPI_OS_PAGE, 0);
+            tpi_meta_left = tpi_meta_next ? TPI_META_MAP : 0;
+        }
+        if (tpi_meta_left >= size) {
+            tc = (tpi_tcache *)tpi_meta_next;
+            tpi_meta_next += size;
+            tpi_meta_left -= size;
+        }
+    }
+    pthread_mutex_unlock(&tpi_meta_lock);
+    return tc;
+}
+
+/* Pool lock held: a cleared pool's tcaches (on list `next` links `first`)
+ * become anyone's. Threads holding one see the pool's generation change and
+ * never touch it again. */
+static void tpi_tcache_retire_list(tpi_tcache *first, size_t link_offset)
+{
+    pthread_mutex_lock(&tpi_meta_lock);
+    while (first) {
+        tpi_tcache *next = *(tpi_tcache **)((char *)first + link_offset);
+        first->next_free = tpi_meta_free;
+        tpi_meta_free = first;
+        first = next;
+    }
+    pthread_mutex_unlock(&tpi_meta_lock);
+}
 
 /* NULL with errno ENOMEM, or EINVAL for a destroyed pool: its struct waits
  * for reuse, and a tcache would map it a chunk that nothing frees. */
@@ -229,28 +302,15 @@ tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id)
         pool->free_tcaches = tc->next_free;
         /* A recycled tcache may still receive a late delayed free: keep it. */
         delayed = atomic_exchange_explicit(&tc->delayed_free, 0, memory_order_acquire);
-    } else {
-        size_t size = (sizeof(tpi_tcache) + 63) & ~(size_t)63;
-        if (!pool->meta_page || pool->meta_used + size > TPI_SLICE_SIZE) {
-            tpi_page *meta = tpi_pool_take_slices(pool, 1);
-            if (!meta) {
-                pthread_mutex_unlock(&pool->lock);
-                errno = ENOMEM;
-                return NULL;
-            }
-            meta->class_index = TPI_CLASS_META;
-            meta->capacity = 0;
-            meta->carved = 0;
-            meta->block_size = TPI_SLICE_SIZE;
-            tpi_track_undefined(tpi_page_start(meta), TPI_SLICE_SIZE); /* may have held blocks */
-            pool->meta_page = meta;
-            pool->meta_used = 0;
-        }
-        tc = (tpi_tcache *)(tpi_page_start(pool->meta_page) + pool->meta_used);
-        pool->meta_used += size;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (!tc && (tc = tpi_tcache_new()) == NULL) {
+        errno = ENOMEM;
+        return NULL;
     }
     tpi_tcache_init(tc, pool, thread_id);
     atomic_store_explicit(&tc->delayed_free, delayed, memory_order_relaxed);
+    pthread_mutex_lock(&pool->lock);
     tc->live_prev = NULL;
     tc->live_next = pool->live_tcaches;
     if (pool->live_tcaches) pool->live_tcaches->live_prev = tc;
@@ -270,6 +330,8 @@ static void tpi_pool_fold_counters(tp_pool *pool, const tpi_tcache *tc)
         r->refills += c->refills;
         r->flushes += c->flushes;
         r->remote_frees += c->remote_frees;
+        r->run_frees += c->run_frees;
+        r->run_bytes += c->run_bytes;
     }
     for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++)
         pool->retired[tpi_small_class[slot]].fast_allocs += tc->slot_allocs[slot];
@@ -310,6 +372,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
             return NULL;
         }
         pthread_mutex_init(&pool->lock, NULL);
+        tpi_run_heap_lock_init(&pool->runs.lock);
         pool->id = tpi_pools_next_id++;
         pool->next = tpi_pools_all;
         tpi_pools_all = pool;
@@ -327,6 +390,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->purged_bytes = 0;
     pool->purges = 0;
     tpi_decay_init(&pool->decay);
+    tpi_run_heap_init(&pool->runs);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     pool->free_tcaches = NULL;
     pool->live_tcaches = NULL;
@@ -337,8 +401,6 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pool->peak_page_bytes = 0;
     memset(&pool->exact, 0, sizeof pool->exact);
     memset(&pool->seen, 0, sizeof pool->seen);
-    pool->meta_page = NULL;
-    pool->meta_used = 0;
     pool->live = true;
     pool->next_free = NULL;
     tpi_track_pool_create(pool);
@@ -357,12 +419,13 @@ static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
     for (tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) tpi_pool_fold_counters(pool, tc);
     atomic_fetch_add_explicit(&pool->gen, 1, memory_order_release);
     tpi_huge_release_all(pool);
+    tpi_run_heap_clear(pool, keep_chunks);
     tpi_exact_pool_clear(pool);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
+    tpi_tcache_retire_list(pool->free_tcaches, offsetof(tpi_tcache, next_free));
+    tpi_tcache_retire_list(pool->live_tcaches, offsetof(tpi_tcache, live_next));
     pool->free_tcaches = NULL;
     pool->live_tcaches = NULL;
-    pool->meta_page = NULL;
-    pool->meta_used = 0;
     pool->page_bytes = 0;
     tpi_chunk *c = pool->chunks;
     while (c) {
@@ -419,7 +482,7 @@ size_t tp_pool_trim(tp_pool *pool)
     tpi_pool_collect_abandoned(pool);
     size_t released = tpi_pool_purge(pool, tpi_clock(), true);
     pthread_mutex_unlock(&pool->lock);
-    return released;
+    return released + tpi_run_heap_purge(pool, tpi_clock(), true);
 }
 
 void tpi_pool_usage(tp_pool *pool, tpi_usage *out)
@@ -437,6 +500,10 @@ void tpi_pool_usage(tp_pool *pool, tpi_usage *out)
         out->huge_blocks++;
         out->huge_bytes += h->map_size;
     }
+    pthread_mutex_lock(&pool->runs.lock);
+    out->run_chunks = pool->runs.mapped_chunks;
+    out->run_bytes = pool->runs.used_bytes;
+    pthread_mutex_unlock(&pool->runs.lock);
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -457,12 +524,25 @@ const char *tp_pool_name(const tp_pool *pool)
 void tpi_pools_lock_all(void)
 {
     pthread_mutex_lock(&tpi_pools_lock);
-    for (tp_pool *p = tpi_pools_all; p; p = p->next) pthread_mutex_lock(&p->lock);
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) {
+        pthread_mutex_lock(&p->lock);
+        pthread_mutex_lock(&p->runs.lock);
+    }
+    pthread_mutex_lock(&tpi_meta_lock);
+}
+
+void tpi_pools_after_fork_child(void)
+{
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) tpi_run_heap_after_fork(&p->runs);
 }
 
 void tpi_pools_unlock_all(void)
 {
-    for (tp_pool *p = tpi_pools_all; p; p = p->next) pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&tpi_meta_lock);
+    for (tp_pool *p = tpi_pools_all; p; p = p->next) {
+        pthread_mutex_unlock(&p->runs.lock);
+        pthread_mutex_unlock(&p->lock);
+    }
     pthread_mutex_unlock(&tpi_pools_lock);
 }
 

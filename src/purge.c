@@ -135,6 +135,7 @@ void tpi_purge_maybe(tp_pool *pool)
 void tpi_purge_maybe_unlocked(tp_pool *pool)
 {
     uint64_t now = tpi_clock();
+    tpi_run_heap_purge(pool, now, false);
     if (now < __atomic_load_n(&pool->decay.next_pass, __ATOMIC_RELAXED)) return;
     pthread_mutex_lock(&pool->lock);
     tpi_pool_purge(pool, now, false);
@@ -151,6 +152,7 @@ static void tpi_background_visit(tp_pool *pool, void *arg)
     pthread_mutex_lock(&pool->lock);
     tpi_purge_maybe(pool);
     pthread_mutex_unlock(&pool->lock);
+    tpi_run_heap_purge(pool, tpi_clock(), false);
 }
 
 static void *tpi_background_main(void *arg)

@@ -122,6 +122,17 @@ void tpi_in_use_on_free(tpi_page *page, void *p)
     memset((char *)p + sizeof(tpi_block), TPI_FREE_FILL, page->block_size - sizeof(tpi_block));
 }
 
+void tpi_secure_run_on_malloc(void *p, size_t usable)
+{
+    tpi_track_hidden_store((uint64_t *)((char *)p + usable), tpi_canary_of(p));
+}
+
+void tpi_secure_run_on_free(void *p, size_t usable)
+{
+    if (tpi_track_hidden_load((uint64_t *)((char *)p + usable)) != tpi_canary_of(p))
+        tpi_fatal("heap overflow (the canary after the block was overwritten)", p);
+}
+
 /* A page's slices go back to the chunk: blocks a pool reset dropped while in
  * use must not read as in use when the slices hold another page. */
 void tpi_in_use_forget_page(const tpi_page *page)

@@ -51,9 +51,15 @@ static size_t tpi_resident(const void *addr, size_t size)
 /* requested[] gathers, per class, the bytes and the count of the slow-path
  * allocations: the sample the requested bytes of live blocks are estimated
  * from (the fast path counts blocks, not bytes). */
-TPI_RACY_READER static void tpi_add_counters(tp_class_stats *c, uint64_t *requested, const tpi_class_counters *k)
+TPI_RACY_READER static void tpi_add_counters(tp_class_stats *c, unsigned cls, uint64_t *requested,
+                                             const tpi_class_counters *k)
 {
     c->allocs += k->allocs + k->fast_allocs;
+    /* A run class counts its live runs; a slab class reads its pages. */
+    if (cls >= TPI_SLAB_CLASSES) {
+        c->live_blocks += k->allocs - k->run_frees;
+        c->live_bytes += k->run_bytes;
+    }
     requested[0] += k->requested;
     requested[1] += k->allocs;
     c->refills += k->refills;
@@ -70,12 +76,12 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
      * collects them: do it now (it needs only the lock held here). */
     tpi_pool_collect_abandoned(pool);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
-        tpi_add_counters(&out->classes[cls], &requested[2 * cls], &pool->retired[cls]);
+        tpi_add_counters(&out->classes[cls], cls, &requested[2 * cls], &pool->retired[cls]);
         if (tpi_stats_exact) out->classes[cls].live_requested_bytes += tpi_exact_requested(pool, cls);
     }
     for (const tpi_tcache *tc = pool->live_tcaches; tc; tc = tc->live_next) {
         for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
-            tpi_add_counters(&out->classes[cls], &requested[2 * cls], &tc->counters[cls]);
+            tpi_add_counters(&out->classes[cls], cls, &requested[2 * cls], &tc->counters[cls]);
             if (tc->adapt[cls].keep > out->classes[cls].cache_keep) out->classes[cls].cache_keep = tc->adapt[cls].keep;
         }
         for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++)
@@ -85,7 +91,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     for (const tpi_chunk *c = pool->chunks; c; c = c->next) {
         for (unsigned i = 1; i < TPI_SLICES_PER_CHUNK; i++) {
             const tpi_page *page = &c->pages[i];
-            if (!page->slice_count || page->class_index == TPI_CLASS_META) continue;
+            if (!page->slice_count) continue;
             tp_class_stats *cs = &out->classes[page->class_index];
             cs->pages++;
             cs->page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
@@ -102,6 +108,19 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
         out->resident_bytes += tpi_resident(h, h->map_size);
     }
     for (const tpi_huge *h = pool->huge_cache; h; h = h->next) out->resident_bytes += tpi_resident(h, h->map_size);
+    tpi_run_heap *runs = &pool->runs;
+    pthread_mutex_lock(&runs->lock);
+    for (unsigned cls = TPI_SLAB_CLASSES; cls < TPI_CLASS_COUNT; cls++) {
+        out->classes[cls].live_blocks -= runs->frees[cls];
+        out->classes[cls].live_bytes -= runs->freed_bytes[cls];
+    }
+    out->committed_bytes += runs->used_bytes + runs->dirty_bytes;
+    out->resident_bytes += tpi_run_heap_resident(runs, tpi_resident);
+    out->peak_page_bytes += runs->peak_used_bytes;
+    out->purges += runs->purges;
+    out->purged_bytes += runs->purged_bytes;
+    if (runs->decay.delay_ms > out->purge_delay_ms) out->purge_delay_ms = runs->decay.delay_ms;
+    pthread_mutex_unlock(&runs->lock);
     out->allocs += pool->huge_allocs;
     out->huge_cached_bytes += pool->huge_cache_bytes;
     out->committed_bytes += pool->page_bytes + dirty + pool->huge_live_bytes + pool->huge_cache_bytes;
@@ -123,7 +142,12 @@ static void tpi_stats_finish(tp_pool *pool, tp_stats *out, const uint64_t *reque
          * in page->used, so live can lead allocs by a hair while busy. */
         if (c->live_blocks > c->allocs) c->live_blocks = c->allocs;
         c->frees = c->allocs - c->live_blocks;
-        c->live_bytes = c->live_blocks * c->block_size;
+        if (cls < TPI_SLAB_CLASSES) {
+            c->live_bytes = c->live_blocks * c->block_size;
+        } else { /* a run is its own page, of the OS pages its size needs */
+            c->pages = c->live_blocks;
+            c->page_bytes = c->live_bytes;
+        }
         uint64_t sampled = requested[2 * cls + 1];
         if (!tpi_stats_exact) /* exact ones were gathered */
             c->live_requested_bytes = sampled

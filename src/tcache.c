@@ -213,13 +213,12 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
     }
 }
 
-/* Once per purge delay: the free blocks of TPI_PURGE_BLOCK_MIN and more in
- * this cache's pages that stayed free since the last time give their memory
- * back (page.c explains). */
+/* Once per purge delay: the OS pages of this cache's pages that hold only
+ * blocks free since the last look give their memory back (page.c). */
 static void tpi_tcache_purge_free_blocks(tpi_tcache *tc)
 {
     size_t purged = 0;
-    for (unsigned cls = tpi_class_of(TPI_PURGE_BLOCK_MIN); cls < TPI_CLASS_COUNT; cls++)
+    for (unsigned cls = 0; cls < TPI_SLAB_CLASSES; cls++)
         for (tpi_page *page = tc->avail[cls].first; page; page = page->next)
             purged += tpi_page_purge_free(page);
     if (!purged) return;
@@ -340,26 +339,33 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
 
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
-    /* Sizes of 1 KiB .. 1 MiB (and every size when direct[] stays empty:
+    /* Sizes of 1 .. 8 KiB (and every slab size when direct[] stays empty:
      * secure mode, Memcheck) whose current page has a block: the class by
      * clz instead of the table, then a pop. */
-    size_t extra = tpi_block_extra();
-    if (size <= TPI_LARGE_MAX - extra) {
+    /* A thread's first call (the empty tcache) may come before the process
+     * is set up: the modes that size `extra` are read only after that. */
+    size_t extra = tc != &tpi_tcache_empty ? tpi_block_extra() : 0;
+    /* Every TPI_SLOW_CALLS_PER_CLOCK-th call takes the full path below, which
+     * looks at the clock (purge passes, a cache's decay); the others may take
+     * a quick one. So the clock is read however a program's calls fall. */
+    bool quick = tc != &tpi_tcache_empty && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0;
+    if (quick && size <= TPI_SLAB_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
         if (cls >= TPI_PURGE_CLASS_MIN) {
             if (page->free || (page->local_free && !tpi_secure)) return tpi_tcache_pop_purgeable(tc, page, cls, size);
         } else if (tpi_likely(page->free != NULL)) {
             return tpi_tcache_pop(tc, page, cls, size);
-        } else if (page->local_free && (tc->slow_calls + 1) % TPI_SLOW_CALLS_PER_CLOCK != 0) {
+        } else if (page->local_free) {
             /* A program cycling through the blocks it frees: the owner's
-             * frees become the free list at once. Every TPI_SLOW_CALLS_PER_CLOCK
-             * calls it falls through, and the count below reaches the clock. */
-            tc->slow_calls++;
+             * frees become the free list at once. */
             tpi_page_take_local(page);
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
         }
+    } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE && tc->runs.bins[(size + TPI_OS_PAGE - 1) >> 12].count) {
+        /* A run of a length this thread freed lately, from its cache. */
+        return tpi_run_malloc(tc, size, 0);
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
         tc = tpi_thread_init_default();
@@ -367,12 +373,15 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             errno = ENOMEM;
             return NULL;
         }
+        /* The process was set up just now: secure mode and exact statistics
+         * are known only from here on (read before, `extra` was 0). */
+        extra = tpi_block_extra();
     }
     tpi_background_ensure();
     tpi_monitor_ensure();
     /* Now and then, time-driven work: a purge pass if one is due, and after
      * each pass the empty pages this cache keeps are halved. */
-    if (++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK == 0) tpi_purge_maybe_unlocked(tc->pool);
+    if (!quick) tpi_purge_maybe_unlocked(tc->pool);
     uint32_t epoch = atomic_load_explicit(&tc->pool->purge_epoch, memory_order_relaxed);
     if (epoch != tc->purge_epoch) {
         /* Passes run every quarter delay; this cache acts once per delay. */
@@ -382,15 +391,19 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tc->last_decay_ms = now;
             tpi_tcache_decay(tc, true);
             tpi_tcache_purge_free_blocks(tc);
+            tpi_run_cache_decay(tc);
         }
     }
     if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
+    if (size > TPI_SLAB_MAX - extra) return tpi_run_malloc(tc, size, 0);
     return tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
 }
 
-/* Gives every empty page back to the pool, the current ones included. */
+/* Gives every empty page and cached run back to the pool, the current
+ * pages included. */
 void tpi_tcache_trim(tpi_tcache *tc)
 {
+    tpi_run_cache_flush(tc);
     if (atomic_load_explicit(&tc->delayed_free, memory_order_relaxed)) tpi_tcache_drain_delayed(tc);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_page *page = tc->avail[cls].first;
@@ -430,6 +443,7 @@ static void tpi_tcache_abandon_queue(tpi_tcache *tc, tpi_page_queue *q)
  * them. Blocks still out may be freed later by any thread. */
 void tpi_tcache_abandon(tpi_tcache *tc)
 {
+    tpi_run_cache_flush(tc);
     tpi_tcache_drain_delayed(tc);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_tcache_abandon_queue(tc, &tc->avail[cls]);

@@ -52,6 +52,7 @@ static void tpi_fork_child(void)
 {
     tpi_background_after_fork();
     tpi_monitor_after_fork();
+    tpi_pools_after_fork_child();
     tpi_pools_unlock_all();
     pthread_mutex_unlock(&tpi_threads_lock);
 }
@@ -68,6 +69,9 @@ static void tpi_process_init(void)
     pthread_mutex_lock(&tpi_pool_default_instance.lock);
     tpi_decay_init(&tpi_pool_default_instance.decay);
     pthread_mutex_unlock(&tpi_pool_default_instance.lock);
+    pthread_mutex_lock(&tpi_pool_default_instance.runs.lock);
+    tpi_decay_init(&tpi_pool_default_instance.runs.decay);
+    pthread_mutex_unlock(&tpi_pool_default_instance.runs.lock);
     tpi_stats_init();
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);

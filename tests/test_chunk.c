@@ -20,9 +20,10 @@ static void test_registry_ours(void)
         size_t size;
         uint8_t reg;
     } cases[] = {
-        {NULL, 16, TPI_REG_SLAB},         {NULL, 3000, TPI_REG_SLAB},    {NULL, 64 * KiB, TPI_REG_SLAB},
-        {NULL, 1 * MiB, TPI_REG_SLAB},    {NULL, 1 * MiB + 1, TPI_REG_HUGE}, {pool, 16, TPI_REG_SLAB},
-        {pool, 200 * KiB, TPI_REG_SLAB},  {pool, 9 * MiB, TPI_REG_HUGE},
+        {NULL, 16, TPI_REG_SLAB},        {NULL, 3000, TPI_REG_SLAB},        {NULL, 8 * KiB, TPI_REG_SLAB},
+        {NULL, 8 * KiB + 1, TPI_REG_RUN}, {NULL, 64 * KiB, TPI_REG_RUN},     {NULL, 1 * MiB, TPI_REG_RUN},
+        {NULL, 1 * MiB + 1, TPI_REG_HUGE}, {pool, 16, TPI_REG_SLAB},         {pool, 200 * KiB, TPI_REG_RUN},
+        {pool, 9 * MiB, TPI_REG_HUGE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t size = cases[i].size;
@@ -43,6 +44,18 @@ static void test_registry_ours(void)
             /* the whole chunk is registered, header slice included */
             CHECK_EQ(tpi_registry_get((uintptr_t)c), TPI_REG_SLAB);
             CHECK_EQ(tpi_registry_get((uintptr_t)c + TPI_CHUNK_SIZE - 1), TPI_REG_SLAB);
+        } else if (cases[i].reg == TPI_REG_RUN) {
+            /* a run: page-aligned, its pages and no more, its tag at its first page only */
+            tpi_run_chunk *c = (tpi_run_chunk *)tpi_chunk_of(p);
+            tpi_run *r = tpi_run_of(p);
+            CHECK_EQ(c->magic, TPI_RUN_MAGIC);
+            CHECK_PTR_EQ(c->pool, owner);
+            CHECK_EQ((uintptr_t)p % TPI_OS_PAGE, 0);
+            if (CHECK(r != NULL)) CHECK_EQ(r->pages, (size + TPI_OS_PAGE - 1) / TPI_OS_PAGE);
+            CHECK_EQ(tp_usable_size(p), (size + TPI_OS_PAGE - 1) / TPI_OS_PAGE * TPI_OS_PAGE);
+            CHECK_PTR_EQ(tpi_run_of(p + TPI_OS_PAGE), NULL);
+            CHECK_PTR_EQ(tpi_run_of(p + 16), NULL);
+            CHECK_EQ(tpi_registry_get((uintptr_t)c + TPI_CHUNK_SIZE - 1), TPI_REG_RUN);
         } else {
             /* the block's first chunk is HUGE, the rest of the mapping REST */
             uintptr_t end = (uintptr_t)p + size - 1;

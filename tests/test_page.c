@@ -44,7 +44,7 @@ static tpi_page *make_page(tpi_chunk *c, unsigned first, unsigned cls)
  * distinct, aligned blocks inside the page, and nothing more. */
 static void test_carve_every_class(tpi_chunk *c)
 {
-    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+    for (unsigned cls = 0; cls < TPI_SLAB_CLASSES; cls++) {
         tpi_page *page = make_page(c, 1, cls);
         const tpi_class_info *info = &tpi_classes[cls];
         CHECK_EQ(page->capacity, info->blocks);
@@ -165,31 +165,23 @@ static void test_block_start(tpi_chunk *c)
     CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * carved, page->carved), NULL);
     tpi_chunk_return_run(c, page, 1);
 
-    page = make_page(c, 1, 52); /* 320 KiB blocks over 30 slices */
-    tpi_page_extend(page);
+    page = make_page(c, 1, 31); /* 8 KiB blocks, the largest slab class */
+    while (tpi_page_extend(page)) {
+    }
     s = tpi_page_start(page);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 + 70000, page->carved), s + 327680);
-    CHECK_PTR_EQ(tpi_page_block_start(page, s + 327680 * 5 + 327679, page->carved), s + 327680 * 5);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 8192 + 7000, page->carved), s + 8192);
+    CHECK_PTR_EQ(tpi_page_block_start(page, s + 8192 * 5 + 8191, page->carved), s + 8192 * 5);
     tpi_chunk_return_run(c, page, 1);
 }
 
-/* Bytes tpi_page_purge_free gives back of a free block: its whole OS pages
- * but the one holding the link and the age mark. */
-static size_t inside(const tpi_page *page, const tpi_block *b)
+/* An OS page of the page reads as zero once purged; one kept, as written. */
+static bool os_page_purged(const tpi_page *page, unsigned j)
 {
-    uintptr_t from = ((uintptr_t)b + 16 + TPI_OS_PAGE - 1) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-    uintptr_t to = ((uintptr_t)b + page->block_size) & ~(uintptr_t)(TPI_OS_PAGE - 1);
-    return to > from ? to - from : 0;
+    return ((const unsigned char *)tpi_page_start(page))[(size_t)j * TPI_OS_PAGE + TPI_OS_PAGE - 1] == 0;
 }
 
-/* A block purged reads as zero past its first OS page; one kept, as written. */
-static bool purged(const tpi_page *page, const tpi_block *b)
-{
-    return ((const unsigned char *)b)[page->block_size - 1] == 0;
-}
-
-/* malloc's take of a block of a class whose free blocks get purged (the
- * whole block handed out, open to checkers), filled. */
+/* malloc's take of a block (the whole block handed out, open to checkers),
+ * filled. */
 static tpi_block *take(tpi_page *page, tpi_block **list)
 {
     tpi_block *b = *list;
@@ -201,42 +193,68 @@ static tpi_block *take(tpi_page *page, tpi_block **list)
     return b;
 }
 
-/* Each look purges the free blocks that were free at the previous look, once:
- * not those freed since, not those purged before, whatever the order of the
- * lists; a block taken and freed again between two looks starts again. */
+/* Each look purges the OS pages whose every block was free at the previous
+ * look: not those with a block freed since or in use, whatever the order of
+ * the lists; their blocks leave the lists, and come back, OS page by OS
+ * page, before fresh ones are carved. */
 static void test_purge_free(tpi_chunk *c)
 {
-    tpi_page *page = make_page(c, 1, tpi_class_of(40 * 1024)); /* 40 KiB blocks */
+    tpi_page *page = make_page(c, 1, tpi_class_of(1024)); /* 4 blocks an OS page */
     while (tpi_page_extend(page)) {
     }
-    enum { N = 8 };
+    enum { N = 64 };
     CHECK_EQ(page->capacity, N);
     tpi_block *b[N];
-    for (int i = 0; i < N; i++) b[i] = take(page, &page->free);
+    for (int i = 0; i < N; i++) take(page, &page->free);
     CHECK_PTR_EQ(page->free, NULL);
-    for (int i = 0; i < 4; i++) free_local(page, b[i]);
+    for (int i = 0; i < N; i++) b[i] = (tpi_block *)(tpi_page_start(page) + (size_t)i * 1024); /* by address */
+    /* OS page 0 (blocks 0..3) all free; OS page 1 but block 7 */
+    for (int i = 0; i < 7; i++) free_local(page, b[i]);
     CHECK_EQ(tpi_page_purge_free(page), 0); /* none was free at the last look */
-    free_local(page, b[4]);
-    size_t expect = 0;
-    for (int i = 0; i < 4; i++) expect += inside(page, b[i]);
-    CHECK_EQ(tpi_page_purge_free(page), expect); /* 0..3, not 4 (freed since) */
-    CHECK(purged(page, b[0]) && purged(page, b[3]) && !purged(page, b[4]));
-    CHECK_EQ(tpi_page_purge_free(page), inside(page, b[4])); /* 4 now, 0..3 not again */
-    CHECK_EQ(tpi_page_purge_free(page), 0);
+    free_local(page, b[8]); /* OS page 2: one block, young */
+    CHECK_EQ(tpi_page_purge_free(page), TPI_OS_PAGE); /* OS page 0 only */
+    CHECK(os_page_purged(page, 0) && !os_page_purged(page, 1) && !os_page_purged(page, 2));
+    CHECK_EQ(page->purged, 1);
+    CHECK_EQ(list_length(page->free) + list_length(page->local_free), 4); /* 4, 5, 6, 8 */
+    CHECK_EQ(tpi_page_purge_free(page), 0); /* nothing new all free */
 
-    /* taken (last freed, first taken) and freed again: young again */
-    CHECK_PTR_EQ(take(page, &page->local_free), b[4]);
-    free_local(page, b[4]);
+    /* block 7 freed: OS page 1 goes at the look after next */
+    free_local(page, b[7]);
     CHECK_EQ(tpi_page_purge_free(page), 0);
-    CHECK(!purged(page, b[4]));
-    /* the lists reordered by a collect: ages kept */
-    CHECK_EQ(tpi_page_collect(page), 0);
-    CHECK_PTR_EQ(page->local_free, NULL);
-    CHECK_EQ(tpi_page_purge_free(page), inside(page, b[4]));
-    CHECK_EQ(tpi_page_purge_free(page), 0);
+    CHECK_EQ(tpi_page_collect(page), 0); /* the lists reordered: ages kept */
+    CHECK_EQ(tpi_page_purge_free(page), TPI_OS_PAGE);
+    CHECK_EQ(page->purged, 3);
+    CHECK_EQ(list_length(page->free) + list_length(page->local_free), 1); /* 8 */
 
     /* blocks in use are never touched */
-    CHECK(!purged(page, b[5]) && !purged(page, b[6]) && !purged(page, b[7]));
+    CHECK(!os_page_purged(page, 3) && !os_page_purged(page, 15));
+
+    /* the free list runs dry: OS page 0's blocks come back first */
+    take(page, &page->free);
+    CHECK_PTR_EQ(page->free, NULL);
+    CHECK(tpi_page_extend(page));
+    CHECK_EQ(page->purged, 2);
+    CHECK_EQ(list_length(page->free), 4);
+    size_t bad = 0;
+    for (tpi_block *x = page->free; x; x = tpi_block_next(page, x))
+        bad += (char *)x >= tpi_page_start(page) + TPI_OS_PAGE;
+    CHECK_EQ(bad, 0);
+    tpi_chunk_return_run(c, page, 1);
+
+    /* 8 KiB blocks: two OS pages each, back together */
+    page = make_page(c, 1, tpi_class_of(8192));
+    while (tpi_page_extend(page)) {
+    }
+    while (page->free) take(page, &page->free);
+    tpi_block *x = (tpi_block *)(tpi_page_start(page) + 3 * 8192);
+    free_local(page, x);
+    CHECK_EQ(tpi_page_purge_free(page), 0);
+    CHECK_EQ(tpi_page_purge_free(page), 2 * TPI_OS_PAGE);
+    CHECK_EQ(page->purged, 3u << 6);
+    CHECK(tpi_page_extend(page));
+    CHECK_EQ(page->purged, 0);
+    CHECK_PTR_EQ(page->free, x);
+    CHECK_EQ(list_length(page->free), 1);
     tpi_chunk_return_run(c, page, 1);
 }
 

@@ -175,19 +175,20 @@ static void test_memory_limit(void)
 }
 
 /* The limit is used in whole TP_POOL_LIMIT_UNITs (docs/tuning.md's table):
- * below one, nothing; one unit and up to a byte short of two hold the same
- * slab blocks (nearly a whole chunk of them) and no huge block beside them;
- * two units hold a huge block and the chunk. Returns how many 1 KiB blocks
- * fit in a pool of that limit once it tried for a huge block (*huge). */
-static size_t limit_fill_count(size_t limit, void **huge)
+ * below one, nothing; one unit and up to a byte short of two hold either
+ * nearly a whole chunk of slab blocks or a huge block of up to a unit (the
+ * pool's thread caches live outside its chunks); two units hold both.
+ * Returns how many 1 KiB blocks fit in a pool of that limit, after it tried
+ * for a 2 MiB huge block first (*huge) if `try_huge`. */
+static size_t limit_fill_count(size_t limit, bool try_huge, void **huge)
 {
     enum { MAX = 8192 };
     static void *blocks[MAX];
     tp_pool_config cfg = {.memory_limit = limit};
     tp_pool *pool = tp_pool_create("granularity", &cfg);
     errno = 0;
-    *huge = tp_pool_malloc(pool, 2 * MiB);
-    CHECK(*huge != NULL || errno == ENOMEM);
+    *huge = try_huge ? tp_pool_malloc(pool, 2 * MiB) : NULL;
+    CHECK(*huge != NULL || !try_huge || errno == ENOMEM);
     size_t n = fill(pool, 1 * KiB, blocks, MAX);
     tp_pool_destroy(pool);
     return n;
@@ -197,15 +198,17 @@ static void test_limit_granularity(void)
 {
     CHECK_EQ(TP_POOL_LIMIT_UNIT, CHUNK);
     void *huge;
-    CHECK_EQ(limit_fill_count(TP_POOL_LIMIT_UNIT - 1, &huge), 0);
+    CHECK_EQ(limit_fill_count(TP_POOL_LIMIT_UNIT - 1, true, &huge), 0);
     CHECK_PTR_EQ(huge, NULL);
-    size_t one = limit_fill_count(TP_POOL_LIMIT_UNIT, &huge);
+    size_t one = limit_fill_count(TP_POOL_LIMIT_UNIT, false, &huge);
     CHECK_GE(one * KiB, TP_POOL_LIMIT_UNIT - 4 * 64 * KiB); /* all the chunk but its header and a few slices */
     CHECK_LE(one * KiB, TP_POOL_LIMIT_UNIT);
-    CHECK_PTR_EQ(huge, NULL);
-    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT - 1, &huge), one);
-    CHECK_PTR_EQ(huge, NULL);
-    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT, &huge), one);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT - 1, false, &huge), one);
+    CHECK_EQ(limit_fill_count(TP_POOL_LIMIT_UNIT, true, &huge), 0); /* the huge block took the unit */
+    CHECK(huge != NULL);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT - 1, true, &huge), 0);
+    CHECK(huge != NULL);
+    CHECK_EQ(limit_fill_count(2 * TP_POOL_LIMIT_UNIT, true, &huge), one);
     CHECK(huge != NULL);
 }
 

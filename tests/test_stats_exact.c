@@ -14,13 +14,22 @@
 #define THREADS 6
 #define PER_THREAD 1500
 
+/* Above TPI_SLAB_MAX a block is a run of whole OS pages, which keeps its
+ * requested size in its tag, not in the block. */
+static bool is_run(size_t size)
+{
+    return size + tpi_block_extra() > TPI_SLAB_MAX;
+}
+
 static size_t block_of(size_t size)
 {
+    if (is_run(size)) return (size + TPI_OS_PAGE - 1) / TPI_OS_PAGE * TPI_OS_PAGE;
     return tpi_classes[tpi_class_of(size + tpi_block_extra())].block_size;
 }
 
 static unsigned class_index_of(size_t size)
 {
+    if (is_run(size)) return tpi_class_of(size > TPI_SLAB_MAX ? size : TPI_SLAB_MAX + 1);
     return tpi_class_of(size + tpi_block_extra());
 }
 

@@ -31,9 +31,20 @@ static void test_direct(void)
             break;
         }
     }
-    /* large classes have a current page but no direct[] slot */
-    void *p = tp_malloc(100 * KiB);
-    CHECK_PTR_EQ(tpi_tls_default->current[tpi_class_of(100 * KiB)], tpi_page_of(p));
+    /* slab classes above 1 KiB have a current page but no direct[] slot */
+    void *p = tp_malloc(5000);
+    CHECK_PTR_EQ(tpi_tls_default->current[tpi_class_of(5000)], tpi_page_of(p));
+    tp_free(p);
+    /* above 8 KiB a block is a run: no page, a tag in its run chunk */
+    p = tp_malloc(40 * KiB - 100);
+    CHECK_EQ(tpi_registry_get((uintptr_t)p), TPI_REG_RUN);
+    tpi_run *r = tpi_run_of(p);
+    if (CHECK(r != NULL)) CHECK_EQ(r->pages, 10);
+    CHECK_EQ(tp_usable_size(p), 40 * KiB);
+    tp_free(p);
+    /* freed, it waits in this thread's run cache and comes back next */
+    CHECK_EQ(tpi_tls_default->runs.bins[10].count, 1);
+    CHECK_PTR_EQ(tp_malloc(40 * KiB), p);
     tp_free(p);
 }
 

@@ -51,14 +51,12 @@ if(TP_SANITIZE STREQUAL "thread")
   # init_race alone: its trimming thread starts before anything set the
   # process up. Without suppressions: the process set up while another
   # thread trims and reads statistics.
-  # KNOWN BUG: tpi_tcache_malloc_slow (src/tcache.c) reads tpi_block_extra()
-  # (tpi_secure, tpi_stats_exact) before a thread's first allocation sets the
-  # process up, and uses that value after; TSan sees the read race with the
-  # janitor's tpi_secure_init. Single-threaded it is test_stats_exact_first_alloc.
-  # Enable both once fixed.
+  # tpi_tcache_malloc_slow once read tpi_block_extra() (tpi_secure,
+  # tpi_stats_exact) before a thread's first allocation set the process up;
+  # TSan saw the read race with another thread's tpi_secure_init.
   add_test(NAME test_threads_init_race COMMAND test_threads init_race)
   set_tests_properties(test_threads_init_race PROPERTIES LABELS threads TIMEOUT 180
-    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1" DISABLED TRUE)
+    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
 endif()
 
 # The fast-path instruction count: tests/fastpath_count.py runs

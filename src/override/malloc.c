@@ -471,12 +471,12 @@ static struct mallinfo2 tpo_mallinfo2(void)
     tpi_pool_usage(&tpi_pool_default_instance, &u);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    mi.arena = u.chunks * TPI_CHUNK_SIZE;   /* slab address space */
-    mi.ordblks = u.chunks;
+    mi.arena = (u.chunks + u.run_chunks) * TPI_CHUNK_SIZE; /* slab and run address space */
+    mi.ordblks = u.chunks + u.run_chunks;
     mi.hblks = u.huge_blocks;
     mi.hblkhd = u.huge_bytes;
-    mi.uordblks = u.page_bytes + u.huge_bytes; /* in pages, cached blocks included */
-    mi.fordblks = u.free_slice_bytes;
+    mi.uordblks = u.page_bytes + u.run_bytes + u.huge_bytes; /* in pages and runs, cached blocks included */
+    mi.fordblks = u.free_slice_bytes + u.run_chunks * TPI_CHUNK_SIZE - u.run_bytes;
     mi.keepcost = u.free_slice_bytes;
     return mi;
 }

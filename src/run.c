@@ -1,0 +1,770 @@
+/*
+ * run.c: the large tier's page source: run chunks, the pool's run heap, and
+ * the purge of free runs (internal.h, "runs", has the picture).
+ *
+ * A run chunk's tags describe its pages. Invariant: a run's first and last
+ * tags carry its length and state (the last one with `tail` set when the
+ * run has more than one page); every other tag is zero. So a pointer starts
+ * a run handed out exactly when its page's tag is a USED or CACHED head,
+ * and merging clears the two tags where runs meet.
+ *
+ * Locking: the heap lock guards the bins, the chunk list and every free
+ * run's tags; a used run's tags belong to its holder. No system call runs
+ * under the heap lock: a chunk is mapped before it is linked and unmapped
+ * after it is unlinked, and a purge pass takes due runs out of the bins,
+ * purges them unlocked, and puts them back (tpi_run_heap_purge). Lock order:
+ * the pool lock, then the heap lock.
+ *
+ * Cost: a run handed out by the heap is one lock, a bitmap scan of at most
+ * 16 words for the best fit, and a few tag writes; a free is one lock and
+ * two tag reads to merge. Thread caches (run_cache.c) spare most of them.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+
+/* ---- tags ------------------------------------------------------------------------ */
+
+static inline tpi_run_chunk *tpi_run_chunk_of(const void *p)
+{
+    return (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
+}
+
+static inline unsigned tpi_run_index(const tpi_run_chunk *c, const tpi_run *r)
+{
+    return (unsigned)(r - c->runs);
+}
+
+static inline char *tpi_run_addr(tpi_run_chunk *c, unsigned index)
+{
+    return (char *)c + ((size_t)index << 12);
+}
+
+static inline uint8_t tpi_run_state(const tpi_run *r)
+{
+    return atomic_load_explicit(&r->state, memory_order_relaxed);
+}
+
+static void tpi_run_clear_tag(tpi_run *r)
+{
+    r->pages = 0;
+    atomic_store_explicit(&r->state, TPI_RUN_NONE, memory_order_relaxed);
+    r->tail = 0;
+}
+
+/* Writes the boundary tags of the run [first, first + pages). */
+static tpi_run *tpi_run_mark(tpi_run_chunk *c, unsigned first, unsigned pages, uint8_t state)
+{
+    tpi_run *head = &c->runs[first];
+    head->pages = pages;
+    head->tail = 0;
+    atomic_store_explicit(&head->state, state, memory_order_relaxed);
+    if (pages > 1) {
+        tpi_run *last = &c->runs[first + pages - 1];
+        last->pages = pages;
+        last->tail = 1;
+        atomic_store_explicit(&last->state, state, memory_order_relaxed);
+    }
+    return head;
+}
+
+tpi_run *tpi_run_of(const void *p)
+{
+    tpi_run_chunk *c = tpi_run_chunk_of(p);
+    uintptr_t offset = (uintptr_t)p - (uintptr_t)c;
+    if (c->magic != TPI_RUN_MAGIC || (offset & (TPI_OS_PAGE - 1)) != 0) return NULL;
+    tpi_run *r = &c->runs[offset >> 12];
+    /* A cached run is free: freeing it again is a double free. */
+    if (tpi_run_state(r) != TPI_RUN_USED || r->tail) return NULL;
+    return r;
+}
+
+/* ---- dirty pages ----------------------------------------------------------------- */
+
+/* Sets (or clears) the dirty bits of [first, first + pages); returns how
+ * many changed. */
+static unsigned tpi_run_set_dirty(tpi_run_chunk *c, unsigned first, unsigned pages, bool dirty)
+{
+    unsigned changed = 0;
+    for (unsigned i = first; i < first + pages;) {
+        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
+        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
+        uint64_t *w = &c->dirty[i >> 6];
+        changed += (unsigned)__builtin_popcountll(dirty ? mask & ~*w : mask & *w);
+        *w = dirty ? *w | mask : *w & ~mask;
+        i += n;
+    }
+    return changed;
+}
+
+static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
+{
+    unsigned count = 0;
+    for (unsigned i = first; i < first + pages;) {
+        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
+        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
+        count += (unsigned)__builtin_popcountll(c->dirty[i >> 6] & mask);
+        i += n;
+    }
+    return count;
+}
+
+/* ---- bins ------------------------------------------------------------------------- */
+
+/* Files a free run in the set its dirty pages say. */
+static void tpi_bin_push(tpi_run_heap *h, tpi_run *r, bool dirty)
+{
+    unsigned n = r->pages, set = 2 * tpi_run_chunk_of(r)->kind + dirty;
+    r->dirty = dirty;
+    r->prev = NULL;
+    r->next = h->bins[set][n];
+    if (r->next) r->next->prev = r;
+    h->bins[set][n] = r;
+    h->nonempty[set][n >> 6] |= (uint64_t)1 << (n & 63);
+}
+
+static void tpi_bin_remove(tpi_run_heap *h, tpi_run *r)
+{
+    unsigned n = r->pages, d = 2 * tpi_run_chunk_of(r)->kind + r->dirty;
+    if (r->prev) {
+        r->prev->next = r->next;
+    } else {
+        h->bins[d][n] = r->next;
+        if (!r->next) h->nonempty[d][n >> 6] &= ~((uint64_t)1 << (n & 63));
+    }
+    if (r->next) r->next->prev = r->prev;
+    r->next = r->prev = NULL;
+}
+
+/* The shortest length of at least n with a free run in a set, or 0. */
+static unsigned tpi_bin_fit(const tpi_run_heap *h, unsigned set, unsigned n)
+{
+    unsigned word = n >> 6;
+    uint64_t bits = h->nonempty[set][word] & (~(uint64_t)0 << (n & 63));
+    for (;;) {
+        if (bits) return word * 64 + (unsigned)__builtin_ctzll(bits);
+        if (++word == TPI_RUN_PAGES / 64) return 0;
+        bits = h->nonempty[set][word];
+    }
+}
+
+/* ---- the heap ------------------------------------------------------------------------ */
+
+void tpi_run_heap_init(tpi_run_heap *heap)
+{
+    heap->chunks = NULL;
+    memset(heap->bins, 0, sizeof heap->bins);
+    memset(heap->nonempty, 0, sizeof heap->nonempty);
+    heap->used_bytes = heap->dirty_bytes = heap->peak_used_bytes = 0;
+    heap->window_peak[0] = heap->window_peak[1] = 0;
+    heap->window_start = 0;
+    heap->mapped_chunks = heap->purged_bytes = heap->purges = 0;
+    memset(heap->frees, 0, sizeof heap->frees);
+    memset(heap->freed_bytes, 0, sizeof heap->freed_bytes);
+    tpi_decay_init(&heap->decay);
+}
+
+/* The later and the earlier of two times of the ms clock (which wraps). */
+static uint32_t tpi_later(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) > 0 ? a : b;
+}
+
+static uint32_t tpi_earlier(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) > 0 ? b : a;
+}
+
+/* Heap lock held. Makes [first, first + pages) of c a free run, merged with
+ * the free runs on either side, in its bin. A merged run's freed_ms is that
+ * of its oldest part with dirty pages (`freed_ms` for the new part, if it
+ * is dirty), so a purge pass finds old dirty pages that keep gaining free
+ * neighbours; purged_ms is the latest purge of any part. */
+static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, uint32_t freed_ms,
+                            uint32_t purged_ms)
+{
+    unsigned end = first + pages;
+    bool dirty = tpi_run_count_dirty(c, first, pages) != 0;
+    tpi_run *left = &c->runs[first - 1]; /* the header's last tag when first is the first run page */
+    if (tpi_run_state(left) == TPI_RUN_FREE) {
+        unsigned n = left->pages;
+        tpi_run *head = &c->runs[first - n];
+        tpi_bin_remove(h, head);
+        purged_ms = tpi_later(head->purged_ms, purged_ms);
+        if (tpi_run_count_dirty(c, first - n, n)) {
+            freed_ms = dirty ? tpi_earlier(freed_ms, head->freed_ms) : head->freed_ms;
+            dirty = true;
+        }
+        tpi_run_clear_tag(left);
+        tpi_run_clear_tag(head);
+        first -= n;
+    }
+    if (end < TPI_RUN_PAGES) {
+        tpi_run *right = &c->runs[end];
+        if (tpi_run_state(right) == TPI_RUN_FREE && !right->tail) {
+            unsigned n = right->pages;
+            tpi_bin_remove(h, right);
+            purged_ms = tpi_later(right->purged_ms, purged_ms);
+            if (tpi_run_count_dirty(c, end, n)) {
+                freed_ms = dirty ? tpi_earlier(freed_ms, right->freed_ms) : right->freed_ms;
+                dirty = true;
+            }
+            tpi_run_clear_tag(&c->runs[end + n - 1]);
+            tpi_run_clear_tag(right);
+            end += n;
+        }
+    }
+    tpi_run *head = tpi_run_mark(c, first, end - first, TPI_RUN_FREE);
+    head->freed_ms = freed_ms;
+    head->purged_ms = purged_ms;
+    tpi_bin_push(h, head, dirty);
+}
+
+/* Free pages the heap may keep resident besides those aged for a purge:
+ * enough to grow back to the highest use of this window or the last (a
+ * window is TPI_REGRET_WINDOW purge delays) without touching new memory,
+ * plus a slack of 1/TPI_RUN_SLACK_DIV of the use (TPI_RUN_SLACK_MIN at least). Free memory past that
+ * is fragmentation that the requests no longer fit: a purge pass is due at
+ * once, and purges the oldest free pages down to half the slack. So the
+ * heap's resident memory stays within the recent peak of its use plus the
+ * slack, while memory a program frees and takes back costs no page fault. */
+static size_t tpi_run_slack(const tpi_run_heap *h)
+{
+    size_t slack = h->used_bytes / TPI_RUN_SLACK_DIV;
+    return slack > TPI_RUN_SLACK_MIN ? slack : TPI_RUN_SLACK_MIN;
+}
+
+static size_t tpi_run_dirty_cap(const tpi_run_heap *h)
+{
+    size_t peak = h->window_peak[0] > h->window_peak[1] ? h->window_peak[0] : h->window_peak[1];
+    return (peak > h->used_bytes ? peak - h->used_bytes : 0) + tpi_run_slack(h);
+}
+
+/* Heap lock held. Gives the run r (handed out or cached) back. */
+static void tpi_heap_put(tpi_run_heap *h, tpi_run *r, uint32_t now)
+{
+    tpi_run_chunk *c = tpi_run_chunk_of(r);
+    unsigned first = tpi_run_index(c, r), pages = r->pages;
+    h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first, pages, true) * TPI_OS_PAGE;
+    h->used_bytes -= (size_t)pages * TPI_OS_PAGE;
+    c->free_pages += pages;
+    if (pages > 1) tpi_run_clear_tag(&c->runs[first + pages - 1]);
+    tpi_run_clear_tag(r);
+    tpi_heap_insert(h, c, first, pages, now, 0);
+    if (h->dirty_bytes > tpi_run_dirty_cap(h)) __atomic_store_n(&h->decay.next_pass, 0, __ATOMIC_RELAXED);
+}
+
+/* Heap lock held. The best-fitting free run cut to `pages` pages starting
+ * on a multiple of `align_pages` pages, or NULL. Taking back memory purged
+ * within TPI_REGRET_WINDOW delays counts as regret (purge.c). */
+static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pages, uint32_t now)
+{
+    unsigned want = pages + align_pages - 1, kind = TPI_RUN_KIND(want);
+    unsigned set = 2 * kind + 1, len = tpi_bin_fit(h, set, want);
+    if (!len && (set = 2 * kind, len = tpi_bin_fit(h, set, want)) == 0) return NULL;
+    tpi_run *free_run = h->bins[set][len];
+    tpi_bin_remove(h, free_run);
+    tpi_run_chunk *c = tpi_run_chunk_of(free_run);
+    unsigned first = tpi_run_index(c, free_run), end = first + len;
+    uint32_t freed_ms = free_run->freed_ms, purged_ms = free_run->purged_ms;
+    unsigned start = first;
+    /* Of a run partly dirty, the dirty end (a split leaves the rest free). */
+    if (align_pages == 1 && len > pages && (set & 1) && !(c->dirty[first >> 6] >> (first & 63) & 1) &&
+        (c->dirty[(end - 1) >> 6] >> ((end - 1) & 63) & 1))
+        start = end - pages;
+    if (align_pages > 1) {
+        size_t align = (size_t)align_pages * TPI_OS_PAGE;
+        uintptr_t a = (uintptr_t)tpi_run_addr(c, first);
+        start = first + (unsigned)((((a + align - 1) & ~(uintptr_t)(align - 1)) - a) >> 12);
+    }
+    tpi_run_clear_tag(free_run);
+    if (len > 1) tpi_run_clear_tag(&c->runs[end - 1]);
+    unsigned dirty = tpi_run_set_dirty(c, start, pages, false);
+    h->dirty_bytes -= (size_t)dirty * TPI_OS_PAGE;
+    if (purged_ms && dirty < pages && now - purged_ms < TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay))
+        tpi_decay_on_regret(&h->decay, now, (size_t)(pages - dirty) * TPI_OS_PAGE);
+    /* The rest stays free: the head before an aligned start, and the tail. */
+    if (start > first) tpi_heap_insert(h, c, first, start - first, freed_ms, purged_ms);
+    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, freed_ms, purged_ms);
+    c->free_pages -= pages;
+    h->used_bytes += (size_t)pages * TPI_OS_PAGE;
+    if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
+    if (h->used_bytes > h->window_peak[0]) h->window_peak[0] = h->used_bytes;
+    return tpi_run_mark(c, start, pages, TPI_RUN_USED);
+}
+
+/* The pages a chunk hands out: all but the header, and in secure mode but
+ * a guard page at either end (an overflow off the last run faults before
+ * the next chunk's header, an underflow of the first before the tags). */
+static unsigned tpi_run_first_page(void)
+{
+    return TPI_RUN_HEADER_PAGES + (tpi_secure ? 1u : 0u);
+}
+
+static unsigned tpi_run_capacity(void)
+{
+    return TPI_RUN_MAX_PAGES - (tpi_secure ? 2u : 0u);
+}
+
+/* Maps, charges and links a new chunk of a kind, one free run; no lock
+ * held. */
+static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
+{
+    pthread_mutex_lock(&pool->lock);
+    bool charged = tpi_pool_charge(pool, TPI_CHUNK_SIZE);
+    pthread_mutex_unlock(&pool->lock);
+    if (!charged) return false;
+    tpi_run_chunk *c = tpi_pool_map(pool, TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0);
+    if (c && tpi_secure &&
+        (!tpi_os_protect(tpi_run_addr(c, TPI_RUN_HEADER_PAGES), TPI_OS_PAGE) ||
+         !tpi_os_protect(tpi_run_addr(c, TPI_RUN_PAGES - 1), TPI_OS_PAGE))) {
+        tpi_os_unmap(c, TPI_CHUNK_SIZE);
+        c = NULL;
+    }
+    if (!c) {
+        pthread_mutex_lock(&pool->lock);
+        pool->mapped -= TPI_CHUNK_SIZE;
+        pthread_mutex_unlock(&pool->lock);
+        return false;
+    }
+    tpi_os_huge_pages(c, TPI_CHUNK_SIZE, TPI_OPTION(huge_pages) != 0);
+    c->magic = TPI_RUN_MAGIC;
+    c->pool = pool;
+    c->kind = kind;
+    unsigned first = tpi_run_first_page(), pages = tpi_run_capacity();
+    /* Guards read as used, so that nothing merges across them. */
+    if (tpi_secure) {
+        tpi_run_mark(c, first - 1, 1, TPI_RUN_USED);
+        tpi_run_mark(c, TPI_RUN_PAGES - 1, 1, TPI_RUN_USED);
+    }
+    tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
+    tpi_registry_set((uintptr_t)c, TPI_CHUNK_SIZE, TPI_REG_RUN, TPI_REG_RUN);
+    tpi_run_heap *h = &pool->runs;
+    pthread_mutex_lock(&h->lock);
+    c->prev = NULL;
+    c->next = h->chunks;
+    if (h->chunks) h->chunks->prev = c;
+    h->chunks = c;
+    h->mapped_chunks++;
+    c->free_pages = pages;
+    tpi_heap_insert(h, c, first, pages, (uint32_t)tpi_clock(), 0);
+    pthread_mutex_unlock(&h->lock);
+    return true;
+}
+
+static void tpi_run_chunk_unmap(tpi_run_chunk *c)
+{
+    tpi_registry_set((uintptr_t)c, TPI_CHUNK_SIZE, TPI_REG_NONE, TPI_REG_NONE);
+    tpi_os_unmap(c, TPI_CHUNK_SIZE);
+}
+
+/* ---- allocation and free ----------------------------------------------------------- */
+
+/* A run from the heap; the heap grows by a chunk when no free run fits
+ * (other threads may take its pages first: a few tries). */
+static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages)
+{
+    tpi_run_heap *h = &pool->runs;
+    for (unsigned attempt = 0;; attempt++) {
+        uint32_t now = (uint32_t)tpi_clock();
+        pthread_mutex_lock(&h->lock);
+        tpi_run *r = tpi_heap_take(h, pages, align_pages, now);
+        pthread_mutex_unlock(&h->lock);
+        if (r) return r;
+        if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) return NULL;
+    }
+}
+
+void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
+{
+    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
+    unsigned pages = need ? (unsigned)((need + TPI_OS_PAGE - 1) >> 12) : 1u; /* aligned_alloc(a, 0) */
+    /* Secure mode's canary can push a request of 8 KiB or less here. */
+    unsigned cls = tpi_class_of(size > TPI_SLAB_MAX ? size : TPI_SLAB_MAX + 1);
+    tp_pool *pool = tc->pool;
+    void *p = NULL;
+    tpi_run *r;
+    if (alignment <= TPI_OS_PAGE && pages <= TPI_RUN_CACHE_PAGES) p = tpi_run_cache_pop(tc, pages);
+    if (p) {
+        r = tpi_run_tag(p);
+    } else {
+        r = tpi_run_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u);
+        if (!r) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        p = tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
+    }
+    r->class_index = (uint8_t)cls;
+    size_t usable = tpi_run_usable(r);
+    tpi_class_counters *k = &tc->counters[cls];
+    k->allocs++;
+    k->requested += size;
+    k->run_bytes += usable;
+    if (tpi_stats_exact) {
+        r->requested = size;
+        tpi_exact_on_run(pool, cls, (int64_t)usable, (int64_t)size);
+    }
+    if (tpi_secure) tpi_secure_run_on_malloc(p, usable);
+    tpi_track_malloc(pool, p, size, usable, false);
+    return p;
+}
+
+/* The calling thread's cache of the pool, if it has a live one. */
+static tpi_tcache *tpi_run_freeing_cache(tp_pool *pool)
+{
+    if (pool == &tpi_pool_default_instance) return tpi_tls_default == &tpi_tcache_empty ? NULL : tpi_tls_default;
+    return tpi_thread_tcache_peek(pool);
+}
+
+void tpi_run_free(void *p)
+{
+    tpi_run *r = tpi_run_of(p);
+    if (!r) {
+        /* A run start still free (in a cache or the heap) was freed before;
+         * elsewhere the run may have merged into a longer one. */
+        uint8_t state = ((uintptr_t)p & (TPI_OS_PAGE - 1)) ? TPI_RUN_NONE : tpi_run_state(tpi_run_tag(p));
+        if (state != TPI_RUN_NONE && state != TPI_RUN_USED && !tpi_run_tag(p)->tail)
+            tpi_fatal("double free (the block is not in use)", p);
+        tpi_fatal("double free or invalid free (no run starts there)", p);
+    }
+    tp_pool *pool = tpi_run_chunk_of(p)->pool;
+    unsigned cls = r->class_index, pages = r->pages;
+    size_t usable = tpi_run_usable(r);
+    if (tpi_stats_exact) tpi_exact_on_run(pool, cls, -(int64_t)usable, -(int64_t)r->requested);
+    if (tpi_secure) tpi_secure_run_on_free(p, usable);
+    tpi_track_free(pool, p, usable);
+    tpi_run_heap *h = &pool->runs;
+    tpi_tcache *tc = tpi_run_freeing_cache(pool);
+    if (tc) {
+        tc->counters[cls].run_frees++;
+        tc->counters[cls].run_bytes -= usable;
+        if (pages <= TPI_RUN_CACHE_PAGES && tpi_run_cache_push(tc, p, pages)) return;
+    }
+    uint32_t now = (uint32_t)tpi_clock();
+    pthread_mutex_lock(&h->lock);
+    if (!tc) {
+        h->frees[cls]++;
+        h->freed_bytes[cls] += usable;
+    }
+    tpi_heap_put(h, r, now);
+    pthread_mutex_unlock(&h->lock);
+    tpi_run_heap_purge(pool, now, false);
+}
+
+bool tpi_run_resize(void *p, size_t size)
+{
+    tpi_run *r = tpi_run_tag(p);
+    tpi_run_chunk *c = tpi_run_chunk_of(p);
+    tp_pool *pool = c->pool;
+    tpi_run_heap *h = &pool->runs;
+    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
+    unsigned first = tpi_run_index(c, r), pages = r->pages, want = (unsigned)((need + TPI_OS_PAGE - 1) >> 12);
+    if (want == 0) want = 1;
+    if (tpi_secure) tpi_secure_run_on_free(p, tpi_run_usable(r)); /* checked before it moves */
+    uint32_t now = (uint32_t)tpi_clock();
+    pthread_mutex_lock(&h->lock);
+    if (want < pages) {
+        /* The tail goes back to the heap, a run of its own. */
+        tpi_run_clear_tag(&c->runs[first + pages - 1]);
+        tpi_run_mark(c, first, want, TPI_RUN_USED);
+        h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first + want, pages - want, true) * TPI_OS_PAGE;
+        h->used_bytes -= (size_t)(pages - want) * TPI_OS_PAGE;
+        c->free_pages += pages - want;
+        tpi_heap_insert(h, c, first + want, pages - want, now, 0);
+    } else if (want > pages) {
+        /* The free run that follows, if long enough, lends the pages. */
+        unsigned end = first + pages;
+        tpi_run *next = end < TPI_RUN_PAGES ? &c->runs[end] : NULL;
+        if (!next || tpi_run_state(next) != TPI_RUN_FREE || next->tail || next->pages < want - pages) {
+            pthread_mutex_unlock(&h->lock);
+            return false;
+        }
+        unsigned n = next->pages, grow = want - pages;
+        uint32_t freed_ms = next->freed_ms, purged_ms = next->purged_ms;
+        tpi_bin_remove(h, next);
+        tpi_run_clear_tag(next);
+        if (n > 1) tpi_run_clear_tag(&c->runs[end + n - 1]);
+        if (pages > 1) tpi_run_clear_tag(&c->runs[end - 1]);
+        h->dirty_bytes -= (size_t)tpi_run_set_dirty(c, end, grow, false) * TPI_OS_PAGE;
+        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, freed_ms, purged_ms);
+        tpi_run_mark(c, first, want, TPI_RUN_USED);
+        h->used_bytes += (size_t)grow * TPI_OS_PAGE;
+        if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
+        if (h->used_bytes > h->window_peak[0]) h->window_peak[0] = h->used_bytes;
+        c->free_pages -= grow;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (tpi_secure) tpi_secure_run_on_malloc(p, tpi_run_usable(r));
+    /* The statistics follow the block's usable bytes; its class stays. */
+    int64_t delta = ((int64_t)want - (int64_t)pages) * TPI_OS_PAGE;
+    tpi_tcache *tc = tpi_run_freeing_cache(pool);
+    if (tc) {
+        tc->counters[r->class_index].run_bytes += (uint64_t)delta;
+    } else {
+        pthread_mutex_lock(&h->lock);
+        h->freed_bytes[r->class_index] -= (uint64_t)delta;
+        pthread_mutex_unlock(&h->lock);
+    }
+    if (tpi_stats_exact) {
+        tpi_exact_on_run(pool, r->class_index, delta, (int64_t)size - (int64_t)r->requested);
+        r->requested = size;
+    }
+    return true;
+}
+
+void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count)
+{
+    tpi_run_heap *h = &pool->runs;
+    uint32_t now = (uint32_t)tpi_clock();
+    pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(runs[i]), now);
+    pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- purging ------------------------------------------------------------------------- */
+
+#define TPI_PURGE_BATCH 32
+
+typedef struct tpi_purge_item {
+    tpi_run_chunk *chunk;
+    unsigned first, pages, dirty;
+    uint32_t freed_ms;
+} tpi_purge_item;
+
+/* Heap lock held. Takes out of the bins up to TPI_PURGE_BATCH free runs with
+ * dirty pages, free for min_age ms at least; they read as used meanwhile. */
+static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, tpi_purge_item *items)
+{
+    unsigned count = 0;
+    for (tpi_run_chunk *c = h->chunks; c && count < TPI_PURGE_BATCH; c = c->next) {
+        for (unsigned i = tpi_run_first_page(); i < TPI_RUN_PAGES && count < TPI_PURGE_BATCH;) {
+            tpi_run *r = &c->runs[i];
+            unsigned pages = r->pages;
+            if (pages == 0) break; /* past the secure guard */
+            if (tpi_run_state(r) == TPI_RUN_FREE && now - r->freed_ms >= min_age) {
+                unsigned dirty = tpi_run_count_dirty(c, i, pages);
+                if (dirty) {
+                    tpi_bin_remove(h, r);
+                    items[count++] = (tpi_purge_item){c, i, pages, dirty, r->freed_ms};
+                    tpi_run_mark(c, i, pages, TPI_RUN_PURGING);
+                }
+            }
+            i += pages;
+        }
+    }
+    return count;
+}
+
+/* Heap lock held. Unlinks the chunks that are wholly free and clean, and
+ * have been since 8 delays (at once when forced); returns them in a list. */
+static tpi_run_chunk *tpi_purge_idle_chunks(tpi_run_heap *h, uint32_t now, bool force)
+{
+    tpi_run_chunk *idle = NULL;
+    tpi_run_chunk *c = h->chunks;
+    while (c) {
+        tpi_run_chunk *next = c->next;
+        unsigned first = tpi_run_first_page();
+        if (c->free_pages == tpi_run_capacity() && tpi_run_count_dirty(c, first, tpi_run_capacity()) == 0 &&
+            (force || now - c->purged_ms >= 8 * tpi_decay_delay(&h->decay))) {
+            tpi_bin_remove(h, &c->runs[first]);
+            if (c->prev) c->prev->next = c->next; else h->chunks = c->next;
+            if (c->next) c->next->prev = c->prev;
+            h->mapped_chunks--;
+            c->next = idle;
+            idle = c;
+        }
+        c = next;
+    }
+    return idle;
+}
+
+/* Heap lock held (dropped meanwhile). Purges one batch of free runs free
+ * for min_age ms with dirty pages, adding the bytes to *purged; returns how
+ * many runs it purged. */
+static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age, size_t *purged)
+{
+    tpi_purge_item items[TPI_PURGE_BATCH];
+    unsigned count = tpi_purge_collect(h, now, min_age, items);
+    if (count == 0) return 0;
+    pthread_mutex_unlock(&h->lock);
+    for (unsigned i = 0; i < count; i++)
+        tpi_os_purge(tpi_run_addr(items[i].chunk, items[i].first), (size_t)items[i].pages * TPI_OS_PAGE);
+    pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < count; i++) {
+        tpi_purge_item *it = &items[i];
+        tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
+        h->dirty_bytes -= (size_t)it->dirty * TPI_OS_PAGE;
+        *purged += (size_t)it->dirty * TPI_OS_PAGE;
+        it->chunk->purged_ms = now;
+        tpi_run_clear_tag(&it->chunk->runs[it->first]);
+        if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
+        tpi_heap_insert(h, it->chunk, it->first, it->pages, it->freed_ms, now ? now : 1);
+    }
+    return count;
+}
+
+size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
+{
+    tpi_run_heap *h = &pool->runs;
+    if (!force && now64 < __atomic_load_n(&h->decay.next_pass, __ATOMIC_RELAXED)) return 0;
+    uint32_t now = (uint32_t)now64;
+    pthread_mutex_lock(&h->lock);
+    /* One pass at a time: a forced one waits for another to finish. */
+    while (h->purging || (!force && now64 < h->decay.next_pass)) {
+        pthread_mutex_unlock(&h->lock);
+        if (!force) return 0;
+        sched_yield();
+        pthread_mutex_lock(&h->lock);
+    }
+    h->purging = true;
+    /* Passes every quarter delay; one at a time (the next is not due). */
+    uint64_t step = tpi_decay_delay(&h->decay) / 4;
+    __atomic_store_n(&h->decay.next_pass, now64 + (step > 10 ? step : 10), __ATOMIC_RELAXED);
+    size_t purged = 0;
+    /* Every run free for the delay (all when forced); then, while the free
+     * pages pass the cap, ever younger ones, oldest first, until half the
+     * slack is left below it. */
+    uint32_t min_age = force ? 0 : tpi_decay_delay(&h->decay);
+    while (tpi_purge_round(h, now, min_age, &purged)) {
+    }
+    while (!force && min_age > 0 && h->dirty_bytes + tpi_run_slack(h) / 2 > tpi_run_dirty_cap(h)) {
+        min_age /= 2;
+        while (h->dirty_bytes + tpi_run_slack(h) / 2 > tpi_run_dirty_cap(h) && tpi_purge_round(h, now, min_age, &purged)) {
+        }
+    }
+    if (purged) {
+        h->purged_bytes += purged;
+        h->purges++;
+    }
+    tpi_decay_on_pass(&h->decay, now);
+    if (now - h->window_start >= TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay)) {
+        h->window_peak[1] = h->window_peak[0];
+        h->window_peak[0] = h->used_bytes;
+        h->window_start = now;
+    }
+    tpi_run_chunk *idle = tpi_purge_idle_chunks(h, now, force);
+    h->purging = false;
+    pthread_mutex_unlock(&h->lock);
+    size_t unmapped = 0;
+    while (idle) {
+        tpi_run_chunk *next = idle->next;
+        tpi_run_chunk_unmap(idle);
+        unmapped += TPI_CHUNK_SIZE;
+        idle = next;
+    }
+    if (unmapped) {
+        pthread_mutex_lock(&pool->lock);
+        pool->mapped -= unmapped;
+        pthread_mutex_unlock(&pool->lock);
+    }
+    return purged + unmapped;
+}
+
+size_t tpi_run_heap_release_empty(tp_pool *pool)
+{
+    tpi_run_heap *h = &pool->runs;
+    pthread_mutex_lock(&h->lock);
+    tpi_run_chunk *idle = NULL;
+    if (h->purging) { /* a pass has free runs out: not now */
+        pthread_mutex_unlock(&h->lock);
+        return 0;
+    }
+    for (tpi_run_chunk *c = h->chunks, *next; c; c = next) {
+        next = c->next;
+        if (c->free_pages != tpi_run_capacity()) continue;
+        h->dirty_bytes -= (size_t)tpi_run_count_dirty(c, tpi_run_first_page(), tpi_run_capacity()) * TPI_OS_PAGE;
+        tpi_bin_remove(h, &c->runs[tpi_run_first_page()]);
+        if (c->prev) c->prev->next = c->next; else h->chunks = c->next;
+        if (c->next) c->next->prev = c->prev;
+        h->mapped_chunks--;
+        c->next = idle;
+        idle = c;
+    }
+    pthread_mutex_unlock(&h->lock);
+    size_t released = 0;
+    for (tpi_run_chunk *next; idle; idle = next) {
+        next = idle->next;
+        tpi_run_chunk_unmap(idle);
+        released += TPI_CHUNK_SIZE;
+    }
+    pool->mapped -= released;
+    return released;
+}
+
+/* ---- the pool's lifecycle ------------------------------------------------------------- */
+
+void tpi_run_heap_after_fork(tpi_run_heap *h)
+{
+    if (!h->purging) return;
+    /* The pass's thread is not in the child: its runs go back unpurged. */
+    uint32_t now = (uint32_t)tpi_clock();
+    for (tpi_run_chunk *c = h->chunks; c; c = c->next) {
+        for (unsigned i = tpi_run_first_page(); i < TPI_RUN_PAGES;) {
+            tpi_run *r = &c->runs[i];
+            unsigned pages = r->pages;
+            if (pages == 0) break;
+            if (tpi_run_state(r) == TPI_RUN_PURGING) {
+                tpi_run_clear_tag(r);
+                if (pages > 1) tpi_run_clear_tag(&c->runs[i + pages - 1]);
+                tpi_heap_insert(h, c, i, pages, now, 0);
+            }
+            i += pages;
+        }
+    }
+    h->purging = false;
+}
+
+void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
+{
+    tpi_run_heap *h = &pool->runs;
+    pthread_mutex_lock(&h->lock);
+    while (h->purging) { /* its runs must be back before the tags are rewritten */
+        pthread_mutex_unlock(&h->lock);
+        sched_yield();
+        pthread_mutex_lock(&h->lock);
+    }
+    tpi_run_chunk *c = h->chunks;
+    memset(h->bins, 0, sizeof h->bins);
+    memset(h->nonempty, 0, sizeof h->nonempty);
+    h->used_bytes = 0;
+    if (!keep_chunks) {
+        h->chunks = NULL;
+        h->dirty_bytes = 0;
+        h->mapped_chunks = 0;
+    }
+    unsigned first = tpi_run_first_page(), pages = tpi_run_capacity();
+    uint32_t now = (uint32_t)tpi_clock();
+    while (c) {
+        tpi_run_chunk *next = c->next;
+        if (keep_chunks) {
+            /* What was handed out may be resident: dirty, all of it. */
+            for (unsigned i = first; i < first + pages;) {
+                tpi_run *r = &c->runs[i];
+                unsigned n = r->pages;
+                if (tpi_run_state(r) != TPI_RUN_FREE)
+                    h->dirty_bytes += (size_t)tpi_run_set_dirty(c, i, n, true) * TPI_OS_PAGE;
+                tpi_run_clear_tag(r);
+                if (n > 1) tpi_run_clear_tag(&c->runs[i + n - 1]);
+                i += n;
+            }
+            c->free_pages = pages;
+            tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
+            tpi_heap_insert(h, c, first, pages, now, 0);
+        } else {
+            pool->mapped -= TPI_CHUNK_SIZE;
+            tpi_run_chunk_unmap(c);
+        }
+        c = next;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+size_t tpi_run_heap_resident(tpi_run_heap *heap, size_t (*resident)(const void *addr, size_t size))
+{
+    size_t bytes = 0;
+    for (tpi_run_chunk *c = heap->chunks; c; c = c->next) bytes += resident(c, TPI_CHUNK_SIZE);
+    return bytes;
+}
