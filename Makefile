@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tierpool: a thin driver over CMake.
 #
 #   make               release build in build/

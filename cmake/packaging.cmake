@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Releases, included by CMakeLists.txt after every install():
 #
 #   make uninstall   removes what `make install` installed (cmake/uninstall.cmake)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # uninstall.cmake: removes what the last `cmake --install` of this build
 # folder installed, as listed in its install_manifest.txt (make uninstall).
 # The folders tierpool made for itself go too once empty (lib/cmake/tierpool);

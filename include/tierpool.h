@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tierpool: a multi-level memory pool allocator.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tierpool.hpp: tierpool for C++17 programs, over the C API of tierpool.h.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """gen_man.py: writes the man pages tierpool(1), tierpool(3) and tierpool(7)
 from the sources the program itself uses, so they cannot drift from it:
 

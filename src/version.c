@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* version.c: the library's own version, for programs that run against
  * another build than the header they were compiled with (docs/versioning.md). */
 #include "tierpool.h"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of what a release ships, included by tests/CMakeLists.txt, label
 # "release" (`ctest -L release`): the version in its every place, the man
 # pages, the C++ header and the Rust crate.
@@ -94,3 +95,8 @@ target_link_libraries(test_stats_write PRIVATE tierpool)
 target_compile_options(test_stats_write PRIVATE ${TP_WARNINGS})
 add_test(NAME release_stats_write COMMAND test_stats_write)
 set_tests_properties(release_stats_write PROPERTIES LABELS "release;api" TIMEOUT 60)
+
+# Every source file carries the license's SPDX line (CONTRIBUTING.md);
+# `sh tests/release/spdx.sh . --add` writes it into new ones.
+add_test(NAME release_spdx COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/release/spdx.sh ${PROJECT_SOURCE_DIR})
+set_tests_properties(release_spdx PROPERTIES LABELS release TIMEOUT 60 SKIP_RETURN_CODE 77)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # install-deps.sh: checks for (and, as root on Debian, installs) what tierpool's
 # build, tests and benchmarks need. `make test` and `make bench` run it first.
 #

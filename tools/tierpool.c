@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tierpool: the command-line tool. One binary, a table of subcommands:
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Finds libtierpool.so to link against, in this order:
 //!
 //! 1. `TIERPOOL_LIB_DIR`, a folder holding libtierpool.so;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool_example.cc: tierpool from C++ (include/tierpool.hpp): a request arena
  * whose containers all come from one pool, freed together when the pool

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app.c: a consumer of an installed tierpool, built two ways by .ci/run:
  *   cc app.c $(pkg-config --cflags --libs tierpool)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app_malloc.c: a program linked with the drop-in instead of preloading it,
  * built by .ci/run two ways against an install:

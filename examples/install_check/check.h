@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.h: the install checks' one assertion: prints the failed condition
  * and makes main return 1. */
 #ifndef INSTALL_CHECK_H

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # real_programs.sh PROGRAM LIBRARY SOURCE_DIR WORK_DIR
 #
 # Runs a real program on a workload twice, as it is and with LIBRARY

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """man_check.py TOOL MAN_DIR HEADER: the generated man pages say what the
 program says: every option `tierpool options` lists is in tierpool(7) with
 the same default, every command of `tierpool help` has its section in

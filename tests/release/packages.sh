@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # packages.sh DEB_DIR: the Debian packages of `make deb` on this machine, as
 # root: they install together, programs built against them with pkg-config
 # and with find_package(tierpool) run (the library, its static form, the

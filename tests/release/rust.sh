@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # rust.sh SOURCE_DIR LIB_DIR TARGET_DIR VERSION: the Rust crate
 # (bindings/rust) has CMake's version and passes `cargo test` (its unit,
 # integration and README tests) against the libtierpool.so in LIB_DIR,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_cpp.cc: include/tierpool.hpp, built by each C++ compiler found (g++
  * and clang++): blocks of the containers, pmr resources and allocate_shared

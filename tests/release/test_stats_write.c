@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stats_write.c: tp_stats_write(NULL, ...) as tierpool.h documents it:
  * each live pool up to 64 (past 64 the default pool is the first left out),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_version.c: the version is set once, by CMake's project(VERSION)
  * (TP_CMAKE_VERSION here): the header's macros and the shared library's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #![doc = include_str!("../README.md")]
 //!
 //! # Items

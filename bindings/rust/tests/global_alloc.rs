@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! TierPool as the global allocator of this test binary: the standard
 //! collections' memory is tierpool's, across threads, reallocation,
 //! zeroing and over-aligned layouts.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! Pool: blocks come from the pool asked for, with their alignment; the
 //! limit fails with AllocError; reset and drop free everything; a pool is
 //! shared by threads. (This binary keeps the system's global allocator.)
