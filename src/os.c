@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os.c: the OS contract (declared in internal.h): map aligned address space,
  * unmap, purge and remap. Linux and other systems with mmap/madvise/mremap.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Tests of the `tierpool` tool's monitoring commands (stats, list, top,
 record, plot, exporter) and of classes, options and help.
 
