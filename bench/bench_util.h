@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_util.h: the clock and the random numbers the benchmark programs
  * share; resident memory is the tests' reading (tests/util.h, util_rss).

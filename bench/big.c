@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * big.c: large and huge blocks, and realloc growth.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bufpool.c: a server's buffer pool replaced by malloc: connection threads
  * take and return buffers of 4 KiB .. 1 MiB.

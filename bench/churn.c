@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * churn.c: short-lived threads whose blocks outlive them, through
  * malloc/free (run it under LD_PRELOAD of each allocator; tierpool through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * containers.cc: C++ container churn through operator new and delete.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frag.c: fragmentation of a long-running server, through malloc/free (run
  * it under LD_PRELOAD of each allocator; tierpool through libtierpool-malloc).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kv.c: a key-value store that evicts most of its values, through
  * malloc/free (run it under LD_PRELOAD of each allocator; tierpool through

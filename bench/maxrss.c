@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * maxrss.c: runs a command and reports its peak resident memory, wall time
  * and CPU time.

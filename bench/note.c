@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * note.c: the design note's own workload: a server's connections take and
  * return buffers of mixed sizes (docs/benchmarks.md, "The note's workload").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pair.c: single-thread cost of malloc and free, tierpool against its peers,
  * all in one process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * purge_cycle.c: the cost of giving memory back too eagerly.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The suite's report for bench/run.py: bench/results/report.md (tables of
 medians, ratios and geometric means) and two self-contained SVG bar charts,
 time.svg and memory.svg, written without any plotting library.

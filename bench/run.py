@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Builds and runs tierpool's benchmarks, then writes bench/results/*.md.
 
   suite    every workload (bench/suite.py: single-thread batches, threads,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The workload suite of bench/run.py: every workload under every allocator
 through LD_PRELOAD of the same binary, interleaved run by run.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * threads.c: multi-threaded workloads, one allocator per process.
  *

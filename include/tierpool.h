@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tierpool: a multi-level memory pool allocator.
  *
@@ -22,6 +23,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* TP_VERSION_MAJOR, _MINOR, _PATCH and TP_VERSION_STRING: the version this
+ * program is compiled against, generated from CMake's project(VERSION). */
+#include "tierpool_version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,9 +39,10 @@ extern "C" {
 #define TP_MALLOC_ATTR
 #endif
 
-#define TIERPOOL_VERSION_MAJOR 0
-#define TIERPOOL_VERSION_MINOR 1
-#define TIERPOOL_VERSION_PATCH 0
+/* "MAJOR.MINOR.PATCH" of the library the program runs with, which may be a
+ * later one than TP_VERSION_STRING (docs/versioning.md says what each kind of
+ * release keeps). */
+TP_API const char *tp_version(void);
 
 /* ---- the default pool ------------------------------------------------------ */
 
@@ -212,9 +218,12 @@ enum { TP_STATS_TEXT = 0, TP_STATS_JSON = 1, TP_STATS_PROMETHEUS = 2 };
 /* Fills *out for a pool, or for every pool together when pool is NULL.
  * Returns 0, or -1 with errno EINVAL for a NULL out. */
 TP_API int tp_stats_get(tp_pool *pool, tp_stats *out);
-/* Writes the statistics of a pool (NULL: every pool and the process total)
- * in a format, a piece of text at a time, allocating nothing. Returns 0, or
- * -1 with errno EINVAL for an unknown format. */
+/* Writes the statistics of a pool in a format, a piece of text at a time,
+ * allocating nothing. With pool NULL: each live pool, at most 64 of them
+ * (past 64 some are left out, the default pool first), then the process
+ * total, which counts every pool. Returns 0, or
+ * -1 with errno EINVAL for an unknown format or a NULL write, ENOMEM when
+ * its scratch mapping fails. */
 TP_API int tp_stats_write(tp_pool *pool, int format, void (*write)(void *arg, const char *text), void *arg);
 /* tp_stats_write to a stdio stream. */
 TP_API int tp_stats_print(tp_pool *pool, int format, FILE *out);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * adapt.c: the per-class capacity policy of a thread cache.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chunk.c: aligned chunks, their slices and page descriptors, and the chunk
  * registry that tells tierpool's pointers from everyone else's.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * escape.c: names from outside tierpool (pool names a program chose, process
  * names another user may set) made safe for each output: a terminal, JSON,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * exact.c: exact statistics (TIERPOOL_STATS_EXACT=1): the requested bytes of
  * live blocks and the peak of live bytes, per class, per pool and for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * huge.c: blocks above 1 MiB, each in a mapping of its own.
  *

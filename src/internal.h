@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h: the types shared by tierpool's sources, and their vocabulary.
  *

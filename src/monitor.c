@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor.c: publishing statistics to shared memory for `tierpool top`,
  * `tierpool stats PID` and friends in another process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor.h: the shared-memory segment a process publishes its statistics
  * to (TIERPOOL_PUBLISH=1), and the lock-free way to read it. Shared by the

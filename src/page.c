@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * page.c: slab pages: lazy carving, the three free lists, remote frees.
  *

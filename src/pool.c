@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c: pools. A pool owns chunks (carved into pages for the tcaches of
  * every thread that uses it), huge blocks, and the pages of exited threads.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * purge.c: giving memory back to the OS, on a delay that adapts.
  *

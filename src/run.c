@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * run.c: the large tier's page source: run chunks, the pool's run heap, and
  * the purge of free runs (internal.h, "runs", has the picture).

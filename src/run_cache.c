@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * run_cache.c: a thread cache's freed runs, kept for reuse without the run
  * heap's lock.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * secure.c: the secure mode (TIERPOOL_SECURE=1, or a TP_SECURE=ON build).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * size_class.c: the size-class table of the small and large tiers.
  *

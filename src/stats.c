@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c: statistics, gathered on demand and written as a text table, JSON
  * or the Prometheus text format from the one field list in tierpool.h.

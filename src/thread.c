@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread.c: per-thread state. A thread reaches the default pool's tcache
  * through one initial-exec TLS pointer; every other pool's through a table

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * track.c: the slow half of track.h: finding Memcheck at process start, a
  * pool's mempool, and the size a block was asked for.

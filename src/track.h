@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * track.h: what memory checkers are told about tierpool's blocks: Valgrind's
  * Memcheck (client requests; TP_VALGRIND builds, active only when the process

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of the `tierpool` tool's monitoring commands, label "cli"
 # (`ctest -L cli`), included by tests/CMakeLists.txt. The cases are in
 # cli/cli_test.py, one ctest test each; cli/publisher.c is the process they

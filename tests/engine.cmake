@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Engine-internal tests kept beside the module they test (see src/).
 foreach(name test_adapt test_purge test_monitor test_stats test_stats_exact test_options test_phase_rss)
   add_executable(${name} ${name}.c)

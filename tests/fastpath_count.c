@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fastpath_count.c: the program that tests/fastpath_count.py runs under
  * callgrind to count the instructions of the malloc/free fast paths.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """fastpath_count.py: instructions per tp_malloc(64) + tp_free pair.
 
 Runs tests/fastpath_count.c's program under callgrind, collecting only inside

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Tests of the drop-in malloc (libtierpool-malloc.so, tierpool-malloc.o) and
 # of `tierpool run`, included by tests/CMakeLists.txt; sources in override/,
 # all named override_* and labelled "override" (`ctest -R override`).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The secure mode (docs/security.md): its own test, then black-box suites
 # again with TIERPOOL_SECURE=1, so that secure mode raises no false alarm on
 # correct programs (the white-box unit tests assume the default layout).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test.h: the test harness. Every check counts as passed or failed; a failed
  * one prints its file:line and, for comparisons, both values. A test's main

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_adapt.c: the per-class capacity policy (src/adapt.c), alone with a
  * hand-driven tick, then inside a thread cache driven by a real workload.

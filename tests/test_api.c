@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_api.c: the public allocation calls (src/alloc.c) of the default pool
  * and their error cases: every errno the header promises, aligned

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_chunk.c: chunks (src/chunk.c): the registry's answer for tierpool's
  * pointers of every tier and for everyone else's, tp_pool_of, and a chunk's

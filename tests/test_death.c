@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_death.c: calls that must abort the process with a message containing
  * "tierpool: fatal": freeing (or reallocating) a pointer tierpool does not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_env.c: options from the environment, each case in a child process
  * whose tierpool starts with the environment the case gives it (the parent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_huge.c: huge blocks (src/huge.c): the header and registry layout for
  * every alignment, the pool's accounting, realloc in place and moved, the

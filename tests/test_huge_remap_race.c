@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_huge_remap_race.c: a huge realloc that moves its block must not
  * unregister another thread's memory.

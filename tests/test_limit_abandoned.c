@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_limit_abandoned.c: a pool with a memory limit whose blocks have all
  * been freed can fill its limit again, even when the threads that made them

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_monitor.c: statistics published to shared memory and read from
  * another process, as `tierpool top` does.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_oom.c: out of memory (issue 9). Each case runs in a forked child that
  * warms up, then lowers RLIMIT_AS to a little above the address space it

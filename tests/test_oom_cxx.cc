@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // test_oom_cxx.cc: out of memory through libtierpool-malloc (issue 9), run
 // with LD_PRELOAD (tests/oom.cmake). In a forked child under RLIMIT_AS:
 // operator new of each form throws std::bad_alloc, the nothrow forms return

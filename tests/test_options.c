@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_options.c: the option table: every option is listed, readable and
  * settable by name; each type parses its forms and rejects bad values with a

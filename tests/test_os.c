@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_os.c: the OS contract (src/os.c, declared in internal.h): aligned
  * mappings with an offset, purge (resident memory drops, contents read as

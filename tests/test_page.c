@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_page.c: slab pages (src/page.c) driven by hand on a private chunk:
  * lazy carving, the free / local_free / thread_free lists and the `used`

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_phase_rss.c: resident memory follows live memory through phases:
  * many small blocks, then many large ones, then small again, each phase

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_pool.c: explicit pools (src/pool.c) through the public API: names,
  * the memory limit (ENOMEM, then success after freeing), bulk calls (all or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_purge.c: giving memory back. The delay policy with a hand-driven
  * clock, purge passes of a pool under a mock clock (no sleeping), trim of a

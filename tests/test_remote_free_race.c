@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_remote_free_race.c: a remote free must not race with the owner's
  * carving of the same page.

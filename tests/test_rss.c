@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_rss.c: the first allocation of a fresh process is cheap in resident
  * memory. This binary is its own process (ctest runs it alone) and makes no

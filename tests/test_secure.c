@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_secure.c: the secure mode (TIERPOOL_SECURE=1, set by the ctest).
  *

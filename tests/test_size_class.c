@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_size_class.c: the size-class table (src/size_class.c) and
  * tpi_class_of.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stats.c: every statistics field against a known workload: blocks of
  * known sizes and counts in two pools and several threads, some freed. Exact

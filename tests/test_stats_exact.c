@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stats_exact.c: exact statistics (TIERPOOL_STATS_EXACT=1, set by
  * ctest): requested bytes of live blocks and peak live bytes, per class, per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_steady_state.c: memory stays flat when one thread allocates what
  * another frees.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_tcache.c: thread caches (src/tcache.c, src/thread.c), one thread:
  * the direct[] table of the malloc fast path, page ownership and queues

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thr_util.h: shared helpers of the multi-threaded tests (test_threads.c,
  * test_thread_churn.c, test_fork.c, test_steady_state.c).

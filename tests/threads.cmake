@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Multi-threaded tests and the fast-path instruction count, included by
 # tests/CMakeLists.txt. Every test is labelled "threads"; each binary takes an
 # optional subtest name to run alone.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Memory checkers (src/track.h, docs/security.md "Valgrind and
 # AddressSanitizer"): track_bugs.c seeds one bug per case, and
 # track_check.sh checks that the tool names it with the user's stack, or,

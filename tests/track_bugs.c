@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * track_bugs.c: seeded bugs for the memory checkers (src/track.h). Run by
  * tests/track.cmake under Valgrind's Memcheck (and, in a -fsanitize=address

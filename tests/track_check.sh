@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # track_check.sh TOOL PROGRAM CASE [TEXT...]: runs tests/track_bugs.c's
 # PROGRAM CASE under TOOL (valgrind: Memcheck; asan: the program itself, an
 # ASan build) and checks the report. CASE "clean" must pass with no error at

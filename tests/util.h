@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * util.h: helpers shared by the tests: resident memory, a seeded random
  * generator, block patterns, and running a call in a child process.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli.c: what the subcommands share: walking the arguments, parsing
  * durations and pids, printing bytes and counts with units, clocks and

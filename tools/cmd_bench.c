@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_bench.c: `tierpool bench [ARGS...]`, the benchmark comparison (what
  * `make bench` runs, without its dependency step): python3 bench/run.py of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_exporter.c: `tierpool exporter [--listen ADDR:PORT] [PID...]`, a small
  * HTTP server for Prometheus: GET /metrics answers with the latest snapshot

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_options.c: `tierpool options`, every run-time option of the library
  * (tp_option_at): its type, default, the value it has in this process (so

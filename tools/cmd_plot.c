@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_plot.c: `tierpool plot FILE.csv -o FILE.svg`, a self-contained SVG of
  * a `tierpool record` file: live, committed and resident bytes (MiB) over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_record.c: `tierpool record PID -o FILE.csv`, one CSV row per interval
  * from a publishing process's snapshots, until the process exits, the

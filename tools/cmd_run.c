@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_run.c: `tierpool run [--stats] [--] PROGRAM [ARGS...]` runs PROGRAM
  * with libtierpool-malloc preloaded (docs/override.md). It becomes the

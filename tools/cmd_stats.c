@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_stats.c: `tierpool stats PID`, one snapshot of a publishing process
  * as text, JSON or Prometheus text, and `tierpool list`, the processes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_top.c: `tierpool top [PID]`, a live view of a publishing process,
  * redrawn every interval like top(1): a header with the process totals and

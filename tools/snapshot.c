@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.c: one consistent copy of a process's published statistics, and
  * the segments in the shared-memory folder.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * snapshot.h: reading the statistics another process publishes
  * (TIERPOOL_PUBLISH=1 or tp_monitor_start()) from its shared-memory segment

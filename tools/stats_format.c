@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats_format.c: a published snapshot as text, JSON or Prometheus text,
  * through the library's own writer (tpi_stats_format in src/stats.c), so

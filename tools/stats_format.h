@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats_format.h: a published snapshot as text, JSON or Prometheus text,
  * the same as the library's tp_stats_write(NULL, format, ...) would write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tierpool: the command-line tool. One binary, a table of subcommands:
  *
@@ -11,7 +12,8 @@
  *   tierpool classes                                the size-class table
  *   tierpool options                                every option, its default and value
  *   tierpool bench [ARGS...]                        the benchmark comparison (bench/run.py)
- *   tierpool version, tierpool help [COMMAND]
+ *   tierpool version, tierpool help [COMMAND]      the version and library; this help
+ *   tierpool --version                              the version only
  *
  * A process publishes with TIERPOOL_PUBLISH=1 or tp_monitor_start()
  * (docs/monitoring.md). Each command is a `command` in its own file (see
@@ -58,7 +60,7 @@ static int version(int argc, char **argv)
 {
     int status = cli_no_arguments(&cmd_version, argc, argv);
     if (status >= 0) return status;
-    printf("tierpool %d.%d.%d\n", TIERPOOL_VERSION_MAJOR, TIERPOOL_VERSION_MINOR, TIERPOOL_VERSION_PATCH);
+    printf("tierpool %s\n", tp_version());
     char library[PATH_MAX];
     if (!cli_find_library(library, sizeof library)) return 125;
     printf("library: %s\n", library);
@@ -94,7 +96,10 @@ int main(int argc, char **argv)
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
-    if (strcmp(name, "--version") == 0) name = "version";
+    if (strcmp(name, "--version") == 0) {
+        printf("tierpool %s\n", tp_version());
+        return 0;
+    }
     const command *cmd = find_command(name);
     if (cmd) return cmd->run(argc - 1, argv + 1);
     fprintf(stderr, "tierpool: unknown command '%s' (see tierpool --help)\n", argv[1]);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """alloc_heavy.py N: an allocation-heavy Python job for bench/run.py, run
 with PYTHONMALLOC=malloc (every object from malloc, not from Python's own
 arenas) under each allocator. Builds N records as dicts of strings and

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- sort_strings.lua N: lua5.4's job for bench/run.py. Makes N strings out of
 -- syllables picked by a fixed pseudo-random sequence, sorts them twice (as
 -- they are, then by their reversal with a comparison function), counts the

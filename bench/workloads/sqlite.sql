@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- sqlite.sql: the sqlite3 shell's job for bench/run.py, on an in-memory
 -- database (no disk in the measurement). @rows is set on the command line
 -- (.parameter set @rows N). Builds a table of @rows generated rows and an

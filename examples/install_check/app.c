@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * app.c: a consumer of an installed tierpool, built two ways by .ci/run:
  *   cc app.c $(pkg-config --cflags --libs tierpool)
@@ -7,16 +8,10 @@
  */
 #include <tierpool.h>
 
+#include "check.h"
+
 #include <stdio.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "install check failed: %s (line %d)\n", #cond, __LINE__); \
-            return 1;                                                                  \
-        }                                                                              \
-    } while (0)
 
 int main(void)
 {
@@ -40,7 +35,8 @@ int main(void)
     s = tp_realloc(s, 4096);
     CHECK(s != NULL && strcmp(s, "tierpool") == 0);
     tp_free(s);
-    printf("install check: ok (tierpool %d.%d.%d)\n", TIERPOOL_VERSION_MAJOR, TIERPOOL_VERSION_MINOR,
-           TIERPOOL_VERSION_PATCH);
+    /* The header installed with the library is of the library's version. */
+    CHECK(strcmp(tp_version(), TP_VERSION_STRING) == 0);
+    printf("install check: ok (tierpool %s)\n", tp_version());
     return 0;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * override/malloc.c: the C allocation surface of libtierpool-malloc, routed
  * to the default pool. Built only into libtierpool-malloc.so/.a; the engine

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // override/new.cc: the C++ operators new and delete of libtierpool-malloc,
 // every form (plain, array, nothrow, sized, aligned and their combinations).
 // Throwing forms call the installed new_handler and retry, then throw

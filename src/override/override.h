@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * override/override.h: what malloc.c gives new.cc. The C++ operators
  * allocate and free through these (hidden, so called directly), which

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Tests of the `tierpool` tool's monitoring commands (stats, list, top,
 record, plot, exporter) and of classes, options and help.
 
@@ -710,7 +711,7 @@ def prometheus_parser():
         try:
             from prometheus_client.parser import text_string_to_metric_families
         except ImportError:
-            raise Failure("python3-prometheus-client is not installed (tools/install-deps.sh installs it)")
+            raise Skipped("needs python3-prometheus-client (tools/install-deps.sh installs it)")
     return lambda text: list(text_string_to_metric_families(text))
 
 

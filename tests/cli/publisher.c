@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * publisher.c: a process that publishes its statistics, for the tests of
  * the `tierpool` tool's monitoring commands (cli_test.py) and the example

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_api.c: a libFuzzer harness that runs its input as a program of calls
  * to every public function of tierpool.h, checked against a shadow model.

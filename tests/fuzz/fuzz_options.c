@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_options.c: a libFuzzer harness for the option parser (src/options.c):
  * names and values from the input go through tp_option_set, tp_option_get

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_segment.c: libFuzzer harness for the statistics segment reader of
  * the `tierpool` tool (tools/snapshot.c), which reads files that anyone may

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """make_seeds.py: writes the hand-made seeds of the fuzz harnesses.
 
     python3 tests/fuzz/make_seeds.py     # rewrites tests/fuzz/seeds/{api,options,segment}/hand-*

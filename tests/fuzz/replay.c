@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * replay.c: a main for a fuzz harness without libFuzzer. Runs
  * LLVMFuzzerTestOneInput once on each file named, and on each file of each

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run.sh BUILD_DIR SECONDS: runs each libFuzzer harness built in BUILD_DIR
 # (tests/fuzz/fuzz_*) for SECONDS over a scratch copy of its seeds, so the
 # repository is never written. `make test-fuzz` calls it. Exits non-zero if

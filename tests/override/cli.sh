@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # cli.sh CMAKE BUILD_DIR PROBE PREFIX
 #
 # `tierpool run` from the build tree and from an install: installs BUILD_DIR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conformance.c: every call of libtierpool-malloc's C surface, made as a
  * program makes it, against glibc's semantics. Built twice:

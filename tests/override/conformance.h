@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conformance.h: what conformance.c and conformance_cxx.cc share.
  */

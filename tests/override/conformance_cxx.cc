@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // conformance_cxx.cc: the C++ half of conformance.c. Every form of
 // operator new and delete (plain, array, nothrow, sized, aligned and their
 // combinations) must return tierpool's blocks; the throwing forms must call

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // cxx_plugin.cc: the C++ plugin cxx_runtime.c dlopens (RTLD_LOCAL), which
 // brings libstdc++ into a C program after libtierpool-malloc was loaded.
 // Its operators new and delete are the library's; out of memory they must

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cxx_runtime.c: libtierpool-malloc's C++ operators without libstdc++
  * (docs/override.md, "C++ without libstdc++"), run with LD_PRELOAD. This is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * expect_fatal.h: a death check for the preload test programs (after
  * ../test.h): runs call(arg) in a child with its stderr captured, which

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # exports.sh NM LIBRARY: libtierpool-malloc.so must export (define, dynamic)
 # the whole allocation surface a program may call, and nothing of the
 # engine's internals (tpi_*).

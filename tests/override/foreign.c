@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * foreign.c: the system allocator beside libtierpool-malloc, run with
  * LD_PRELOAD (tests/override.cmake). glibc's own malloc is reached through

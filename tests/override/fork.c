@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fork.c: a program that forks and execs under LD_PRELOAD=libtierpool-malloc.so.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # needed.sh READELF LIBRARY: libtierpool-malloc.so must need the C library
 # only (DT_NEEDED libc.so.6, and the loader ld-linux if the toolchain lists
 # it): its C++ operators reach libstdc++ through weak references, so a C

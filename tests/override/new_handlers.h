@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // new_handlers.h: the new_handlers the C++ tests of the operators install
 // (conformance_cxx.cc, cxx_plugin.cc, test_oom_cxx.cc), each counting its
 // calls, a size no allocator can serve, and throws_bad_alloc. Internal to

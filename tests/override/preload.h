@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * preload.h: for the test programs run with LD_PRELOAD=libtierpool-malloc.so.
  * They are ordinary programs, linked with nothing of tierpool's: whether

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * probe.c: run by `tierpool run` in tests/override/cli.sh. Prints what the
  * script checks, one `name=value` a line:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * threads.c: a multi-threaded program under LD_PRELOAD=libtierpool-malloc.so.
  *
