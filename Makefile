@@ -90,7 +90,7 @@ test-fuzz: deps
 
 fuzz-run:
 	CC=clang CXX=clang++ $(CMAKE) -S . -B $(BUILD_FUZZ) $(SAN_FLAGS) -DTP_SANITIZE=address -DTP_FUZZ=ON
-	$(CMAKE) --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_api fuzz_options
+	$(CMAKE) --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_api fuzz_options fuzz_segment
 	tests/fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 # BENCH_RUNS=N: interleaved runs per figure (default 5, quick 3).

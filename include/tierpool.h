@@ -84,8 +84,9 @@ typedef struct tp_pool_config {
     size_t memory_limit;
 } tp_pool_config;
 
-/* Creates a pool (name is copied, up to 31 bytes; NULL allowed). Returns NULL
- * with ENOMEM when out of memory. Any thread may use the pool. */
+/* Creates a pool (name is copied, up to 31 bytes cut at a whole UTF-8
+ * character; NULL allowed: unnamed). Returns NULL with ENOMEM when out of
+ * memory. Any thread may use the pool. */
 TP_API tp_pool *tp_pool_create(const char *name, const tp_pool_config *config);
 /* Releases every block of the pool at once, freed or not, and returns its
  * memory to the OS. No thread may use the pool or its blocks during or after
@@ -144,7 +145,7 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
  * TIERPOOL_STATS_EXACT=1 (stats_exact 1) every call takes a slow path, each
  * block keeps its requested size, and both are exact. */
 
-#define TP_STATS_VERSION 2
+#define TP_STATS_VERSION 3
 #define TP_STATS_CLASSES 60   /* size classes of the small and large tiers */
 
 #define TP_STATS_POOL_FIELDS(X)                                                                       \
@@ -156,6 +157,7 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(peak_live_bytes, gauge, bytes, "highest live bytes (exact if stats_exact, else as reads saw)")   \
     X(pages, gauge, , "slab pages in use")                                                             \
     X(page_bytes, gauge, bytes, "bytes of slab pages in use")                                          \
+    X(occupied_page_bytes, gauge, bytes, "bytes of slab pages holding at least one live block")       \
     X(peak_page_bytes, gauge, bytes, "highest bytes of slab pages and huge blocks so far")             \
     X(committed_bytes, gauge, bytes, "bytes in pages, free slices not yet purged, and huge mappings")  \
     X(resident_bytes, gauge, bytes, "bytes of the pool's mappings resident in RAM (mincore)")          \
@@ -171,7 +173,8 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(purge_delay_ms, gauge, ms, "current purge delay (adapts to reuse)")                              \
     X(internal_waste_bytes, gauge, bytes, "usable minus requested bytes of live blocks")               \
     X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")                        \
-    X(stats_exact, gauge, , "1 if requested and peak bytes are exact (TIERPOOL_STATS_EXACT=1)")
+    X(stats_exact, gauge, , "1 if requested and peak bytes are exact (TIERPOOL_STATS_EXACT=1)")   \
+    X(memory_limit_bytes, gauge, bytes, "the pool's memory_limit on mapped bytes, 0 for none")
 
 #define TP_STATS_CLASS_FIELDS(X)                                                                       \
     X(block_size, gauge, bytes, "block size of the class")                                             \
@@ -197,8 +200,15 @@ typedef struct tp_stats {
     uint32_t version;         /* TP_STATS_VERSION of the library that filled it */
     uint32_t size;            /* sizeof(tp_stats) of the library that filled it */
     char pool[32];            /* pool name, or "process" for all pools */
+    uint32_t pool_id;         /* tells the pools of a process apart, names alike or not;
+                               * 0 for the default pool, UINT32_MAX for "process" */
+    uint32_t reserved;
     TP_STATS_POOL_FIELDS(TP_STATS_DECLARE)
-    double fragmentation;     /* (internal + external waste) / committed bytes, 0..1 */
+    double fragmentation;     /* 1 - requested live bytes / (occupied page bytes + large and
+                               * huge blocks' bytes),
+                               * 0..1: the waste in memory that holds live blocks; 0 when
+                               * nothing is live (free memory kept is a cache, not waste
+                               * between blocks: see external_waste_bytes) */
     tp_class_stats classes[TP_STATS_CLASSES];
 #undef TP_STATS_DECLARE
 } tp_stats;

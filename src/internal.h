@@ -175,6 +175,21 @@ void tpi_stats_init(void);
  * a published snapshot. */
 void tpi_stats_format(const tp_stats *pools, size_t count, const tp_stats *process, int format,
                       void (*write)(void *arg, const char *text), void *arg);
+/* escape.c: a name (at most len bytes, or up to its NUL) escaped for an
+ * output into dst (cap bytes, always NUL-terminated, whole escapes only);
+ * returns the length written. 6 * len + 1 bytes always hold it. */
+typedef enum { TPI_ESCAPE_TEXT, TPI_ESCAPE_JSON, TPI_ESCAPE_PROMETHEUS } tpi_escape_style;
+size_t tpi_escape(char *dst, size_t cap, const char *src, size_t len, tpi_escape_style style);
+/* escape.c: the length of the longest prefix of s of at most max bytes that
+ * does not split a UTF-8 character. */
+size_t tpi_utf8_prefix(const char *s, size_t max);
+/* stats.c: the Prometheus text of `count` pools, every sample labelled
+ * prefix[i] (such as `pid="7",comm="app",`; none if prefix is NULL), then
+ * pool and pool_id; the per-class families only if `classes`. A prefix may
+ * take TPI_PROM_LABELS_CAP - 256 bytes. */
+#define TPI_PROM_LABELS_CAP 768
+void tpi_stats_prometheus(const tp_stats *pools, size_t count, const char *const *prefix, bool classes,
+                          void (*write)(void *arg, const char *text), void *arg);
 /* Reads the options and sets up thread exit and fork handling, once. */
 void tpi_process_ensure_init(void);
 

@@ -4,7 +4,8 @@
  * to (TIERPOOL_PUBLISH=1), and the lock-free way to read it. Shared by the
  * library (monitor.c, the writer) and the `tierpool` tool (the reader).
  *
- * The segment is the POSIX shared memory object "/tierpool.<pid>". The writer
+ * The segment is the POSIX shared memory object "/tierpool.<pid>" (or
+ * "/tierpool.<pid>.<suffix>" when another user holds that name). The writer
  * bumps `seq` to odd, writes, bumps it to even; a reader copies the snapshot
  * and keeps it only if `seq` was even and unchanged around the copy.
  */
@@ -17,9 +18,10 @@
 
 #include "tierpool.h"
 
-#define TPI_SHM_MAGIC 0x74706d6f6e697431ULL /* "tpmonit1" */
+#define TPI_SHM_MAGIC 0x74706d6f6e697432ULL /* "tpmonit2" */
 #define TPI_SHM_POOLS 32                    /* pools published, beyond that summed only */
-#define TPI_SHM_NAME_FORMAT "/tierpool.%ld"
+#define TPI_SHM_PREFIX "tierpool."        /* names in /dev/shm: tierpool.<pid>[.<suffix>] */
+#define TPI_SHM_NAME_FORMAT "/" TPI_SHM_PREFIX "%ld"
 
 typedef struct tpi_shm {
     uint64_t magic;          /* TPI_SHM_MAGIC once the writer set it up */
@@ -31,6 +33,8 @@ typedef struct tpi_shm {
     uint64_t interval_ms;    /* how often the writer updates */
     uint32_t pool_count;     /* pools[] entries in use */
     uint32_t reserved;
+    uint64_t pid_ns;         /* inode of the writer's pid namespace (0: unknown): pid means
+                              * this process only to a reader in the same namespace */
     tp_stats process;        /* all pools together */
     tp_stats pools[TPI_SHM_POOLS];
 } tpi_shm;

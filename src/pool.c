@@ -354,7 +354,7 @@ void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc)
 static void tpi_pool_set_name(tp_pool *pool, const char *name)
 {
     memset(pool->name, 0, sizeof pool->name);
-    if (name) strncpy(pool->name, name, sizeof pool->name - 1);
+    if (name) memcpy(pool->name, name, tpi_utf8_prefix(name, sizeof pool->name - 1)); /* whole characters */
 }
 
 tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)

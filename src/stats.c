@@ -96,7 +96,9 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
             tp_class_stats *cs = &out->classes[page->class_index];
             cs->pages++;
             cs->page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
-            cs->live_blocks += tpi_page_used(page);
+            uint32_t used = tpi_page_used(page);
+            cs->live_blocks += used;
+            if (used) out->occupied_page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
         }
         dirty += (size_t)__builtin_popcountll(c->dirty_slices & c->free_slices) << TPI_SLICE_SHIFT;
         out->resident_bytes += tpi_resident(c, TPI_CHUNK_SIZE);
@@ -126,6 +128,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     out->huge_cached_bytes += pool->huge_cache_bytes;
     out->committed_bytes += pool->page_bytes + dirty + pool->huge_live_bytes + pool->huge_cache_bytes;
     out->mapped_bytes += pool->mapped;
+    out->memory_limit_bytes += pool->memory_limit;
     out->peak_page_bytes += pool->peak_page_bytes;
     out->purges += pool->purges;
     out->purged_bytes += pool->purged_bytes;
@@ -171,25 +174,33 @@ static void tpi_stats_finish(tp_pool *pool, tp_stats *out, const uint64_t *reque
     if (out->live_requested_bytes > out->live_bytes) out->live_requested_bytes = out->live_bytes; /* busy */
     out->internal_waste_bytes = out->live_bytes - out->live_requested_bytes;
     out->external_waste_bytes = out->committed_bytes > out->live_bytes ? out->committed_bytes - out->live_bytes : 0;
-    out->fragmentation = out->committed_bytes
-        ? (double)(out->internal_waste_bytes + out->external_waste_bytes) / (double)out->committed_bytes
+    /* Waste between and inside live blocks, over the memory holding them:
+     * empty pages and unpurged free slices are memory kept for reuse, which
+     * external_waste_bytes shows, so an idle pool reads 0. */
+    uint64_t holding = out->occupied_page_bytes + out->huge_bytes;
+    for (unsigned cls = TPI_SLAB_CLASSES; cls < TPI_CLASS_COUNT; cls++)
+        holding += out->classes[cls].live_bytes; /* a large block's run is its own */
+    out->fragmentation = holding && out->live_blocks
+        ? 1.0 - (double)out->live_requested_bytes / (double)holding
         : 0.0;
+    if (out->fragmentation < 0.0) out->fragmentation = 0.0;
     if (out->fragmentation > 1.0) out->fragmentation = 1.0;
 }
 
-static void tpi_stats_begin(tp_stats *out, const char *name)
+static void tpi_stats_begin(tp_stats *out, const char *name, uint32_t id)
 {
     memset(out, 0, sizeof *out);
     out->version = TP_STATS_VERSION;
     out->size = sizeof *out;
     snprintf(out->pool, sizeof out->pool, "%s", name);
+    out->pool_id = id;
 }
 
 static void tpi_stats_of_pool(tp_pool *pool, tp_stats *out)
 {
     uint64_t requested[2 * TPI_CLASS_COUNT] = {0};
     pthread_mutex_lock(&pool->lock);
-    tpi_stats_begin(out, pool->name);
+    tpi_stats_begin(out, pool->name, pool->id);
     tpi_stats_gather(pool, out, requested);
     pthread_mutex_unlock(&pool->lock);
     tpi_stats_finish(pool, out, requested);
@@ -220,7 +231,7 @@ int tp_stats_get(tp_pool *pool, tp_stats *out)
         return 0;
     }
     uint64_t requested[2 * TPI_CLASS_COUNT] = {0};
-    tpi_stats_begin(out, "process");
+    tpi_stats_begin(out, "process", UINT32_MAX);
     tpi_process_sum sum = {out, requested};
     tpi_pools_each(tpi_stats_add_pool, &sum);
     tpi_stats_finish(NULL, out, requested);
@@ -236,7 +247,7 @@ typedef struct tpi_emitter {
 
 __attribute__((format(printf, 2, 3))) static void tpi_emit(tpi_emitter *e, const char *fmt, ...)
 {
-    char line[512];
+    char line[TPI_PROM_LABELS_CAP + 256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
@@ -248,25 +259,8 @@ __attribute__((format(printf, 2, 3))) static void tpi_emit(tpi_emitter *e, const
 #define TPI_IS_COUNTER_gauge 0
 #define TPI_IS_COUNTER(kind) TPI_IS_COUNTER_##kind
 
-/* The label value of a pool name for Prometheus and the JSON string: \, "
- * and newlines escaped; other control characters dropped. */
-static void tpi_escape(char *dst, size_t cap, const char *src)
-{
-    size_t n = 0;
-    for (; *src && n + 3 < cap; src++) {
-        char c = *src;
-        if (c == '\\' || c == '"') {
-            dst[n++] = '\\';
-            dst[n++] = c;
-        } else if (c == '\n') {
-            dst[n++] = '\\';
-            dst[n++] = 'n';
-        } else if ((unsigned char)c >= 0x20) {
-            dst[n++] = c;
-        }
-    }
-    dst[n] = 0;
-}
+/* Pool names as each format needs them (escape.c): 6 bytes an input byte. */
+#define TPI_NAME_CAP (6 * sizeof(((tp_stats *)0)->pool) + 1)
 
 static bool tpi_class_used(const tp_class_stats *c)
 {
@@ -277,13 +271,16 @@ static bool tpi_class_used(const tp_class_stats *c)
 
 static void tpi_write_text(tpi_emitter *e, const tp_stats *s)
 {
-    tpi_emit(e, "tierpool statistics: pool \"%s\"\n", s->pool);
+    char name[TPI_NAME_CAP];
+    tpi_escape(name, sizeof name, s->pool, sizeof s->pool, TPI_ESCAPE_TEXT);
+    if (s->pool_id == UINT32_MAX) tpi_emit(e, "tierpool statistics: pool \"%s\"\n", name);
+    else tpi_emit(e, "tierpool statistics: pool \"%s\" (id %u)\n", name, s->pool_id);
 #define TPI_TEXT_FIELD(name, kind, unit, help) \
     tpi_emit(e, "  %-22s %16llu %-7s %s\n", #name, (unsigned long long)s->name, #unit, help);
     TP_STATS_POOL_FIELDS(TPI_TEXT_FIELD)
 #undef TPI_TEXT_FIELD
     tpi_emit(e, "  %-22s %15.2f%% %-7s %s\n", "fragmentation", 100.0 * s->fragmentation, "",
-             "internal plus external waste over committed bytes");
+             "waste in the memory holding live blocks (0 if none)");
     tpi_emit(e, "\n  %10s %12s %12s %10s %12s %7s %12s %9s %9s %9s %4s\n", "class", "allocs", "frees", "live",
              "live bytes", "pages", "page bytes", "refills", "flushes", "remote", "keep");
     for (unsigned i = 0; i < TP_STATS_CLASSES; i++) {
@@ -302,9 +299,10 @@ static void tpi_write_text(tpi_emitter *e, const tp_stats *s)
 
 static void tpi_write_json_pool(tpi_emitter *e, const tp_stats *s, const char *key)
 {
-    char name[80];
-    tpi_escape(name, sizeof name, s->pool);
+    char name[TPI_NAME_CAP];
+    tpi_escape(name, sizeof name, s->pool, sizeof s->pool, TPI_ESCAPE_JSON);
     tpi_emit(e, "%s{\"pool\": \"%s\"", key, name);
+    if (s->pool_id != UINT32_MAX) tpi_emit(e, ", \"pool_id\": %u", s->pool_id);
 #define TPI_JSON_FIELD(name, kind, unit, help) tpi_emit(e, ", \"" #name "\": %llu", (unsigned long long)s->name);
     TP_STATS_POOL_FIELDS(TPI_JSON_FIELD)
 #undef TPI_JSON_FIELD
@@ -356,38 +354,48 @@ static void tpi_prom_value(tpi_emitter *e, const char *metric, const char *label
     else tpi_emit(e, "%s{%s} %.3f\n", metric, labels, (double)value * scale);
 }
 
-static void tpi_write_prometheus(tpi_emitter *e, const tp_stats *pools, size_t count)
+/* The labels of pool i: its prefix, then pool and pool_id. */
+static void tpi_prom_labels(char *dst, size_t cap, const tp_stats *pools, const char *const *prefix, size_t i)
 {
-    char name[80], metric[96], labels[160];
+    char name[TPI_NAME_CAP];
+    tpi_escape(name, sizeof name, pools[i].pool, sizeof pools[i].pool, TPI_ESCAPE_PROMETHEUS);
+    snprintf(dst, cap, "%spool=\"%s\",pool_id=\"%u\"", prefix ? prefix[i] : "", name, pools[i].pool_id);
+}
+
+void tpi_stats_prometheus(const tp_stats *pools, size_t count, const char *const *prefix, bool classes,
+                          void (*write)(void *arg, const char *text), void *arg)
+{
+    tpi_emitter emitter = {write, arg}, *e = &emitter;
+    char metric[96], labels[TPI_PROM_LABELS_CAP], class_labels[TPI_PROM_LABELS_CAP + 32];
 #define TPI_PROM_FIELD(field, kind, unit, help)                                                      \
     tpi_prom_name(metric, sizeof metric, "", TPI_PROM_NAME(field, unit), TPI_IS_COUNTER(kind) ? "_total" : ""); \
     tpi_emit(e, "# HELP %s %s.\n# TYPE %s %s\n", metric, help, metric, #kind);                      \
     for (size_t i = 0; i < count; i++) {                                                              \
-        tpi_escape(name, sizeof name, pools[i].pool);                                                 \
-        snprintf(labels, sizeof labels, "pool=\"%s\"", name);                                         \
+        tpi_prom_labels(labels, sizeof labels, pools, prefix, i);                                     \
         tpi_prom_value(e, metric, labels, pools[i].field, TPI_PROM_SCALE(unit));                      \
     }
     TP_STATS_POOL_FIELDS(TPI_PROM_FIELD)
 #undef TPI_PROM_FIELD
-    tpi_emit(e, "# HELP tierpool_fragmentation_ratio Internal plus external waste over committed bytes.\n");
+    tpi_emit(e, "# HELP tierpool_fragmentation_ratio Waste over the memory holding live blocks.\n");
     tpi_emit(e, "# TYPE tierpool_fragmentation_ratio gauge\n");
     for (size_t i = 0; i < count; i++) {
-        tpi_escape(name, sizeof name, pools[i].pool);
-        tpi_emit(e, "tierpool_fragmentation_ratio{pool=\"%s\"} %.6f\n", name, pools[i].fragmentation);
+        tpi_prom_labels(labels, sizeof labels, pools, prefix, i);
+        tpi_emit(e, "tierpool_fragmentation_ratio{%s} %.6f\n", labels, pools[i].fragmentation);
     }
+    if (!classes) return;
 #define TPI_PROM_CLASS_FIELD(field, kind, unit, help)                                                 \
     if (strcmp(#field, "block_size") != 0) {                                                          \
         tpi_prom_name(metric, sizeof metric, "class_", TPI_PROM_NAME(field, unit),                    \
                       TPI_IS_COUNTER(kind) ? "_total" : "");                                          \
         tpi_emit(e, "# HELP %s Per size class: %s.\n# TYPE %s %s\n", metric, help, metric, #kind);    \
         for (size_t i = 0; i < count; i++) {                                                          \
-            tpi_escape(name, sizeof name, pools[i].pool);                                             \
+            tpi_prom_labels(labels, sizeof labels, pools, prefix, i);                                 \
             for (unsigned k = 0; k < TP_STATS_CLASSES; k++) {                                         \
                 const tp_class_stats *c = &pools[i].classes[k];                                       \
                 if (!tpi_class_used(c)) continue;                                                     \
-                snprintf(labels, sizeof labels, "pool=\"%s\",size_class=\"%llu\"", name,              \
+                snprintf(class_labels, sizeof class_labels, "%s,size_class=\"%llu\"", labels,         \
                          (unsigned long long)c->block_size);                                          \
-                tpi_prom_value(e, metric, labels, c->field, TPI_PROM_SCALE(unit));                    \
+                tpi_prom_value(e, metric, class_labels, c->field, TPI_PROM_SCALE(unit));              \
             }                                                                                         \
         }                                                                                             \
     }
@@ -414,7 +422,7 @@ void tpi_stats_format(const tp_stats *pools, size_t count, const tp_stats *proce
 {
     tpi_emitter e = {write, arg};
     if (format == TP_STATS_PROMETHEUS) {
-        tpi_write_prometheus(&e, pools, count);
+        tpi_stats_prometheus(pools, count, NULL, true, write, arg);
         return;
     }
     if (format == TP_STATS_JSON) tpi_emit(&e, "{\"version\": %d, \"pools\": [", TP_STATS_VERSION);

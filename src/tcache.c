@@ -225,6 +225,7 @@ static void tpi_tcache_purge_free_blocks(tpi_tcache *tc)
     if (!purged) return;
     pthread_mutex_lock(&tc->pool->lock);
     tc->pool->purged_bytes += purged;
+    tc->pool->purges++; /* a pass that gave memory back, as purge.c counts them */
     pthread_mutex_unlock(&tc->pool->lock);
 }
 

@@ -12,8 +12,9 @@ set(TPC_SANITIZE "")
 if(TP_SANITIZE)
   set(TPC_SANITIZE --sanitize=${TP_SANITIZE})
 endif()
-set(TPC_CASES stats_json stats_prometheus stats_same_as_library not_publishing list top preload record_plot
-  exporter classes options bench help)
+set(TPC_CASES stats_json stats_prometheus stats_same_as_library not_publishing list top preload record_plot record_ring
+  exporter exporter_slow_clients exporter_fleet names untrusted_segments squatted_name children_exit
+  exec_child truncated_segment contrib classes options bench help)
 foreach(case ${TPC_CASES})
   add_test(NAME cli_${case} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli/run.sh ${case}
     --tool $<TARGET_FILE:tierpool-cli> --publisher $<TARGET_FILE:cli_publisher>

@@ -87,7 +87,10 @@ static void check_pool(const tp_stats *s, const char *name, size_t size, uint64_
     CHECK_EQ(s->huge_blocks, 0);
     CHECK_EQ(s->purge_delay_ms, (uint64_t)tp_option_get("purge_delay"));
     CHECK_EQ(s->external_waste_bytes, s->committed_bytes - s->live_bytes);
-    double frag = (double)(s->internal_waste_bytes + s->external_waste_bytes) / (double)s->committed_bytes;
+    /* Fragmentation: the waste in the memory holding live blocks. */
+    CHECK_LE(s->occupied_page_bytes, s->page_bytes);
+    CHECK_GE(s->occupied_page_bytes, (live + per_page - 1) / per_page * tpi_classes[tpi_class_of(size)].slices * TPI_SLICE_SIZE);
+    double frag = live ? 1.0 - (double)s->live_requested_bytes / (double)s->occupied_page_bytes : 0.0;
     CHECK(s->fragmentation > frag - 1e-9 && s->fragmentation < frag + 1e-9);
 }
 
@@ -203,8 +206,12 @@ static void test_writers(void)
     CHECK(strstr(out.text, "live_blocks") != NULL);
     out.len = 0;
     CHECK_EQ(tp_stats_write(pool, TP_STATS_JSON, sink_write, &out), 0);
-    char head[64];
-    snprintf(head, sizeof head, "{\"version\": %d, \"pools\": [{\"pool\": \"say \\\"hi\\\"\\n\"", TP_STATS_VERSION);
+    tp_stats got;
+    CHECK_EQ(tp_stats_get(pool, &got), 0);
+    CHECK(got.pool_id != 0 && got.pool_id != UINT32_MAX);
+    char head[96], labels[96];
+    snprintf(head, sizeof head, "{\"version\": %d, \"pools\": [{\"pool\": \"say \\\"hi\\\"\\n\", \"pool_id\": %u,",
+             TP_STATS_VERSION, got.pool_id);
     CHECK(strncmp(out.text, head, strlen(head)) == 0);
     CHECK(strstr(out.text, "\"block_size\": 224") != NULL);
     out.len = 0;
@@ -213,10 +220,29 @@ static void test_writers(void)
     out.len = 0;
     CHECK_EQ(tp_stats_write(pool, TP_STATS_PROMETHEUS, sink_write, &out), 0);
     CHECK(strstr(out.text, "# TYPE tierpool_allocs_total counter\n") != NULL);
-    CHECK(strstr(out.text, "tierpool_live_blocks{pool=\"say \\\"hi\\\"\\n\"} 1\n") != NULL);
-    CHECK(strstr(out.text, "tierpool_class_allocs_total{pool=\"say \\\"hi\\\"\\n\",size_class=\"224\"} 1\n") != NULL);
+    snprintf(labels, sizeof labels, "pool=\"say \\\"hi\\\"\\n\",pool_id=\"%u\"", got.pool_id);
+    char line[256];
+    snprintf(line, sizeof line, "tierpool_live_blocks{%s} 1\n", labels);
+    CHECK(strstr(out.text, line) != NULL);
+    snprintf(line, sizeof line, "tierpool_class_allocs_total{%s,size_class=\"224\"} 1\n", labels);
+    CHECK(strstr(out.text, line) != NULL);
     CHECK(strstr(out.text, "tierpool_purge_delay_seconds{") != NULL);
     CHECK_EQ(tp_stats_write(pool, 7, sink_write, &out), -1);
+    /* A name cut to 31 bytes keeps whole UTF-8 characters; control
+     * characters are escaped in every format, not dropped. */
+    tp_pool *cut = tp_pool_create("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9", NULL);
+    CHECK_EQ(strlen(tp_pool_name(cut)), 30);
+    tp_pool_destroy(cut);
+    tp_pool *ctl = tp_pool_create("a\x1b[2Jb\xff", NULL);
+    CHECK(tp_pool_malloc(ctl, 16) != NULL);
+    const char *want[] = {"pool \"a\\x1b[2Jb\\xff\"", "\"pool\": \"a\\u001b[2Jb\\\\xff\"", "{pool=\"a\\\\x1b[2Jb\\\\xff\""};
+    for (int format = TP_STATS_TEXT; format <= TP_STATS_PROMETHEUS; format++) {
+        out.len = 0;
+        CHECK_EQ(tp_stats_write(ctl, format, sink_write, &out), 0);
+        CHECK(strstr(out.text, want[format]) != NULL);
+        CHECK(strchr(out.text, '\x1b') == NULL);
+    }
+    tp_pool_destroy(ctl);
     CHECK_EQ(tp_stats_get(pool, NULL), -1);
     tp_free(p);
     tp_pool_destroy(pool);

@@ -23,9 +23,20 @@ void cli_print_help(const command *cmd, FILE *out)
 
 /* ---- arguments -------------------------------------------------------------------- */
 
-cli_parser cli_parser_init(const command *cmd, int argc, char **argv)
+cli_parser cli_parser_init(const command *cmd, int argc, char **argv, const char *short_options,
+                           const struct option *options)
 {
-    return (cli_parser){.cmd = cmd, .argc = argc, .argv = argv, .next = 1};
+    static char shorts[64];
+    bool stop_at_argument = short_options[0] == '+';
+    snprintf(shorts, sizeof shorts, "%s:h%s", stop_at_argument ? "+" : "", short_options + stop_at_argument);
+    cli_parser p = {.cmd = cmd, .argc = argc, .argv = argv, .short_options = shorts, .options = options};
+    size_t n = 0;
+    for (; options && options[n].name && n < sizeof p.all / sizeof p.all[0] - 2; n++) p.all[n] = options[n];
+    p.all[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    p.all[n] = (struct option){0};
+    optind = 0; /* a fresh scan (GNU: also resets getopt's state) */
+    opterr = 0;
+    return p;
 }
 
 int cli_usage_error(cli_parser *p, const char *fmt, ...)
@@ -46,62 +57,51 @@ int cli_stop_status(const cli_parser *p)
     return p->failed ? EXIT_USAGE : 0;
 }
 
-const char *cli_next(cli_parser *p)
+const char *cli_option_name(const cli_parser *p)
 {
-    if (p->failed || p->help || p->next >= p->argc) return NULL;
-    const char *arg = p->argv[p->next++];
-    if (!p->options_done && strcmp(arg, "--") == 0) {
-        p->options_done = true;
-        return cli_next(p);
-    }
-    if (!p->options_done && (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
-        cli_print_help(p->cmd, stdout);
-        p->help = true;
-        return NULL;
-    }
+    /* getopt has moved optind past the option (and its value): find it back */
+    const char *arg = p->argv[optind - 1];
+    if (optarg && arg == optarg && optind >= 2) arg = p->argv[optind - 2]; /* "-n 1" */
     return arg;
 }
 
-bool cli_is_option(const cli_parser *p, const char *arg)
+int cli_getopt(cli_parser *p)
 {
-    return !p->options_done && arg[0] == '-' && arg[1] != '\0';
-}
-
-bool cli_is(const cli_parser *p, const char *arg, const char *long_name, const char *short_name)
-{
-    if (!cli_is_option(p, arg)) return false;
-    if (short_name && strcmp(arg, short_name) == 0) return true;
-    size_t n = strlen(long_name);
-    return strncmp(arg, long_name, n) == 0 && (arg[n] == '\0' || arg[n] == '=');
-}
-
-const char *cli_value(cli_parser *p, const char *arg)
-{
-    const char *eq = strchr(arg, '=');
-    if (arg[1] == '-' && eq) return eq + 1;
-    if (p->next >= p->argc) {
-        cli_usage_error(p, "%s needs a value", arg);
-        return NULL;
+    if (p->failed || p->help) return -1;
+    int opt = getopt_long(p->argc, p->argv, p->short_options, p->all, NULL);
+    if (opt == 'h') {
+        cli_print_help(p->cmd, stdout);
+        p->help = true;
+        return -1;
     }
-    return p->argv[p->next++];
+    if (opt == '?') {
+        if (optopt && optopt < 256) cli_usage_error(p, "unknown option -%c", optopt);
+        else cli_usage_error(p, "unknown option %s", p->argv[optind - 1]);
+        return -1;
+    }
+    if (opt == ':') {
+        cli_usage_error(p, "%s needs a value", p->argv[optind - 1]);
+        return -1;
+    }
+    return opt;
 }
 
-void cli_positional(cli_parser *p, const char *arg, const char **slot)
+const char *cli_next_argument(cli_parser *p)
 {
-    if (cli_is_option(p, arg)) cli_usage_error(p, "unknown option %s", arg);
-    else if (*slot) cli_usage_error(p, "unexpected argument '%s'", arg);
-    else *slot = arg;
+    if (p->failed || p->help || optind >= p->argc) return NULL;
+    return p->argv[optind++];
 }
 
 void cli_pid_argument(cli_parser *p, const char *arg, pid_t *pid)
 {
-    const char *text = *pid ? "" : NULL;
-    cli_positional(p, arg, &text);
-    if (!p->failed && !cli_parse_pid(text, pid)) cli_usage_error(p, "'%s' is not a process id", text);
+    if (*pid) cli_usage_error(p, "unexpected argument '%s'", arg);
+    else if (!cli_parse_pid(arg, pid)) cli_usage_error(p, "'%s' is not a process id", arg);
 }
 
 bool cli_finish(cli_parser *p, const char *missing)
 {
+    const char *extra;
+    if (!p->help && !p->failed && (extra = cli_next_argument(p))) cli_usage_error(p, "unexpected argument '%s'", extra);
     if (p->help || p->failed) return false;
     if (missing) cli_usage_error(p, "%s", missing);
     return !missing;
@@ -109,32 +109,35 @@ bool cli_finish(cli_parser *p, const char *missing)
 
 int cli_no_arguments(const command *cmd, int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(cmd, argc, argv);
-    const char *arg = cli_next(&p);
-    if (arg) cli_usage_error(&p, "unexpected argument '%s'", arg);
+    cli_parser p = cli_parser_init(cmd, argc, argv, "", NULL);
+    while (cli_getopt(&p) != -1) {
+    }
     return cli_finish(&p, NULL) ? -1 : cli_stop_status(&p);
 }
 
-bool cli_duration_value(cli_parser *p, const char *arg, uint64_t *ms)
+bool cli_duration_value(cli_parser *p, uint64_t min_ms, uint64_t *ms)
 {
-    const char *value = cli_value(p, arg);
-    if (!value) return false;
-    if (!cli_parse_duration(value, ms) || *ms == 0) {
-        cli_usage_error(p, "%s: '%s' is not a duration (e.g. 250ms, 1s, 1.5s, 2m)", arg, value);
+    const char *name = cli_option_name(p);
+    if (!cli_parse_duration(optarg, ms) || *ms == 0) {
+        cli_usage_error(p, "%s: '%s' is not a duration (250ms, 1s, 1.5s, 2m; a bare number is milliseconds)", name,
+                        optarg);
+        return false;
+    }
+    if (*ms < min_ms) {
+        cli_usage_error(p, "%s: %s is %llu ms, below %llu ms (a bare number is milliseconds: 1s, 250ms)", name,
+                        optarg, (unsigned long long)*ms, (unsigned long long)min_ms);
         return false;
     }
     return true;
 }
 
-bool cli_count_value(cli_parser *p, const char *arg, long *count)
+bool cli_count_value(cli_parser *p, long *count)
 {
-    const char *value = cli_value(p, arg);
-    if (!value) return false;
     char *end;
     errno = 0;
-    long n = strtol(value, &end, 10);
-    if (end == value || *end || errno || n <= 0) {
-        cli_usage_error(p, "%s: '%s' is not a positive number", arg, value);
+    long n = strtol(optarg, &end, 10);
+    if (end == optarg || *end || errno || n <= 0) {
+        cli_usage_error(p, "%s: '%s' is not a positive number", cli_option_name(p), optarg);
         return false;
     }
     *count = n;
@@ -160,8 +163,8 @@ bool cli_parse_duration(const char *text, uint64_t *ms)
     double v = strtod(text, &end);
     if (end == text || errno || !(v >= 0) || !isfinite(v)) return false;
     double scale;
-    if (*end == '\0' || strcmp(end, "s") == 0) scale = 1000.0;
-    else if (strcmp(end, "ms") == 0) scale = 1.0;
+    if (strcmp(end, "s") == 0) scale = 1000.0;
+    else if (*end == '\0' || strcmp(end, "ms") == 0) scale = 1.0;
     else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0) scale = 60000.0;
     else if (strcmp(end, "h") == 0) scale = 3600000.0;
     else return false;

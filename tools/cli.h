@@ -49,36 +49,43 @@ bool cli_find_library(char *out, size_t size);
 void cli_print_help(const command *cmd, FILE *out);
 
 /* ---- arguments ----
- * Options are "-x VALUE", "--name VALUE" or "--name=VALUE"; "--" ends them.
- * Each command walks its arguments with cli_next and matches options with
- * cli_is; on a usage error the parser prints a message and sets `failed`. */
+ * Options are parsed with getopt_long: "-n 1" and "-n1", "--iterations 1"
+ * and "--iterations=1", options before or after the positional arguments,
+ * "--" ends them. Each command lists its options in a struct option table
+ * (each with a short letter, or a value above 255 for a long-only one) and
+ * walks them with cli_getopt; -h/--help is added to every command. On a
+ * usage error the parser prints a message and sets `failed`. */
+#include <getopt.h>
+
 typedef struct cli_parser {
     const command *cmd;
     int argc;
     char **argv;
-    int next;
-    bool options_done; /* after "--" */
+    const char *short_options;     /* getopt's, ':' first */
+    const struct option *options;  /* the command's, without help */
+    struct option all[24];         /* the command's and help */
     bool failed;
-    bool help;         /* --help or -h was given (and printed) */
+    bool help;                     /* --help or -h was given (and printed) */
 } cli_parser;
 
-cli_parser cli_parser_init(const command *cmd, int argc, char **argv);
-/* The next argument, or NULL at the end, after a usage error or --help. */
-const char *cli_next(cli_parser *p);
-/* Whether `arg` is an option (and not a positional one after "--"). */
-bool cli_is_option(const cli_parser *p, const char *arg);
-/* Whether `arg` is the option long_name ("--interval", also "--interval=...")
- * or short_name ("-i", may be NULL). */
-bool cli_is(const cli_parser *p, const char *arg, const char *long_name, const char *short_name);
-/* The value of option `arg`: after its '=' or the next argument. */
-const char *cli_value(cli_parser *p, const char *arg);
-/* Values parsed from the option `arg`; false after a usage error. */
-bool cli_duration_value(cli_parser *p, const char *arg, uint64_t *ms);
-bool cli_count_value(cli_parser *p, const char *arg, long *count);
-/* The one positional argument: its value goes to *slot; a usage error for
- * an unknown option or a second argument. */
-void cli_positional(cli_parser *p, const char *arg, const char **slot);
-/* The same for a process id. */
+/* short_options as getopt takes them, without 'h' and without the leading
+ * ':' (added here); options may be NULL. A leading '+' stops at the first
+ * positional argument (for `run PROGRAM ARGS`). */
+cli_parser cli_parser_init(const command *cmd, int argc, char **argv, const char *short_options,
+                           const struct option *options);
+/* The next option's value (its short letter or long-only value), or -1 at
+ * the end of the options, after a usage error or --help. Its argument is in
+ * optarg; the option as given is cli_option_name. */
+int cli_getopt(cli_parser *p);
+/* The option getopt just returned, as given ("-n", "--iterations"). */
+const char *cli_option_name(const cli_parser *p);
+/* The next positional argument (after cli_getopt returned -1), or NULL. */
+const char *cli_next_argument(cli_parser *p);
+/* Values of the current option's argument; false after a usage error. */
+bool cli_duration_value(cli_parser *p, uint64_t min_ms, uint64_t *ms);
+bool cli_count_value(cli_parser *p, long *count);
+/* A positional process id into *pid: a usage error if it is not one, or if
+ * *pid is already set. */
 void cli_pid_argument(cli_parser *p, const char *arg, pid_t *pid);
 /* After the arguments: false when the command must stop and return
  * cli_stop_status: after --help or a usage error, or when `missing` (what
@@ -90,7 +97,7 @@ int cli_no_arguments(const command *cmd, int argc, char **argv);
 /* A usage error: prints "tierpool CMD: <message>" and a usage line; returns
  * EXIT_USAGE. */
 int cli_usage_error(cli_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* What a command returns once cli_next gave NULL early: 0 after --help,
+/* What a command returns once parsing stopped early: 0 after --help,
  * EXIT_USAGE after an error. */
 int cli_stop_status(const cli_parser *p);
 
@@ -98,7 +105,8 @@ int cli_stop_status(const cli_parser *p);
 
 /* A process id: a positive decimal. */
 bool cli_parse_pid(const char *text, pid_t *pid);
-/* A duration: "250ms", "1s", "1.5s", "2m"; a bare number is seconds. */
+/* A duration: "250ms", "1s", "1.5s", "2m", "1h"; a bare number is
+ * milliseconds, as in the TIERPOOL_* options (docs/tuning.md). */
 bool cli_parse_duration(const char *text, uint64_t *ms);
 /* Bytes with a binary unit: "512", "12.3K", "4.0M", "1.50G". */
 void cli_format_bytes(char *buf, size_t cap, double bytes);

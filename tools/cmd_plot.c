@@ -6,8 +6,10 @@
  * with axes, ticks, grid lines and a legend, under a title.
  *
  * The columns are found by name in the header, so a file with more or
- * fewer columns than record writes today still plots what it has. Rows that
- * are not numbers (the header of a second recording appended to the file)
+ * fewer columns than record writes today still plots what it has. A ring
+ * file (`tierpool record --ring`) is read from its oldest slot. Rows that
+ * are not numbers (the header of a second recording appended to the file,
+ * blank ring slots, or nan, inf or a value past PLOT_MAX in a column drawn)
  * are skipped; where time goes back (a second recording) the lines start
  * anew.
  */
@@ -45,12 +47,23 @@ static int split(char *line, char **fields, int cap)
     return n;
 }
 
+/* Values beyond this (and nan, inf) are not drawn: their row is skipped,
+ * so every coordinate written is a finite number. */
+#define PLOT_MAX 1e15
+
 static bool read_csv(FILE *in, series *s, const char *path)
 {
     char line[4096], *fields[64];
     int index[COLS];
     bool header = false;
+    long ring_rows = 0, ring_next = 0, slot = -1; /* a ring file (tierpool record --ring) */
+    size_t first_new = 0;                        /* rows before it are newer than the ones after */
     while (fgets(line, sizeof line, in)) {
+        if (!header && s->count == 0 && slot < 0 &&
+            sscanf(line, "# tierpool ring rows=%ld next=%ld", &ring_rows, &ring_next) == 2)
+            continue;
+        if (line[0] == '#') continue;
+        if (header && ring_rows && ++slot == ring_next) first_new = s->count;
         int n = split(line, fields, 64);
         if (!header) {
             if (n == 1 && !*fields[0]) continue;
@@ -72,7 +85,8 @@ static bool read_csv(FILE *in, series *s, const char *path)
         for (int c = 0; c < COLS && ok; c++) {
             if (index[c] < 0) continue;
             char *end;
-            ok = index[c] < n && (row[c] = strtod(fields[index[c]], &end), end != fields[index[c]] && !*end);
+            ok = index[c] < n && (row[c] = strtod(fields[index[c]], &end), end != fields[index[c]] && !*end) &&
+                 fabs(row[c]) <= PLOT_MAX;
         }
         if (!ok) continue;
         if (s->count == s->cap) {
@@ -86,6 +100,19 @@ static bool read_csv(FILE *in, series *s, const char *path)
             s->cap = cap;
         }
         memcpy(s->rows[s->count++], row, sizeof row);
+    }
+    /* A ring's rows from the oldest: the slots from `next` on, then those before. */
+    if (ring_rows && first_new > 0 && first_new < s->count) {
+        size_t older = s->count - first_new;
+        double(*rotated)[COLS] = malloc(s->count * sizeof *rotated);
+        if (!rotated) {
+            fprintf(stderr, "tierpool plot: out of memory\n");
+            return false;
+        }
+        memcpy(rotated, s->rows + first_new, older * sizeof *rotated);
+        memcpy(rotated + older, s->rows, first_new * sizeof *rotated);
+        memcpy(s->rows, rotated, s->count * sizeof *rotated);
+        free(rotated);
     }
     if (!s->count) fprintf(stderr, "tierpool plot: %s has no rows to plot\n", path);
     return s->count > 0;
@@ -294,14 +321,19 @@ static void write_svg(FILE *out, const series *s, const char *title)
 
 static int plot(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_plot, argc, argv);
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"title", required_argument, NULL, 256},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_plot, argc, argv, "o:", options);
     const char *input = NULL, *output = NULL, *title = NULL;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--output", "-o")) output = cli_value(&p, arg);
-        else if (cli_is(&p, arg, "--title", NULL)) title = cli_value(&p, arg);
-        else cli_positional(&p, arg, &input);
+    int opt;
+    while ((opt = cli_getopt(&p)) != -1) {
+        if (opt == 'o') output = optarg;
+        else title = optarg;
     }
+    input = cli_next_argument(&p);
     if (!cli_finish(&p, input ? NULL : "no CSV file given")) return cli_stop_status(&p);
 
     FILE *in = strcmp(input, "-") == 0 ? stdin : fopen(input, "r");

@@ -73,27 +73,14 @@ bool cli_find_library(char *out, size_t size)
 
 static int run(int argc, char **argv)
 {
+    static const struct option options[] = {{"stats", no_argument, NULL, 256}, {0}};
+    /* '+': the options end at PROGRAM, whose own options are its own. */
+    cli_parser p = cli_parser_init(&cmd_run, argc, argv, "+", options);
     bool stats = false;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--") == 0) {
-            i++;
-            break;
-        }
-        if (strcmp(argv[i], "--stats") == 0) {
-            stats = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            cli_print_help(&cmd_run, stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "tierpool run: unknown option %s\n", argv[i]);
-            return EXIT_USAGE;
-        }
-    }
-    if (i == argc) {
-        fprintf(stderr, "tierpool run: no program given\nusage: tierpool run %s\n", cmd_run.usage);
-        return EXIT_USAGE;
-    }
+    while (cli_getopt(&p) != -1) stats = true;
+    if (p.help || p.failed) return cli_stop_status(&p);
+    int i = optind;
+    if (i == argc) return cli_usage_error(&p, "no program given");
 
     char library[PATH_MAX];
     if (!cli_find_library(library, sizeof library)) return EXIT_NO_LIBRARY;

@@ -8,21 +8,24 @@
 #include "snapshot.h"
 #include "stats_format.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 static int stats(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_stats, argc, argv);
-    int format = TP_STATS_TEXT;
+    static const struct option options[] = {
+        {"text", no_argument, NULL, 256 + TP_STATS_TEXT},
+        {"json", no_argument, NULL, 256 + TP_STATS_JSON},
+        {"prometheus", no_argument, NULL, 256 + TP_STATS_PROMETHEUS},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_stats, argc, argv, "", options);
+    int format = TP_STATS_TEXT, opt;
     pid_t pid = 0;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--json", NULL)) format = TP_STATS_JSON;
-        else if (cli_is(&p, arg, "--prometheus", NULL)) format = TP_STATS_PROMETHEUS;
-        else if (cli_is(&p, arg, "--text", NULL)) format = TP_STATS_TEXT;
-        else cli_pid_argument(&p, arg, &pid);
-    }
+    while ((opt = cli_getopt(&p)) != -1) format = opt - 256;
+    const char *arg = cli_next_argument(&p);
+    if (arg) cli_pid_argument(&p, arg, &pid);
     if (!cli_finish(&p, pid ? NULL : "no process id given")) return cli_stop_status(&p);
 
     tpi_shm *snap = snapshot_first(cmd_stats.name, pid);
@@ -37,7 +40,7 @@ const command cmd_stats = {
     "stats", "PID [--text|--json|--prometheus]", "print one snapshot of a publishing process's statistics",
     "options:\n"
     "  --text        a table per pool, then the process total (the default)\n"
-    "  --json        {\"version\": 1, \"pools\": [...], \"process\": {...}}\n"
+    "  --json        {\"version\": N, \"pools\": [...], \"process\": {...}}\n"
     "  --prometheus  the Prometheus text format (as `tierpool exporter` serves it)\n"
     "\n"
     "The formats are those of tp_stats_print(NULL, TP_STATS_TEXT/JSON/PROMETHEUS)\n"
@@ -49,8 +52,13 @@ const command cmd_stats = {
 
 static int list(int argc, char **argv)
 {
-    int status = cli_no_arguments(&cmd_list, argc, argv);
-    if (status >= 0) return status;
+    static const struct option options[] = {{"prune", no_argument, NULL, 256}, {0}};
+    cli_parser p = cli_parser_init(&cmd_list, argc, argv, "", options);
+    bool report = false;
+    while (cli_getopt(&p) != -1) report = true;
+    if (!cli_finish(&p, NULL)) return cli_stop_status(&p);
+    size_t removed = snapshot_prune(report ? stdout : NULL);
+    if (report) printf("%zu segment%s left behind removed\n\n", removed, removed == 1 ? "" : "s");
     pid_t pids[256];
     size_t count = snapshot_list(pids, sizeof pids / sizeof pids[0]);
     if (!count) {
@@ -62,8 +70,13 @@ static int list(int argc, char **argv)
 }
 
 const command cmd_list = {
-    "list", "", "list the processes publishing statistics",
+    "list", "[--prune]", "list the processes publishing statistics",
+    "options:\n"
+    "  --prune   say which segments left behind were removed\n"
+    "\n"
     "Lists the processes whose segment /dev/shm/tierpool.PID this user can read,\n"
-    "with their pools, memory and the age of their last snapshot.\n",
+    "with their pools, memory and the age of their last snapshot. Segments left\n"
+    "behind (their process was killed, left by _exit, or called exec) are\n"
+    "removed first when this user may remove them: its own, or any for root.\n",
     list,
 };

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "snapshot.h"
+#include "../src/internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -37,7 +38,7 @@ typedef struct rates {
 
 typedef struct top_view {
     pid_t pid;
-    char name[64];
+    char name[PROCESS_NAME_SHOWN];
     tpi_shm *cur, *base;  /* the latest snapshot, the one before it that differs */
     tpi_shm *next;        /* read into, then swapped with cur if complete */
     rates r;
@@ -116,10 +117,11 @@ static double per_second(uint64_t now, uint64_t before, double seconds)
     return now >= before ? (double)(now - before) / seconds : 0.0;
 }
 
-static const tp_stats *pool_named(const tpi_shm *snap, const char *name)
+/* The pool of that id in a snapshot (names may repeat, ids do not). */
+static const tp_stats *pool_with_id(const tpi_shm *snap, uint32_t id)
 {
     for (uint32_t i = 0; i < snap->pool_count && i < TPI_SHM_POOLS; i++)
-        if (strncmp(snap->pools[i].pool, name, sizeof snap->pools[i].pool) == 0) return &snap->pools[i];
+        if (snap->pools[i].pool_id == id) return &snap->pools[i];
     return NULL;
 }
 
@@ -140,7 +142,7 @@ static void rates_update(top_view *v)
     uint64_t allocs = b->process.allocs - a->process.allocs, refills = b->process.refills - a->process.refills;
     r->hit = b->process.allocs > a->process.allocs && refills <= allocs ? 1.0 - (double)refills / (double)allocs : -1;
     for (uint32_t i = 0; i < b->pool_count && i < TPI_SHM_POOLS; i++) {
-        const tp_stats *old = pool_named(a, b->pools[i].pool);
+        const tp_stats *old = pool_with_id(a, b->pools[i].pool_id);
         r->pool_allocs[i] = old ? per_second(b->pools[i].allocs, old->allocs, r->seconds) : 0.0;
     }
     for (unsigned k = 0; k < TP_STATS_CLASSES; k++)
@@ -236,20 +238,29 @@ static void draw_header(top_view *v)
     line(v, "%s", "");
 }
 
+/* A pool's name as shown: escaped, and "(unnamed N)" for an empty one. */
+#define TOP_NAME_CAP (6 * sizeof(((tp_stats *)0)->pool) + 1)
+static void pool_shown(char *buf, const tp_stats *p)
+{
+    if (!p->pool[0]) snprintf(buf, TOP_NAME_CAP, "(unnamed %u)", p->pool_id);
+    else tpi_escape(buf, TOP_NAME_CAP, p->pool, sizeof p->pool, TPI_ESCAPE_TEXT);
+}
+
 static void draw_pools(top_view *v)
 {
     line(v, "%-20s %10s %9s %9s %9s %9s %9s %7s %6s", "POOL", "BLOCKS", "LIVE", "COMMITTED", "RESIDENT", "MAPPED",
          "ALLOCS/S", "HIT%", "FRAG%");
     for (uint32_t i = 0; i < v->cur->pool_count && i < TPI_SHM_POOLS; i++) {
         const tp_stats *p = &v->cur->pools[i];
-        char live[16], committed[16], resident[16], mapped[16], allocs[16], hit[16];
+        char live[16], committed[16], resident[16], mapped[16], allocs[16], hit[16], name[TOP_NAME_CAP];
         hit_rate(hit, p->refills, p->allocs);
+        pool_shown(name, p);
         bytes(live, p->live_bytes);
         bytes(committed, p->committed_bytes);
         bytes(resident, p->resident_bytes);
         bytes(mapped, p->mapped_bytes);
         rate(allocs, v, v->r.pool_allocs[i]);
-        line(v, "%-20.*s %10llu %9s %9s %9s %9s %9s %7s %5.1f%%", (int)sizeof p->pool, p->pool,
+        line(v, "%-20s %10llu %9s %9s %9s %9s %9s %7s %5.1f%%", name,
              (unsigned long long)p->live_blocks, live, committed, resident, mapped, allocs, hit,
              100.0 * p->fragmentation);
     }
@@ -336,6 +347,7 @@ static snapshot_status top_read(top_view *v, uint64_t wait_ms)
 static pid_t pick_process(void)
 {
     pid_t pids[64];
+    snapshot_prune(NULL);
     size_t count = snapshot_list(pids, sizeof pids / sizeof pids[0]);
     if (count == 1) return pids[0];
     if (count == 0) {
@@ -362,7 +374,7 @@ static int top_loop(top_view *v, uint64_t interval_ms, long iterations, bool onc
             cli_sleep_ms(20, &stop);
         rates_update(v);
     }
-    process_name(v->pid, v->name, sizeof v->name);
+    process_name_shown(v->pid, v->name, sizeof v->name);
     v->tty = !once && isatty(STDOUT_FILENO); /* --once prints a plain frame, as to a pipe */
     if (v->tty) {
         terminal_raw();
@@ -390,18 +402,25 @@ static int top_loop(top_view *v, uint64_t interval_ms, long iterations, bool onc
 
 static int top(int argc, char **argv)
 {
-    cli_parser p = cli_parser_init(&cmd_top, argc, argv);
+    static const struct option options[] = {
+        {"interval", required_argument, NULL, 'd'},
+        {"iterations", required_argument, NULL, 'n'},
+        {"once", no_argument, NULL, 256},
+        {0},
+    };
+    cli_parser p = cli_parser_init(&cmd_top, argc, argv, "d:n:", options);
     uint64_t interval_ms = 1000;
     long iterations = 0;
     bool once = false;
     pid_t pid = 0;
-    const char *arg;
-    while ((arg = cli_next(&p))) {
-        if (cli_is(&p, arg, "--interval", "-d")) cli_duration_value(&p, arg, &interval_ms);
-        else if (cli_is(&p, arg, "--iterations", "-n")) cli_count_value(&p, arg, &iterations);
-        else if (cli_is(&p, arg, "--once", NULL)) once = true;
-        else cli_pid_argument(&p, arg, &pid);
+    int opt;
+    while ((opt = cli_getopt(&p)) != -1) {
+        if (opt == 'd') cli_duration_value(&p, 10, &interval_ms);
+        else if (opt == 'n') cli_count_value(&p, &iterations);
+        else once = true;
     }
+    const char *arg = cli_next_argument(&p);
+    if (arg) cli_pid_argument(&p, arg, &pid);
     if (!cli_finish(&p, NULL)) return cli_stop_status(&p);
     if (once) iterations = 1;
     if (!pid && !(pid = pick_process())) return 1;
@@ -418,16 +437,34 @@ static int top(int argc, char **argv)
 const command cmd_top = {
     "top", "[PID] [--interval 1s] [-n ITERATIONS] [--once]", "a live view of a publishing process, like top",
     "options:\n"
-    "  -d, --interval T     redraw every T (250ms, 1s, 2.5s; default 1s)\n"
+    "  -d, --interval T     redraw every T (250ms, 1s, 2.5s; default 1s; a bare\n"
+    "                       number is milliseconds)\n"
     "  -n, --iterations N   stop after N frames\n"
     "      --once           one frame (waits for the process's next snapshot, for\n"
     "                       the rates), then exit\n"
     "\n"
-    "Shows the process totals (live, committed, resident and mapped bytes,\n"
-    "fragmentation), allocations and frees per second from successive snapshots,\n"
-    "the cache hit rate (1 - refills / allocations), the pools, then the size\n"
-    "classes by live bytes. q or Ctrl-C quits. Without PID: the only process\n"
-    "publishing statistics, or the list of them. Rates are as fresh as the\n"
-    "process's snapshots (TIERPOOL_PUBLISH_INTERVAL, 1s by default).\n",
+    "A header (the process total), the pools, then the size classes by live\n"
+    "bytes. Sizes in K, M, G of 1024; rates per second between the last two\n"
+    "distinct snapshots, '-' until there are two. q or Ctrl-C quits. Without\n"
+    "PID: the only process publishing statistics, or the list of them.\n"
+    "\n"
+    "header:\n"
+    "  memory     live (usable bytes of live blocks; requested: what was asked),\n"
+    "             committed (pages, unpurged free memory, huge mappings),\n"
+    "             resident (in RAM), mapped (address space), fragmentation\n"
+    "             (waste inside the memory that holds live blocks; 0 if none)\n"
+    "  allocs     allocations and frees per second, all allocations, cache hit\n"
+    "             (1 - refills / allocations), frees from other threads\n"
+    "  pages      slab pages in use (bytes, peak), huge blocks (bytes, freed\n"
+    "             mappings kept), bytes given back to the OS and in how many\n"
+    "             passes, the current purge delay\n"
+    "pools:\n"
+    "  POOL       the name ('(unnamed ID)' if none), escaped; BLOCKS live blocks;\n"
+    "             LIVE, COMMITTED, RESIDENT, MAPPED as above; ALLOCS/S; HIT% the\n"
+    "             cache hit rate since start; FRAG% fragmentation as above\n"
+    "classes:\n"
+    "  CLASS      block size; BLOCKS, LIVE live blocks and bytes; PAGES, PAGE BYTES\n"
+    "             pages of the class in use; ALLOCS/S; ALLOCS, FREES since start;\n"
+    "             HIT%; KEEP the most empty pages a thread cache keeps\n",
     top,
 };

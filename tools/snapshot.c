@@ -1,27 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * snapshot.c: one consistent copy of a process's published statistics.
+ * snapshot.c: one consistent copy of a process's published statistics, and
+ * the segments in the shared-memory folder.
+ *
+ * Anyone may create a file in /dev/shm, so nothing there is trusted: a
+ * segment of process PID is a regular file (no link is followed, no FIFO or
+ * device opened) named "tierpool.PID" or "tierpool.PID.SUFFIX" (the name a
+ * publisher falls back to when another user holds the first), owned by the
+ * user the process runs as or by this one, at least as long as the layout,
+ * and naming PID inside. What is copied out is then checked (snapshot_check):
+ * counts within their arrays, names NUL-terminated, the one floating-point
+ * figure finite. Names are escaped where they are printed.
  *
  * Each read opens the segment anew, maps it read-only, copies it with
  * tpi_shm_read and unmaps it, so a segment that goes away (the process
  * exited and unlinked it) is noticed at the next read. A segment can shrink
- * under a reader only if a new publisher of the same pid truncates it while
- * it is mapped; the copy then faults with SIGBUS, which is caught and read
- * as "busy".
+ * under a reader (its owner truncates it); the copy then faults with SIGBUS,
+ * which is caught and read as "busy".
  *
- * A process killed by a signal leaves its segment behind (the unlink runs
- * at exit). Such a segment is told apart by its process: gone, or started
- * after the segment was made (the pid was reused).
+ * A process killed by a signal, or one that left by _exit or exec, leaves
+ * its segment behind. Such a segment is told apart by its process: gone,
+ * started after the segment was made (the pid was reused), or no longer
+ * mapping it. Readers remove those they may (snapshot_prune).
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
 
 #include "cli.h"
+#include "../src/internal.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +63,13 @@ void process_name(pid_t pid, char *buf, size_t cap)
     if (!f || !fgets(buf, (int)cap, f)) snprintf(buf, cap, "?");
     if (f) fclose(f);
     buf[strcspn(buf, "\n")] = '\0';
+}
+
+void process_name_shown(pid_t pid, char *buf, size_t cap)
+{
+    char raw[64];
+    process_name(pid, raw, sizeof raw);
+    tpi_escape(buf, cap, raw, sizeof raw, TPI_ESCAPE_TEXT);
 }
 
 /* The process's start in clock ticks after boot (field 22 of its stat), or
@@ -111,6 +131,68 @@ static bool segment_older_than_process(pid_t pid, const struct stat *st)
     return started > made + 2.0; /* btime is in whole seconds */
 }
 
+/* ---- the folder --------------------------------------------------------------------- */
+
+static const char *segment_dir = "/dev/shm";
+
+void snapshot_set_dir(const char *dir)
+{
+    segment_dir = dir;
+}
+
+/* The pid a segment's name is for ("tierpool.PID" or "tierpool.PID.SUFFIX"). */
+static bool segment_name_pid(const char *name, pid_t *pid)
+{
+    if (strncmp(name, TPI_SHM_PREFIX, strlen(TPI_SHM_PREFIX)) != 0) return false;
+    char digits[16];
+    const char *p = name + strlen(TPI_SHM_PREFIX);
+    size_t n = strcspn(p, ".");
+    if (n == 0 || n >= sizeof digits || (p[n] == '.' && !p[n + 1])) return false;
+    memcpy(digits, p, n);
+    digits[n] = '\0';
+    return cli_parse_pid(digits, pid);
+}
+
+/* The effective uid of process pid, or (uid_t)-1 if unknown. */
+static uid_t process_uid(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return (uid_t)-1;
+    unsigned long real, effective;
+    uid_t uid = (uid_t)-1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Uid: %lu %lu", &real, &effective) == 2) uid = (uid_t)effective;
+    fclose(f);
+    return uid;
+}
+
+uint64_t snapshot_pid_namespace(void)
+{
+    static uint64_t ns;
+    struct stat st;
+    if (!ns && stat("/proc/self/ns/pid", &st) == 0) ns = (uint64_t)st.st_ino;
+    return ns;
+}
+
+/* Whether process pid maps the file of inode ino (its /proc/PID/maps), or
+ * -1 if that cannot be read. */
+static int process_maps_inode(pid_t pid, ino_t ino)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%ld/maps", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int found = 0;
+    unsigned long long inode;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "%*s %*s %*s %*s %llu", &inode) == 1 && inode == (unsigned long long)ino;
+    bool whole = !ferror(f);
+    fclose(f);
+    return whole ? found : -1;
+}
+
 /* ---- reading ---------------------------------------------------------------------------- */
 
 static sigjmp_buf copy_fault;
@@ -153,35 +235,90 @@ static int copy_guarded(const tpi_shm *shm, tpi_shm *out, snapshot_status *heade
     return rc;
 }
 
-snapshot_status snapshot_read(pid_t pid, tpi_shm *out)
+static void check_stats(tp_stats *s)
 {
-    char name[64];
-    snprintf(name, sizeof name, TPI_SHM_NAME_FORMAT, (long)pid);
-    int fd = shm_open(name, O_RDONLY, 0);
-    if (fd < 0) {
-        if (errno == EACCES) return SNAPSHOT_DENIED;
+    s->pool[sizeof s->pool - 1] = '\0';
+    if (!(s->fragmentation >= 0.0 && s->fragmentation <= 1.0)) s->fragmentation = 0.0; /* NaN too */
+}
+
+snapshot_status snapshot_check(tpi_shm *snap, pid_t pid)
+{
+    if (snap->magic != TPI_SHM_MAGIC || snap->version != TP_STATS_VERSION || snap->stats_size != sizeof(tp_stats))
+        return SNAPSHOT_INCOMPATIBLE;
+    uint64_t ns = snapshot_pid_namespace();
+    if (snap->pid_ns && ns && snap->pid_ns != ns) return SNAPSHOT_ELSEWHERE;
+    if (snap->pid != (int64_t)pid) return SNAPSHOT_STALE;
+    if (snap->pool_count > TPI_SHM_POOLS) return SNAPSHOT_INCOMPATIBLE;
+    check_stats(&snap->process);
+    for (uint32_t i = 0; i < snap->pool_count; i++) check_stats(&snap->pools[i]);
+    if (snap->interval_ms < 1) snap->interval_ms = 1;
+    if (snap->interval_ms > 3600000) snap->interval_ms = 3600000;
+    if (snap->updated_ms == 0) return SNAPSHOT_BUSY; /* set up, not yet written */
+    return SNAPSHOT_OK;
+}
+
+/* What a file of the folder is to a reader of process pid's statistics:
+ * SNAPSHOT_OK if it may be read, with its status in *st. */
+static snapshot_status segment_vet(int dir, const char *name, pid_t pid, struct stat *st)
+{
+    if (fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW) != 0)
         return process_alive(pid) ? SNAPSHOT_NOT_PUBLISHING : SNAPSHOT_NO_PROCESS;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (!S_ISREG(st->st_mode)) return SNAPSHOT_UNTRUSTED;
+    if (st->st_uid != geteuid() && st->st_uid != process_uid(pid)) return SNAPSHOT_UNTRUSTED;
+    if ((size_t)st->st_size < sizeof(tpi_shm)) return st->st_size == 0 ? SNAPSHOT_BUSY : SNAPSHOT_INCOMPATIBLE;
+    return SNAPSHOT_OK;
+}
+
+/* Reads the segment `name` of the folder as process pid's. */
+static snapshot_status segment_read(int dir, const char *name, pid_t pid, tpi_shm *out)
+{
+    struct stat st, opened;
+    snapshot_status status = segment_vet(dir, name, pid, &st);
+    if (status != SNAPSHOT_OK) return status;
+    /* Never a link, never blocking, and the file vetted above. */
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return errno == EACCES ? SNAPSHOT_DENIED : SNAPSHOT_BUSY;
+    if (fstat(fd, &opened) != 0 || opened.st_ino != st.st_ino || opened.st_dev != st.st_dev ||
+        !S_ISREG(opened.st_mode) || (size_t)opened.st_size < sizeof(tpi_shm)) {
         close(fd);
-        return SNAPSHOT_BUSY;
-    }
-    if ((size_t)st.st_size < sizeof(tpi_shm)) {
-        close(fd);
-        return st.st_size == 0 ? SNAPSHOT_BUSY : SNAPSHOT_INCOMPATIBLE;
+        return SNAPSHOT_BUSY; /* replaced meanwhile: read it next time */
     }
     void *map = mmap(NULL, sizeof(tpi_shm), PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (map == MAP_FAILED) return SNAPSHOT_BUSY;
-    snapshot_status status = SNAPSHOT_OK;
     copy_guarded(map, out, &status);
     munmap(map, sizeof(tpi_shm));
     if (!process_alive(pid)) return SNAPSHOT_NO_PROCESS;
     if (status != SNAPSHOT_OK) return status;
-    if (out->pid != (int64_t)pid || segment_older_than_process(pid, &st)) return SNAPSHOT_STALE;
-    if (out->updated_ms == 0) return SNAPSHOT_BUSY; /* set up, not yet written */
-    return SNAPSHOT_OK;
+    if ((status = snapshot_check(out, pid)) != SNAPSHOT_OK) return status;
+    return segment_older_than_process(pid, &st) ? SNAPSHOT_STALE : SNAPSHOT_OK;
+}
+
+/* Which of two statuses tells more of why a read failed. */
+static snapshot_status more_telling(snapshot_status a, snapshot_status b)
+{
+    return a == SNAPSHOT_NOT_PUBLISHING || a == SNAPSHOT_NO_PROCESS ? b : a;
+}
+
+snapshot_status snapshot_read(pid_t pid, tpi_shm *out)
+{
+    int dir = open(segment_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return process_alive(pid) ? SNAPSHOT_NOT_PUBLISHING : SNAPSHOT_NO_PROCESS;
+    char name[64];
+    snprintf(name, sizeof name, TPI_SHM_PREFIX "%ld", (long)pid);
+    snapshot_status status = segment_read(dir, name, pid, out);
+    if (status != SNAPSHOT_OK) {
+        /* the names a publisher falls back to */
+        DIR *d = fdopendir(dup(dir));
+        struct dirent *entry;
+        size_t len = strlen(name);
+        while (d && status != SNAPSHOT_OK && (entry = readdir(d)))
+            if (strncmp(entry->d_name, name, len) == 0 && entry->d_name[len] == '.')
+                status = more_telling(segment_read(dir, entry->d_name, pid, out), status);
+        if (d) closedir(d);
+    }
+    close(dir);
+    return status;
 }
 
 snapshot_status snapshot_read_wait(pid_t pid, tpi_shm *out, uint64_t wait_ms)
@@ -219,11 +356,23 @@ int snapshot_report(const char *cmd, pid_t pid, snapshot_status status)
     case SNAPSHOT_STALE:
         fprintf(stderr,
                 "process %ld is not publishing statistics (start it with TIERPOOL_PUBLISH=1); "
-                "/dev/shm" TPI_SHM_NAME_FORMAT " is left from an earlier process\n",
-                p, p);
+                "%s/" TPI_SHM_PREFIX "%ld is left from an earlier process\n",
+                p, segment_dir, p);
         break;
     case SNAPSHOT_DENIED:
         fprintf(stderr, "process %ld publishes statistics, but this user may not read them\n", p);
+        break;
+    case SNAPSHOT_UNTRUSTED:
+        fprintf(stderr,
+                "%s/" TPI_SHM_PREFIX "%ld is not a segment of process %ld (not a regular file, or not its "
+                "user's): ignored\n",
+                segment_dir, p, p);
+        break;
+    case SNAPSHOT_ELSEWHERE:
+        fprintf(stderr,
+                "%s/" TPI_SHM_PREFIX "%ld is from a process of another pid namespace (a container): run the tool "
+                "in its namespace\n",
+                segment_dir, p);
         break;
     case SNAPSHOT_INCOMPATIBLE:
         fprintf(stderr, "process %ld publishes statistics of another tierpool version than this tool's\n", p);
@@ -235,7 +384,64 @@ int snapshot_report(const char *cmd, pid_t pid, snapshot_status status)
     return 1;
 }
 
-/* ---- listing ------------------------------------------------------------------------------ */
+/* ---- the folder's segments ------------------------------------------------------------- */
+
+/* Whether the segment `name` names a pid of another pid namespace: its pid
+ * says nothing of the processes here. */
+static bool segment_elsewhere(int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return false;
+    tpi_shm head; /* pread, not a mapping: a short file gives a short read, no SIGBUS */
+    ssize_t n = pread(fd, &head, offsetof(tpi_shm, process), 0);
+    close(fd);
+    uint64_t ns = snapshot_pid_namespace();
+    return n == (ssize_t)offsetof(tpi_shm, process) && head.magic == TPI_SHM_MAGIC && head.pid_ns && ns &&
+           head.pid_ns != ns;
+}
+
+/* Why the segment `name` (status *st) of process pid is left behind, or
+ * NULL if it is not. */
+static const char *segment_left_behind(pid_t pid, const struct stat *st)
+{
+    if (!process_alive(pid)) return "its process is gone";
+    if (segment_older_than_process(pid, st)) return "its process is gone, the pid reused";
+    /* A process that left by exec no longer maps it; a new one maps it
+     * right after making it, so only older ones are judged. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double age = (double)(now.tv_sec - st->st_ctim.tv_sec) + (double)(now.tv_nsec - st->st_ctim.tv_nsec) * 1e-9;
+    if (age > SNAPSHOT_PRUNE_AGE_S && process_maps_inode(pid, st->st_ino) == 0)
+        return "its process no longer maps it (exec)";
+    return NULL;
+}
+
+size_t snapshot_prune(FILE *report)
+{
+    int dir = open(segment_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dir >= 0 ? fdopendir(dup(dir)) : NULL;
+    size_t removed = 0;
+    struct dirent *entry;
+    uid_t self = geteuid();
+    while (d && (entry = readdir(d))) {
+        pid_t pid;
+        struct stat st;
+        if (!segment_name_pid(entry->d_name, &pid) || fstatat(dir, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || (st.st_uid != self && self != 0))
+            continue;
+        const char *why = segment_left_behind(pid, &st);
+        if (!why || segment_elsewhere(dir, entry->d_name) || unlinkat(dir, entry->d_name, 0) != 0) continue;
+        removed++;
+        if (report) {
+            char shown[6 * 256 + 1];
+            tpi_escape(shown, sizeof shown, entry->d_name, strlen(entry->d_name), TPI_ESCAPE_TEXT);
+            fprintf(report, "removed %s/%s: %s\n", segment_dir, shown, why);
+        }
+    }
+    if (d) closedir(d);
+    if (dir >= 0) close(dir);
+    return removed;
+}
 
 static int compare_pids(const void *a, const void *b)
 {
@@ -245,19 +451,23 @@ static int compare_pids(const void *a, const void *b)
 
 size_t snapshot_list(pid_t *pids, size_t cap)
 {
-    DIR *dir = opendir("/dev/shm");
-    if (!dir) return 0;
+    int dir = open(segment_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dir >= 0 ? fdopendir(dup(dir)) : NULL;
     size_t count = 0;
     tpi_shm *snap = snapshot_new();
     struct dirent *entry;
-    while (snap && (entry = readdir(dir))) {
+    while (d && snap && (entry = readdir(d))) {
         pid_t pid;
-        if (strncmp(entry->d_name, "tierpool.", 9) != 0 || !cli_parse_pid(entry->d_name + 9, &pid)) continue;
-        if (snapshot_read(pid, snap) != SNAPSHOT_OK) continue;
+        if (!segment_name_pid(entry->d_name, &pid) || segment_read(dir, entry->d_name, pid, snap) != SNAPSHOT_OK)
+            continue;
+        bool seen = false; /* two segments of one pid: listed once */
+        for (size_t i = 0; i < count && i < cap && !seen; i++) seen = pids[i] == pid;
+        if (seen) continue;
         if (count < cap) pids[count] = pid;
         count++;
     }
-    closedir(dir);
+    if (d) closedir(d);
+    if (dir >= 0) close(dir);
     free(snap);
     qsort(pids, count < cap ? count : cap, sizeof *pids, compare_pids);
     return count;
@@ -271,8 +481,8 @@ void snapshot_print_list(FILE *out, const pid_t *pids, size_t count)
             "UPDATED");
     for (size_t i = 0; i < count; i++) {
         if (snapshot_read(pids[i], snap) != SNAPSHOT_OK) continue;
-        char name[64], live[16], committed[16], resident[16];
-        process_name(pids[i], name, sizeof name);
+        char name[PROCESS_NAME_SHOWN], live[16], committed[16], resident[16];
+        process_name_shown(pids[i], name, sizeof name);
         cli_format_bytes(live, sizeof live, (double)snap->process.live_bytes);
         cli_format_bytes(committed, sizeof committed, (double)snap->process.committed_bytes);
         cli_format_bytes(resident, sizeof resident, (double)snap->process.resident_bytes);

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import struct
 import subprocess
@@ -171,6 +172,15 @@ LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
 SAMPLE = re.compile(r"(%s)(?:\{((?:%s)(?:,(?:%s))*)?\})? (\S+)$" % (METRIC, LABEL, LABEL))
 
 
+def sample(series, name, **labels):
+    """The value of the one series of metric `name` whose labels include
+    `labels` (others, such as pool_id, may be there too); None if none."""
+    found = [v for (n, l), v in series.items()
+             if n == name and all(f'{k}="{v}"' in l.split(",") for k, v in labels.items())]
+    check(len(found) <= 1, f"{name} {labels}: {len(found)} series")
+    return found[0] if found else None
+
+
 def prometheus_check(text):
     """Checks the text format: HELP and TYPE once per family and before its
     samples, a family's samples together, names and labels well formed,
@@ -228,7 +238,8 @@ def case_stats_json():
     check(doc["version"] == STATS_VERSION, f"version {doc['version']}, tierpool.h says {STATS_VERSION}")
     check(list(doc.keys()) == ["version", "pools", "process"], f"top-level keys {list(doc.keys())}")
     for p in doc["pools"] + [doc["process"]]:
-        check(list(p.keys()) == ["pool"] + pool_fields + ["fragmentation", "classes"],
+        id_key = ["pool_id"] if p is not doc["process"] else []
+        check(list(p.keys()) == ["pool"] + id_key + pool_fields + ["fragmentation", "classes"],
               f"pool {p['pool']}: keys {list(p.keys())}")
         for c in p["classes"]:
             check(list(c.keys()) == class_fields, f"pool {p['pool']}: class keys {list(c.keys())}")
@@ -255,13 +266,14 @@ def case_stats_prometheus():
         result = tool("stats", pid, "--prometheus")
     check(result.returncode == 0, f"exit {result.returncode}: {result.stderr}")
     series = prometheus_check(result.stdout)
-    check(("tierpool_allocs_total", 'pool="extra11"') in series, "not every pool is exported")
-    check(series.get(("tierpool_allocs_total", 'pool="alpha"')) == ALPHA_BLOCKS, "tierpool_allocs_total of alpha")
-    check(series.get(("tierpool_huge_blocks", 'pool="beta"')) == BETA_HUGE, "tierpool_huge_blocks of beta")
-    check(series.get(("tierpool_class_live_blocks", 'pool="alpha",size_class="112"')) == ALPHA_BLOCKS,
+    check(sample(series, "tierpool_allocs_total", pool="extra11") is not None, "not every pool is exported")
+    check(sample(series, "tierpool_allocs_total", pool="alpha") == ALPHA_BLOCKS, "tierpool_allocs_total of alpha")
+    check(sample(series, "tierpool_huge_blocks", pool="beta") == BETA_HUGE, "tierpool_huge_blocks of beta")
+    check(sample(series, "tierpool_class_live_blocks", pool="alpha", size_class="112") == ALPHA_BLOCKS,
           "tierpool_class_live_blocks of alpha's 112-byte class")
-    check(("tierpool_purge_delay_seconds", 'pool="alpha"') in series, "purge_delay_ms is not exported in seconds")
-    check(("tierpool_fragmentation_ratio", 'pool="beta"') in series, "no fragmentation ratio")
+    check(sample(series, "tierpool_purge_delay_seconds", pool="alpha") is not None,
+          "purge_delay_ms is not exported in seconds")
+    check(sample(series, "tierpool_fragmentation_ratio", pool="beta") is not None, "no fragmentation ratio")
     names = {name for name, _ in series}
     for field, kind, unit, _ in header_fields("TP_STATS_POOL_FIELDS"):
         base = field[:-3] + "_seconds" if unit == "ms" else field
@@ -291,7 +303,8 @@ def case_stats_same_as_library():
 def case_not_publishing():
     sleeper = spawn(["sleep", "30"])
     try:
-        for command in (["stats"], ["stats", "--json"], ["top", "--once"], ["record", "-t", "1s"], ["exporter"]):
+        for command in (["stats"], ["stats", "--json"], ["top", "--once"], ["record", "-t", "1s"],
+                        ["exporter", "--listen", "127.0.0.1:0"]):
             result = tool(*command, sleeper.pid)
             check(result.returncode == 1 and f"process {sleeper.pid} {NOT_PUBLISHING}" in result.stderr,
                   f"{command} of a process that does not publish: exit {result.returncode}, {result.stderr!r}")
@@ -302,8 +315,8 @@ def case_not_publishing():
     result = tool("stats", gone.pid)
     check(result.returncode == 1 and "no process" in result.stderr, f"stats of an exited pid: {result.stderr!r}")
     for command in (["stats"], ["stats", "abc"], ["stats", "1", "--bogus"], ["stats", "1", "2"], ["record"],
-                    ["top", "-n"], ["top", "1", "--interval", "x"], ["exporter"], ["plot"], ["classes", "x"],
-                    ["no-such-command"]):
+                    ["top", "-n"], ["top", "1", "--interval", "x"], ["exporter", "x"], ["exporter", "--bogus"],
+                    ["plot"], ["classes", "x"], ["list", "x"], ["no-such-command"]):
         result = tool(*command)
         check(result.returncode == 2, f"usage error {command}: exit {result.returncode}")
 
@@ -333,6 +346,14 @@ def case_top():
             check(text in result.stdout, f"no {text!r} in top's frame: {result.stdout}")
         result = tool("top", pid, "--once")
         check(result.returncode == 0 and "allocs  0/s" in result.stdout, f"top --once has no rates: {result.stdout}")
+        # getopt_long conventions: a value attached or apart, options after
+        # the pid; a bare number is milliseconds.
+        for args in (["-n1", "-d100ms", pid], ["-n", "1", "-d", "100ms", pid], [pid, "--iterations=1", "-d", "100"]):
+            result = tool("top", *args)
+            check(result.returncode == 0 and result.stdout.count("tierpool top - pid") == 1,
+                  f"top {args}: {result.returncode} {result.stderr}")
+        result = tool("top", pid, "-d", "1")
+        check(result.returncode == 2 and "a bare number is milliseconds" in result.stderr, f"-d 1: {result.stderr}")
         top_on_terminal(pid)
 
 
@@ -461,6 +482,60 @@ def case_record_plot():
     check(len(groups["ticks"].findall(ns + "text")) >= 4, "too few tick labels")
     result = tool("plot", os.path.join(opts.source, "include", "tierpool.h"), "-o", svg)
     check(result.returncode == 1 and "time_s" in result.stderr, f"plot of a non-CSV file: {result.stderr!r}")
+    # nan, inf and absurd values: skipped, never written as coordinates.
+    bad = os.path.join(work, "bad.csv")
+    with open(bad, "w") as f:
+        f.write(CSV_HEADER + "\n")
+        for t, v in enumerate(["1", "nan", "inf", "-inf", "1e300", "-nan", "2"]):
+            f.write(f"{t},{v},2,3,4,{v},{v},6,{v},0.5\n")
+    result = tool("plot", bad, "-o", svg)
+    check(result.returncode == 0, f"plot of nan and inf: {result.stderr!r}")
+    root = ET.parse(svg).getroot()
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            numbers = re.findall(r"[-+]?[0-9.]*[a-zA-Z]+|[-+]?[0-9.]+", value) if name in (
+                "x", "y", "x1", "x2", "y1", "y2", "points") else []
+            check(all(re.fullmatch(r"[-+]?[0-9.]+", n) for n in numbers), f"{name}={value!r} in the SVG")
+
+
+def case_record_ring():
+    """record --ring keeps a file of fixed size, the newest rows over the
+    oldest, across recordings; plot draws it from the oldest."""
+    work = opts.work
+    os.makedirs(work, exist_ok=True)
+    ring, svg = os.path.join(work, "ring.csv"), os.path.join(work, "ring.svg")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(ring)
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        sizes, times = [], []
+        for _ in range(2):  # the second recording goes on where the first stopped
+            result = tool("record", pid, "-o", ring, "--ring", "5", "-i", "50ms", "-t", "600ms")
+            check(result.returncode == 0 and "rows written to the ring" in result.stderr, f"record: {result.stderr}")
+            written = int(re.search(r"(\d+) rows written", result.stderr).group(1))
+            check(written > 5, f"only {written} rows: the ring never wrapped")
+            sizes.append(os.path.getsize(ring))
+            lines = open(ring).read().splitlines()
+            check(lines[0].startswith("# tierpool ring rows=000000005 ") and lines[1] == CSV_HEADER,
+                  f"ring header: {lines[:2]}")
+            slots = lines[2:]
+            check(len(slots) == 5 and all(len(line) == 199 for line in slots), f"slots: {slots}")
+            nxt = int(re.search(r"next=(\d+)", lines[0]).group(1))
+            ordered = [float(line.split(",")[0]) for line in slots[nxt:] + slots[:nxt]]
+            check(ordered == sorted(ordered) and len(set(ordered)) == 5, f"the ring from its oldest: {ordered}")
+            times.append(ordered)
+        check(sizes[0] == sizes[1], f"the ring grew: {sizes}")
+        check(times[1][0] > times[0][-1], f"the second recording's times do not go on: {times}")
+        result = tool("record", pid, "-o", ring, "--ring", "6", "-t", "100ms")
+        check(result.returncode == 1 and "not a ring of 6 rows" in result.stderr, f"--ring 6: {result.stderr}")
+        result = tool("record", pid, "--ring", "5")
+        check(result.returncode == 2, "--ring without -o")
+    result = tool("plot", ring, "-o", svg)
+    check(result.returncode == 0, f"plot of a ring: {result.stderr}")
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = {g.get("class"): g for g in ET.parse(svg).getroot().iter(ns + "g")}
+    runs = groups["live_bytes"].findall(ns + "polyline")
+    check(len(runs) == 1 and len(runs[0].get("points").split()) == 5, "the ring is not one run of 5 points")
 
 
 def fetch(url):
@@ -472,13 +547,20 @@ def fetch(url):
         return e.code, e.headers, e.read().decode()
 
 
-def start_exporter(pid, *extra):
-    child = spawn([opts.tool, "exporter", "--listen", "127.0.0.1:0", *extra, str(pid)], stdout=subprocess.PIPE,
+def start_exporter(*args):
+    child = spawn([opts.tool, "exporter", "--listen", "127.0.0.1:0", *map(str, args)], stdout=subprocess.PIPE,
                   text=True)
     line = read_line(child.stdout)
     match = re.search(r"serving (http://127\.0\.0\.1:\d+)/metrics", line)
     check(match, f"exporter said {line!r}")
     return child, match.group(1)
+
+
+def without_labels(text, *names):
+    """The exposition with the labels `names` taken out of every sample."""
+    for name in names:
+        text = re.sub(r'%s="(?:[^"\\]|\\.)*",?' % name, "", text)
+    return text.replace(",}", "}").replace("{}", "")
 
 
 def case_exporter():
@@ -489,13 +571,27 @@ def case_exporter():
         check(status == 200, f"/metrics: {status}")
         check(headers["Content-Type"].startswith("text/plain; version=0.0.4"), f"type {headers['Content-Type']}")
         series = prometheus_check(body)
-        check(series.get(("tierpool_allocs_total", 'pool="alpha"')) == ALPHA_BLOCKS, "no alpha in /metrics")
-        check(body == tool("stats", pid, "--prometheus").stdout, "/metrics differs from stats --prometheus")
+        check(sample(series, "tierpool_allocs_total", pool="alpha", pid=pid, comm="cli_publisher") == ALPHA_BLOCKS,
+              "no alpha of the publisher in /metrics")
+        # The library's families, labelled with the process (classes only
+        # with --classes), then the exporter's own.
+        library = tool("stats", pid, "--prometheus").stdout
+        library = library[:library.index("# HELP tierpool_class_")]
+        mine = without_labels(body, "pid", "comm")
+        check(mine.startswith(library), "/metrics differs from stats --prometheus")
+        check(sample(series, "tierpool_exporter_processes") == 1, "tierpool_exporter_processes")
         status, _, _ = fetch(base + "/other")
         check(status == 404, f"/other: {status}")
         status, _, _ = fetch(base + "/metrics?x=1")
         check(status == 200, f"/metrics?x=1: {status}")
         check(stop_child(exporter, signal.SIGTERM) == 0, f"exporter exited with {exporter.returncode} on SIGTERM")
+
+        exporter, base = start_exporter("--classes", pid)
+        _, _, body = fetch(base + "/metrics")
+        series = prometheus_check(body)
+        check(sample(series, "tierpool_class_live_blocks", pool="alpha", size_class="112") == ALPHA_BLOCKS,
+              "--classes: no class families")
+        stop_child(exporter)
 
         exporter, base = start_exporter(pid, "--max-requests", "2")
         fetch(base + "/metrics")
@@ -507,6 +603,400 @@ def case_exporter():
     # The process is gone: the exporter stops by itself.
     exporter.wait(5)
     check(exporter.returncode == 0, f"exporter after the process exited: {exporter.returncode}")
+
+
+def trickle(sock, stop):
+    """Sends a request one byte at a time, never finishing it."""
+    request = b"GET /metrics HTTP/1.1\r\nHost: x\r\n"
+    i = 0
+    while not stop.is_set():
+        try:
+            sock.send(request[i % len(request):i % len(request) + 1])
+        except OSError:
+            return
+        i += 1
+        stop.wait(0.2)
+
+
+def case_exporter_slow_clients():
+    """50 clients that send a byte at a time, and idle ones, do not stall a
+    scrape; past the cap a client is told 503 at once; a slow client is cut
+    off at its deadline."""
+    import socket
+    import threading
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        exporter, base = start_exporter(pid)
+        host, port = base[len("http://"):].split(":")
+        stop = threading.Event()
+        slow = [socket.create_connection((host, int(port))) for _ in range(50)]
+        threads = [threading.Thread(target=trickle, args=(c, stop), daemon=True) for c in slow[:40]]
+        for t in threads:
+            t.start()
+        try:
+            # The slow ones keep their connections for the whole scrape: one
+            # server at a time would answer it only after all of them.
+            status, _, body = fetch(base + "/metrics")
+            check(status == 200 and "tierpool_allocs_total" in body, f"scrape beside 50 slow clients: {status}")
+            check(all(t.is_alive() for t in threads), "the slow clients stopped before the scrape was answered")
+        finally:
+            stop.set()
+            for c in slow:
+                c.close()
+        stop_child(exporter)
+
+        exporter, base = start_exporter(pid, "--max-connections", "3")
+        host, port = base[len("http://"):].split(":")
+        idle = [socket.create_connection((host, int(port))) for _ in range(3)]
+        time.sleep(0.3)
+        status, _, body = fetch(base + "/metrics")
+        check(status == 503 and "too many connections" in body, f"past the cap: {status} {body!r}")
+        # An idle client is cut off at its deadline (5 s): recv sees the end.
+        idle[0].settimeout(20)
+        check(idle[0].recv(100) == b"", "an idle client was not cut off")
+        for c in idle:
+            c.close()
+        status, _, _ = fetch(base + "/metrics")
+        check(status == 200, f"after the idle clients left: {status}")
+        stop_child(exporter)
+
+
+def case_exporter_fleet():
+    """One exporter for the machine: started before two publishers, it
+    serves both with their pid and comm, drops one once it exited, keeps
+    serving; its output parses with prometheus_client."""
+    parser = prometheus_parser()
+    exporter, base = start_exporter()
+    _, _, body = fetch(base + "/metrics")
+    with publisher(["--comm", "fleet-one"]) as one, publisher(["--comm", "fleet-two", "--pool", "alpha"]) as two:
+        def both():
+            _, _, text = fetch(base + "/metrics")
+            series = prometheus_check(text)
+            check(sample(series, "tierpool_allocs_total", pid=one, comm="fleet-one", pool="alpha") == ALPHA_BLOCKS,
+                  "fleet-one's alpha")
+            check(sample(series, "tierpool_live_blocks", pid=two, comm="fleet-two", pool="alpha", pool_id="3") == 1,
+                  "fleet-two's second alpha pool")
+            return text
+        text = poll_until(both, what="both publishers in /metrics")
+        families = {f.name: f for f in parser(text)}
+        pids = {s.labels["pid"] for s in families["tierpool_live_bytes"].samples}
+        check({str(one), str(two)} <= pids, f"prometheus_client sees pids {pids}")
+        # Two pools named alpha in one process: two series.
+        alphas = [s for s in families["tierpool_live_bytes"].samples
+                  if s.labels["pid"] == str(two) and s.labels["pool"] == "alpha"]
+        check(len(alphas) == 2 and len({s.labels["pool_id"] for s in alphas}) == 2, f"two alpha pools: {alphas}")
+        publishers = [c for c in children if c.pid == one]
+        stop_child(publishers[0])
+
+        def dropped():
+            _, _, text = fetch(base + "/metrics")
+            series = prometheus_check(text)
+            check(sample(series, "tierpool_allocs_total", pid=one, pool="alpha") is None, "fleet-one still served")
+            check(sample(series, "tierpool_allocs_total", pid=two, pool="beta") is not None, "fleet-two not served")
+            return True
+        poll_until(dropped, what="fleet-one gone from /metrics")
+    check(exporter.poll() is None, "the exporter exited with its targets")
+    status, _, body = fetch(base + "/metrics")
+    check(status == 200 and sample(prometheus_check(body), "tierpool_exporter_processes") is not None,
+          f"the exporter after both exited: {status}")
+    stop_child(exporter)
+
+
+def prometheus_parser():
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        # Debian's package, when this python3 is not Debian's (pyenv, venv)
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            raise Skipped("needs python3-prometheus-client (tools/install-deps.sh installs it)")
+    return lambda text: list(text_string_to_metric_families(text))
+
+
+# Pool names a program may give: UTF-8, control characters and escapes for
+# terminals, quotes and backslashes, one name twice, an unnamed pool, and a
+# long one cut at 31 bytes in the middle of a character.
+NASTY_NAMES = ["dup", "dup", "-", "caf\u00e9 \u00fc\u00df \u6f22\u5b57", "\x1b[31mred\x1b[0m\x07\tq\"b\\s\nl",
+               "\x1b]0;title\x07", "x" * 29 + "\u00e9\u00e9", "\u0085c1"]
+
+
+def case_names():
+    parse = prometheus_parser()
+    args = []
+    for name in NASTY_NAMES:
+        args += ["--pool", name]
+    work = opts.work
+    os.makedirs(work, exist_ok=True)
+    with publisher(args + ["--self-stats", work]) as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        doc = stats_json(pid)
+        names = [p["pool"] for p in doc["pools"]]
+        ids = [p["pool_id"] for p in doc["pools"]]
+        check(len(set(ids)) == len(ids), f"pool ids repeat: {ids}")
+        for name in NASTY_NAMES[3:6] + [NASTY_NAMES[7]]:
+            check(name in names, f"{name!r} not in the JSON names {names}")
+        check(names.count("dup") == 2 and "" in names, f"dup twice and an unnamed pool: {names}")
+        check("x" * 29 + "\u00e9" in names, f"the long name is not cut at a character: {names}")
+        text = tool("stats", pid, "--prometheus")
+        check(text.returncode == 0, "stats --prometheus")
+        families = {f.name: f for f in parse(text.stdout)}
+        live = families["tierpool_live_blocks"].samples
+        keys = [(s.labels["pool"], s.labels["pool_id"]) for s in live]
+        check(len(set(keys)) == len(keys), f"series repeat: {keys}")
+        check(sum(1 for s in live if s.labels["pool"] == "dup") == 2, "two dup series")
+        # Control characters show as escapes, nothing raw reaches a terminal.
+        for flag in ("--text", "--json", "--prometheus"):
+            out = tool("stats", pid, flag).stdout
+            check(not re.search(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]", out), f"stats {flag}: a raw control character")
+        red = [s.labels["pool"] for s in live if "red" in s.labels["pool"]]
+        check(red == ["\\x1b[31mred\\x1b[0m\\x07\\x09q\"b\\s\nl"], f"the escaped name reads {red}")
+        # The library's own output of the same pools parses too.
+        json.load(open(os.path.join(work, "json.json")))
+        parse(open(os.path.join(work, "prometheus.txt")).read())
+        for command in (["top", pid, "--once"], ["list"]):
+            out = tool(*command).stdout
+            check("\x1b" not in out and "\x07" not in out, f"{command}: a raw escape")
+            check(not command[0] == "top" or "\\x1b[31mred" in out, f"top shows no escaped name: {out}")
+        exporter, base = start_exporter(pid)
+        _, _, body = fetch(base + "/metrics")
+        stop_child(exporter)
+        parse(body)
+
+
+def forged_copy(source_pid, target_pid):
+    """The bytes of a real segment, rewritten as if process target_pid had
+    published them."""
+    data = bytearray(open(segment(source_pid), "rb").read())
+    data[24:32] = struct.pack("<q", target_pid)
+    return data
+
+
+def case_untrusted_segments():
+    """Files in /dev/shm named like a segment but not one are never opened
+    in a way that blocks, never shown as a process's statistics, and what a
+    segment holds is checked before it is printed."""
+    sleeper = spawn(["sleep", "60"])
+    path = segment(sleeper.pid)
+    try:
+        # A FIFO: opening it would block for ever.
+        os.mkfifo(path)
+        for command in (["list"], ["stats", sleeper.pid], ["top", sleeper.pid, "--once"]):
+            try:
+                result = tool(*command, timeout=15)
+            except subprocess.TimeoutExpired:
+                raise Failure(f"{command} hangs on a FIFO named {path}")
+            check(command[0] == "list" or (result.returncode == 1 and "not a segment" in result.stderr),
+                  f"{command} with a FIFO: {result.returncode} {result.stderr!r}")
+        os.unlink(path)
+        with publisher(["--pool", "forged"]) as pid:
+            poll_until(lambda: known_pools(stats_json(pid)))
+            data = forged_copy(pid, sleeper.pid)
+            # A link to a real segment is not followed.
+            os.symlink(segment(pid), path)
+            result = tool("stats", sleeper.pid)
+            check(result.returncode == 1 and "not a segment" in result.stderr, f"a symlink: {result.stderr!r}")
+            os.unlink(path)
+            if os.geteuid() == 0:
+                # Another user's file: forged figures for a process not theirs.
+                with open(path, "wb") as f:
+                    f.write(data)
+                os.chown(path, 65534, 65534)
+                result = tool("stats", sleeper.pid)
+                check(result.returncode == 1 and "forged" not in result.stdout and "not a segment" in result.stderr,
+                      f"another user's file shown as process {sleeper.pid}'s: {result.stdout[:200]!r}")
+                check(str(sleeper.pid) not in tool("list").stdout, "list shows the forged segment")
+                os.unlink(path)
+            # Counts beyond the layout and names without their NUL.
+            size = (len(data) - 64) // 33
+            data[48:52] = struct.pack("<I", 100000)
+            for i in range(33):
+                data[64 + i * size + 8:64 + i * size + 40] = b"\x1b" * 32
+            with open(path, "wb") as f:
+                f.write(data)
+            result = tool("stats", sleeper.pid)
+            check(result.returncode == 1, f"a pool count of 100000: exit {result.returncode}")
+            data[48:52] = struct.pack("<I", 3)
+            with open(path, "wb") as f:
+                f.write(data)
+            for flag in ("--text", "--json", "--prometheus"):
+                result = tool("stats", sleeper.pid, flag)
+                check(result.returncode == 0 and "\x1b" not in result.stdout,
+                      f"names without NUL, {flag}: {result.returncode} {result.stderr[-300:]}")
+            os.unlink(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        stop_child(sleeper)
+
+
+def case_squatted_name():
+    """A segment name another user holds: the process publishes under a
+    fresh name, says so once, and the tool finds it."""
+    if os.geteuid() != 0:
+        raise Skipped("needs root to make a file of another user")
+
+    def squat():
+        """In the child: another user (65533) takes the name, then the
+        publisher runs as nobody (65534), who cannot remove it."""
+        path = segment(os.getpid())
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.fchown(fd, 65533, 65533)
+        os.close(fd)
+        os.setgid(65534)
+        os.setuid(65534)
+    env = dict(os.environ, TIERPOOL_PUBLISH_INTERVAL="50ms")
+    child = spawn([opts.publisher], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                  preexec_fn=squat)
+    try:
+        line = read_line(child.stdout)
+        check(line.strip() == f"ready {child.pid}", f"the publisher did not start: {line!r}")
+        doc = poll_until(lambda: known_pools(stats_json(child.pid)))
+        check(doc, "no statistics")
+        fallback = [n for n in os.listdir("/dev/shm") if n.startswith(f"tierpool.{child.pid}.")]
+        check(len(fallback) == 1, f"segments {fallback}")
+    finally:
+        stop_child(child)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(segment(child.pid))
+    said = child.stderr.read()
+    check(said.count("is taken by another user; publishing to") == 1, f"stderr: {said!r}")
+    check(not [n for n in os.listdir("/dev/shm") if n.startswith(f"tierpool.{child.pid}.")],
+          "the fallback segment was left")
+
+
+def dead_segments():
+    out = []
+    for name in os.listdir("/dev/shm"):
+        match = re.fullmatch(r"tierpool\.(\d+)(\..*)?", name)
+        if match and not os.path.exists(f"/proc/{match.group(1)}"):
+            out.append(name)
+    return out
+
+
+def case_children_exit():
+    """20 forked children that publish and leave by _exit leave segments
+    behind; the next tierpool list removes them (--prune says so)."""
+    # Each child checks that its segment is there before it leaves (or the
+    # publisher fails); a list run by another test beside this one may
+    # remove some before ours.
+    with publisher(["--fork-children", "20"]) as pid:
+        left = dead_segments()
+        result = tool("list", "--prune")
+        check(result.returncode == 0, f"list --prune: {result.stdout[:500]}")
+        still = [name for name in left if os.path.exists("/dev/shm/" + name)]
+        check(not still, f"left after list: {still}")
+        said = [line for line in result.stdout.splitlines() if line.startswith("removed ")]
+        check(all(line.endswith(": its process is gone") for line in said if any(n in line for n in left)),
+              f"list --prune: {said}")
+        check(str(pid) in result.stdout, "list lost the live publisher")
+
+
+def case_exec_child():
+    """A child that publishes and then calls exec leaves its segment, which
+    it no longer maps: list --prune removes it once it is older than
+    SNAPSHOT_PRUNE_AGE_S (5 s), and not before."""
+    with publisher(["--exec-child", "30"]):
+        def sleeper_segment():
+            for name in os.listdir("/dev/shm"):
+                match = re.fullmatch(r"tierpool\.(\d+)", name)
+                with contextlib.suppress(OSError):
+                    if match and open(f"/proc/{match.group(1)}/comm").read().strip() == "sleep":
+                        return name, int(match.group(1))
+            return None
+        name, child = poll_until(sleeper_segment, what="the exec'd child's segment")
+        try:
+            tool("list")
+            check(os.path.exists("/dev/shm/" + name), "a young segment was pruned")
+            time.sleep(6.0)
+            result = tool("list", "--prune")
+            # Another test's list, run beside this one, may have removed it first.
+            check(not os.path.exists("/dev/shm/" + name), f"the exec'd child's segment stays: {result.stdout}")
+            said = [line for line in result.stdout.splitlines() if line.startswith("removed ") and name in line]
+            check(all(line.endswith("its process no longer maps it (exec)") for line in said),
+                  f"removed for another reason: {said}")
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+
+
+def case_truncated_segment():
+    """The owner truncating a live segment does not kill the publisher
+    (SIGBUS); it publishes again."""
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        for _ in range(3):
+            os.truncate(segment(pid), 0)
+            time.sleep(0.2)
+            os.truncate(segment(pid), 4096)
+            time.sleep(0.2)
+        poll_until(lambda: known_pools(stats_json(pid)), what="statistics after the truncations")
+        check(os.path.getsize(segment(pid)) > 4096, "the segment was not made anew")
+
+
+def served_metrics(body):
+    return {line.split("{")[0].split(" ")[0] for line in body.splitlines() if line and not line.startswith("#")}
+
+
+def rule_expressions(path):
+    """The expr: of each rule in a Prometheus rule file (the plain YAML
+    contrib/ writes: `expr: ...` or `expr: |` and an indented block)."""
+    lines = open(path).read().splitlines()
+    exprs = []
+    for i, line in enumerate(lines):
+        match = re.match(r"(\s*)expr:\s*(.*)$", line)
+        if not match:
+            continue
+        if match.group(2) not in ("|", ">", "|-", ">-"):
+            exprs.append(match.group(2))
+            continue
+        indent, block = len(match.group(1)), []
+        for follow in lines[i + 1:]:
+            if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
+                break
+            block.append(follow.strip())
+        exprs.append(" ".join(block))
+    return exprs
+
+
+def case_contrib():
+    """contrib/: the Grafana dashboard is JSON, and it and the alert rules
+    name only metrics the exporter serves; promtool accepts the rules (when
+    installed); the systemd unit's exporter command runs."""
+    contrib = os.path.join(opts.source, "contrib")
+    dashboard = json.load(open(os.path.join(contrib, "grafana", "tierpool-dashboard.json")))
+    rules = os.path.join(contrib, "prometheus", "tierpool-alerts.yml")
+    unit = open(os.path.join(contrib, "systemd", "tierpool-exporter.service")).read()
+    check(os.path.exists(os.path.join(contrib, "containers.md")), "no container guide")
+    with publisher() as pid:
+        poll_until(lambda: known_pools(stats_json(pid)))
+        # The unit's command, on a free port, answering one scrape.
+        exec_start = re.search(r"^ExecStart=\S*tierpool (exporter .*)$", unit, re.M)
+        check(exec_start, "the unit has no ExecStart running tierpool exporter")
+        args = re.sub(r"--listen \S+", "", exec_start.group(1)).split()[1:]
+        exporter, base = start_exporter("--classes", *args)
+        status, _, body = fetch(base + "/metrics")
+        stop_child(exporter)
+        check(status == 200, f"the unit's exporter command: {status}")
+    served = served_metrics(body)
+    check("tierpool_memory_limit_bytes" in served and "tierpool_class_allocs_total" in served,
+          f"served: {sorted(served)}")
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if isinstance(v.get("query"), dict)]
+    check(len(exprs) >= 10, f"only {len(exprs)} dashboard queries")
+    rule_exprs = rule_expressions(rules)
+    check(len(rule_exprs) >= 3, f"only {len(rule_exprs)} alert rules")
+    for where, texts in (("dashboard", exprs), ("alert rules", rule_exprs)):
+        for text in texts:
+            for name in re.findall(r"\btierpool_\w+", text):
+                check(name in served, f"the {where} name {name}, which the exporter does not serve: {text}")
+    promtool = shutil.which("promtool")
+    if not promtool:
+        print("contrib: promtool skipped: needs the Debian package prometheus")
+        return
+    result = subprocess.run([promtool, "check", "rules", rules], capture_output=True, text=True)
+    check(result.returncode == 0, f"promtool check rules: {result.stdout} {result.stderr}")
 
 
 def case_classes():

@@ -4,13 +4,23 @@
  * the `tierpool` tool's monitoring commands (cli_test.py) and the example
  * in docs/monitoring.md.
  *
- *   publisher [--self-stats DIR] [--extra-pools N]
+ *   publisher [--self-stats DIR] [--extra-pools N] [--pool NAME]... [--comm NAME]
+ *             [--fork-children N]
  *       starts publishing (tp_monitor_start; TIERPOOL_PUBLISH_INTERVAL sets
  *       how often), allocates a known set of blocks:
  *         pool "alpha":   ALPHA_BLOCKS blocks of 100 bytes
  *         pool "beta":    BETA_BLOCKS blocks of 3000 bytes and BETA_HUGE of 3 MiB
  *         default pool:   DEFAULT_BLOCKS blocks of 64 bytes
  *         N more pools:   "extra0", "extra1", ..., one 48-byte block each
+ *         --pool NAME:    a pool of that name (- for none: unnamed), one
+ *                         48-byte block; any number of them
+ *       with --comm NAME it sets its process name (prctl) first; with
+ *       --fork-children N it first forks N children that publish, wait
+ *       for their segment and leave by _exit (no exit handlers: their
+ *       segments stay behind), and waits for them (it fails if one had no
+ *       segment); with --exec-child
+ *       SECONDS it forks one that publishes, then becomes `sleep SECONDS`
+ *       (its segment stays, no longer mapped);
  *       then, with --self-stats, writes what the library itself prints of
  *       them (tp_stats_print: text.txt, json.json, prometheus.txt in DIR),
  *       prints "ready PID" and waits for SIGTERM or SIGINT. Nothing is
@@ -24,6 +34,8 @@
  */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +88,56 @@ static int write_self_stats(const char *dir)
 
 #define EXTRA_MAX 64
 
+#define NAMED_MAX 16
+static const char *named[NAMED_MAX];
+static int named_count;
+
+/* In a forked child: publishes (a forked child starts at its second
+ * interval) until its segment is there, for the next step to leave behind;
+ * exits 1 if it does not come within 10 s. */
+static void child_publishes(void)
+{
+    void *p = tp_malloc(64);
+    if (tp_monitor_start() != 0) _exit(1);
+    char path[64];
+    snprintf(path, sizeof path, "/dev/shm/tierpool.%ld", (long)getpid());
+    for (int tries = 0; access(path, F_OK) != 0; tries++) {
+        if (tries == 1000) _exit(1);
+        sleep_ms(10);
+    }
+    tp_free(p);
+}
+
+/* Children that publish, then leave by _exit. */
+static int fork_children(int n)
+{
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) return 1;
+        if (pid == 0) {
+            child_publishes();
+            _exit(0);
+        }
+    }
+    int status, failed = 0;
+    while (wait(&status) > 0) failed |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    return failed;
+}
+
+/* A child that publishes, then execs sleep (not waited for). */
+static int exec_child(const char *seconds)
+{
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        child_publishes();
+        execlp("sleep", "sleep", seconds, (char *)NULL);
+        _exit(127);
+    }
+    sleep_ms(4 * tp_option_get("publish_interval"));
+    return 0;
+}
+
 static int known_blocks(const char *self_stats, int extra_pools)
 {
     tp_pool *alpha = tp_pool_create("alpha", NULL), *beta = tp_pool_create("beta", NULL), *extra[EXTRA_MAX];
@@ -86,6 +148,11 @@ static int known_blocks(const char *self_stats, int extra_pools)
         snprintf(name, sizeof name, "extra%d", i);
         if (!(extra[i] = tp_pool_create(name, NULL)) || !tp_pool_malloc(extra[i], 48)) return 1;
     }
+    tp_pool *pools[NAMED_MAX];
+    for (int i = 0; i < named_count; i++)
+        if (!(pools[i] = tp_pool_create(strcmp(named[i], "-") ? named[i] : NULL, NULL)) ||
+            !tp_pool_malloc(pools[i], 48))
+            return 1;
     for (int i = 0; i < ALPHA_BLOCKS; i++) a[i] = tp_pool_malloc(alpha, 100);
     for (int i = 0; i < BETA_BLOCKS; i++) b[i] = tp_pool_malloc(beta, 3000);
     for (int i = 0; i < BETA_HUGE; i++) b[BETA_BLOCKS + i] = tp_pool_malloc(beta, 3u << 20);
@@ -107,6 +174,7 @@ static int known_blocks(const char *self_stats, int extra_pools)
     tp_pool_destroy(alpha);
     tp_pool_destroy(beta);
     for (int i = 0; i < extra_pools; i++) tp_pool_destroy(extra[i]);
+    for (int i = 0; i < named_count; i++) tp_pool_destroy(pools[i]);
     return 0;
 }
 
@@ -184,20 +252,34 @@ int main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    if (tp_monitor_start() != 0) {
-        perror("tp_monitor_start");
-        return 1;
+    if (argc == 3 && strcmp(argv[1], "--workload") == 0) {
+        if (tp_monitor_start() != 0) return 1;
+        return workload(atof(argv[2]));
     }
-    if (argc == 3 && strcmp(argv[1], "--workload") == 0) return workload(atof(argv[2]));
     const char *self_stats = NULL;
-    int extra_pools = 0;
+    int extra_pools = 0, children = 0;
+    const char *exec_seconds = NULL;
     bool usage = argc % 2 == 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--self-stats") == 0) self_stats = argv[i + 1];
         else if (strcmp(argv[i], "--extra-pools") == 0) extra_pools = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--pool") == 0 && named_count < NAMED_MAX) named[named_count++] = argv[i + 1];
+        else if (strcmp(argv[i], "--comm") == 0) prctl(PR_SET_NAME, argv[i + 1], 0, 0, 0);
+        else if (strcmp(argv[i], "--fork-children") == 0) children = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--exec-child") == 0) exec_seconds = argv[i + 1];
         else usage = true;
     }
+    /* Children are forked before this process starts its monitor thread: a
+     * fork beside a running thread is what the sanitizers' runtimes do not
+     * survive (ASan's allocator lock, TSan refuses), not what is tested. */
+    if (children > 0 && fork_children(children) != 0) return 1;
+    if (exec_seconds && exec_child(exec_seconds) != 0) return 1;
+    if (tp_monitor_start() != 0) {
+        perror("tp_monitor_start");
+        return 1;
+    }
     if (!usage && extra_pools >= 0 && extra_pools <= EXTRA_MAX) return known_blocks(self_stats, extra_pools);
-    fprintf(stderr, "usage: publisher [--self-stats DIR] [--extra-pools N] | --workload SECONDS\n");
+    fprintf(stderr, "usage: publisher [--self-stats DIR] [--extra-pools N] [--pool NAME]... [--comm NAME]\n"
+                    "                 [--fork-children N] [--exec-child SECONDS] | --workload SECONDS\n");
     return 2;
 }

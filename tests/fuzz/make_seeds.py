@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 """make_seeds.py: writes the hand-made seeds of the fuzz harnesses.
 
-    python3 tests/fuzz/make_seeds.py     # rewrites tests/fuzz/seeds/{api,options}/hand-*
+    python3 tests/fuzz/make_seeds.py     # rewrites tests/fuzz/seeds/{api,options,segment}/hand-*
 
 Each seed is a short program in the byte language its harness reads (see
-the op tables at the bottom of fuzz_api.c and fuzz_options.c); this script
+the op tables at the bottom of fuzz_api.c and fuzz_options.c, the top of
+fuzz_segment.c); this script
 spells them with the operation names so that they can be read and changed.
 Seeds that fuzzing found are kept beside these as found-* (see
 docs/fuzzing.md); this script leaves them alone.
@@ -199,6 +200,43 @@ def options_seeds():
     return seeds
 
 
+# ---- fuzz_segment.c -----------------------------------------------------------------
+
+def stats_layout():
+    """Offsets in tpi_shm (src/monitor.h) of the process total's name and
+    fragmentation, and of the first pool, from the X-macro list."""
+    text = open(os.path.join(HERE, "..", "..", "include", "tierpool.h")).read()
+    body = text[text.index("#define TP_STATS_POOL_FIELDS(X)"):text.index("#define TP_STATS_CLASS_FIELDS(X)")]
+    fields = body.count("    X(")
+    process = 64                       # magic, version, stats_size, seq, pid, updated, interval, count, pid_ns
+    frag = process + 48 + 8 * fields   # version, size, name[32], pool_id, reserved, the fields
+    size = frag + 8 + 60 * 13 * 8      # the classes after it
+    return process + 8, frag, process + size
+
+
+def patch(where, data):
+    return struct.pack(">HB", where, len(data)) + data
+
+
+def segment_seeds():
+    name, frag, pool0 = stats_layout()
+    nan = struct.pack("<d", float("nan"))
+    return {
+        "hand-valid": b"\0",
+        "hand-empty": b"\1\0\0",
+        "hand-short": b"\1\0\x40",
+        "hand-longer": b"\2",
+        "hand-magic": b"\0" + patch(0, b"tpmonit2"),
+        "hand-other-pid": b"\0" + patch(24, struct.pack("<q", 1)),
+        "hand-not-updated": b"\0" + patch(32, bytes(8)),
+        "hand-pool-count": b"\0" + patch(48, struct.pack("<I", 0xffffffff)),
+        "hand-names": b"\0" + patch(name, b"\x1b[2J" * 6 + b"ab") + patch(pool0 + 8, b"\xff" * 32),
+        "hand-utf8": b"\0" + patch(name, "caf\u00e9 \u0085 \u6f22".encode() + b"\xc3\x00"),
+        "hand-nan": b"\0" + patch(frag, nan) + patch(pool0 + frag - 64, struct.pack("<d", float("inf"))),
+        "hand-namespace": b"\0" + patch(56, struct.pack("<Q", 4026531836 + 1)),
+    }
+
+
 def write(folder, seeds):
     path = os.path.join(HERE, "seeds", folder)
     os.makedirs(path, exist_ok=True)
@@ -210,3 +248,4 @@ def write(folder, seeds):
 if __name__ == "__main__":
     write("api", api_seeds())
     write("options", options_seeds())
+    write("segment", segment_seeds())
