@@ -47,9 +47,11 @@ const command cmd_bench = {
     "bench", "ARGS...", "compare tierpool with glibc, jemalloc, mimalloc and tcmalloc",
     "Runs bench/run.py of the source tree this tool was built from, on its\n"
     "build folder, and writes bench/results/ (report.md, time.svg, memory.svg,\n"
-    "pair.md, threads.md, memory.md). ARGS go to run.py: --quick, --runs N,\n"
-    "--only suite|pair|threads|memory, --workload TEXT, --out DIR, ... (see\n"
-    "`python3 bench/run.py --help`). The peers are used when installed\n"
+    "pair.md, threads.md, memory.md, note.md). ARGS go to run.py: --quick,\n"
+    "--runs N, --only suite|pair|threads|memory|note, --workload TEXT, --out DIR,\n"
+    "... (see"
+    " `python3 bench/run.py --help`). It needs that source tree: an installed\n"
+    "tool without it says so and stops. The peers are used when installed\n"
     "(`make bench` installs them as root on Debian). docs/benchmarks.md\n"
     "describes the workloads and the report. With no ARGS, this help: the whole\n"
     "suite (`tierpool bench --runs 5`) takes about 11 minutes.\n",
