@@ -369,14 +369,18 @@ static void tpi_run_chunk_unmap(tpi_run_chunk *c)
 
 /* ---- allocation and free ----------------------------------------------------------- */
 
-/* A run from the heap; the heap grows by a chunk when no free run fits
- * (other threads may take its pages first: a few tries). */
-static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most)
+/* A run from the heap, after the `count` runs `give` go back to it under the
+ * same lock; the heap grows by a chunk when no free run fits (other threads
+ * may take its pages first: a few tries). */
+static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most, void **give,
+                             unsigned count)
 {
     tpi_run_heap *h = &pool->runs;
     for (unsigned attempt = 0;; attempt++) {
         uint32_t now = (uint32_t)tpi_clock();
         pthread_mutex_lock(&h->lock);
+        for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(give[i]), now);
+        count = 0;
         tpi_run *r = tpi_heap_take(h, pages, align_pages, most, now);
         pthread_mutex_unlock(&h->lock);
         if (r) return r;
@@ -398,9 +402,17 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
     if (p) {
         r = tpi_run_tag(p);
     } else {
-        /* A miss of a cached length takes more, for the next requests. */
+        /* A miss of a cached length takes more, for the next requests, and
+         * under the same lock gives back what the rest would push out of the
+         * cache (runs too short for this request, mostly). */
+        void *give[TPI_RUN_SHED_MAX];
+        unsigned count = 0;
+        if (cached) {
+            size_t rest = (size_t)(TPI_RUN_CACHE_REFILL - pages) * TPI_OS_PAGE;
+            count = tpi_run_cache_shed(tc, TPI_RUN_CACHE_BYTES > rest ? TPI_RUN_CACHE_BYTES - rest : 0, give);
+        }
         r = tpi_run_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u,
-                         cached ? TPI_RUN_CACHE_PAGES : pages);
+                         cached ? TPI_RUN_CACHE_REFILL : pages, give, count);
         if (!r) {
             errno = ENOMEM;
             return NULL;
