@@ -100,3 +100,12 @@ set_tests_properties(release_stats_write PROPERTIES LABELS "release;api" TIMEOUT
 # `sh tests/release/spdx.sh . --add` writes it into new ones.
 add_test(NAME release_spdx COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/release/spdx.sh ${PROJECT_SOURCE_DIR})
 set_tests_properties(release_spdx PROPERTIES LABELS release TIMEOUT 60 SKIP_RETURN_CODE 77)
+
+# The engine's layers (docs/design.md): from the object files, no call runs
+# up a layer and no files call each other in a cycle (release/layers.py).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME release_layers COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/release/layers.py
+    --nm ${CMAKE_NM} $<TARGET_FILE:tierpool_static> $<TARGET_OBJECTS:tierpool_malloc_objects>)
+  set_tests_properties(release_layers PROPERTIES LABELS release TIMEOUT 60)
+endif()
