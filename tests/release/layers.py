@@ -28,20 +28,25 @@ import sys
 # with the diagram at the top of docs/design.md.
 LAYERS = [
     ("services", ["options.c", "escape.c", "version.c", "size_class.c", "fatal.c", "track.c",
-                  "secure.c", "exact.c"]),
+                  "secure.c", "exact.c", "services.c"]),
     ("os", ["os.c"]),
     ("chunk", ["chunk.c", "page.c"]),
-    ("page source", ["page_source.c", "run.c", "purge.c"]),
+    ("page source", ["decay.c", "pool_base.c", "run.c", "purge.c", "huge.c", "page_source.c"]),
     ("thread cache", ["tcache.c", "tcache_store.c", "run_cache.c", "adapt.c", "thread.c"]),
-    ("pool", ["pool.c", "huge.c"]),
-    ("API", ["alloc.c", "stats.c", "monitor.c", "process.c"]),
+    ("pool", ["pool.c", "stats.c", "monitor.c", "process.c"]),
+    ("API", ["alloc.c"]),
     ("override", ["malloc.c"]),
 ]
 
 # Edges the refactoring of issue 17 has not removed yet, each "from -> to".
 # They are reported, not failed on; an entry that no longer occurs fails, so
-# the list only shrinks.
+# the list only shrinks. run.c's thread side (tpi_run_malloc, tpi_run_free,
+# tpi_run_resize: the caller's run cache and counters) is to move up into
+# run_cache.c, leaving run.c the heap's calls only.
 PENDING = {
+    "run.c -> run_cache.c",
+    "run.c -> tcache.c",
+    "run.c -> thread.c",
 }
 
 
