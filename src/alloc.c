@@ -40,11 +40,12 @@ static tpi_tcache *tpi_thread_start(void)
     return tc;
 }
 
-/* The fast path's one way out: a thread's first call (the empty tcache)
- * sets it up here, above the thread cache, which serves the rest. */
+/* The fast path's one way out: a thread's first call (the empty tcache, the
+ * only one without a pool: one compare with no address to form) sets it up
+ * here, above the thread cache, which serves the rest. */
 tpi_noinline void *tpi_malloc_slow(size_t size, tpi_tcache *tc)
 {
-    if (tpi_unlikely(tc == &tpi_tcache_empty) && (tc = tpi_thread_start()) == NULL) return NULL;
+    if (tpi_unlikely(tc->pool == NULL) && (tc = tpi_thread_start()) == NULL) return NULL;
     return tpi_tcache_malloc_slow(size, tc);
 }
 
