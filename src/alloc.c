@@ -211,7 +211,7 @@ void tpi_free_generic(void *p)
         return;
     }
     case TPI_REG_RUN:
-        tpi_run_free(p);
+        tpi_run_free(tpi_thread_live_tcache(tpi_run_pool(p)), p);
         return;
     case TPI_REG_HUGE:
         tpi_huge_free(p);
@@ -316,7 +316,8 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     if (tpi_registry_get((uintptr_t)p) == TPI_REG_RUN) {
         /* A run shrinks in place to the pages the size needs while it
          * keeps half of them, and grows into a free run that follows it. */
-        if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) && tpi_run_resize(p, size)) {
+        if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) &&
+            tpi_run_resize(tpi_thread_live_tcache(tpi_run_pool(p)), p, size)) {
             size_t now_usable = tpi_usable(p);
             /* Pages taken from the free run after it were closed to checkers,
              * pages given back are closed again. */

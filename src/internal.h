@@ -642,16 +642,18 @@ _Static_assert(TPI_RUN_CACHE_REFILL < 64, "a run cache's lengths fit its bitmap"
 struct tpi_tcache;
 struct tpi_run_heap;
 void tpi_run_heap_init(struct tpi_run_heap *heap);
-/* A run for `size` bytes (above TPI_SLAB_MAX - extra) aligned to `alignment`
+/* run_cache.c: a run for `size` bytes (above TPI_SLAB_MAX - extra) aligned to `alignment`
  * (a power of two up to TPI_SLAB_ALIGN_MAX): from the thread's cache, else
  * the heap. NULL (errno ENOMEM) if no memory or the pool's limit. */
 void *tpi_run_malloc(struct tpi_tcache *tc, size_t size, size_t alignment);
-void tpi_run_free(void *p);
+/* Frees the run at p; tc is the calling thread's live cache of the run's
+ * pool (tpi_thread_live_tcache), or NULL. */
+void tpi_run_free(struct tpi_tcache *tc, void *p);
 
 /* realloc in place: shrinks the run at p to the pages `size` needs (the
  * tail goes back to the heap), or grows it into the free run after it;
- * false if that is not free or too short. */
-bool tpi_run_resize(void *p, size_t size);
+ * false if that is not free or too short. tc as for tpi_run_free. */
+bool tpi_run_resize(struct tpi_tcache *tc, void *p, size_t size);
 /* The run's tag for a pointer of a run chunk, or NULL if p starts no run
  * handed out. */
 tpi_run *tpi_run_of(const void *p);
@@ -685,6 +687,26 @@ size_t tpi_run_heap_resident(struct tpi_run_heap *heap, size_t (*resident)(const
 /* Cuts the run at p (in use or cached, held by the caller) after its first
  * `pages` pages; both parts keep its state. Returns the second part. */
 void *tpi_run_split(void *p, unsigned pages);
+/* The pool a run belongs to. */
+static inline tp_pool *tpi_run_pool(const void *p)
+{
+    return ((const tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK))->pool;
+}
+/* The heap's side of a thread's large blocks (run.c; run_cache.c is the
+ * thread's side). A run of `pages` pages on a multiple of `align_pages`,
+ * or up to `most` pages if a longer free run fits (the caller cuts it),
+ * after the `count` runs `give` go back under the same lock; NULL if no
+ * memory or the pool's limit. */
+void *tpi_run_heap_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most, void **give,
+                        unsigned count);
+/* The run at p back to the heap, then a purge pass if one is due; not
+ * `counted` in a thread cache's statistics: the heap counts the free. */
+void tpi_run_heap_free(void *p, bool counted);
+/* realloc in place (tpi_run_resize): the run at p made `want` pages long;
+ * false if the free run after it is missing or too short. */
+bool tpi_run_heap_resize(void *p, unsigned want, bool counted);
+/* Aborts for a free of p, a run chunk's address that starts no run in use. */
+_Noreturn void tpi_run_bad_free(const void *p);
 
 /* run_cache.c: the thread's side. */
 /* A cached run of `pages` pages, cut from a longer one if need be, or NULL. */
@@ -849,6 +871,9 @@ static inline uintptr_t tpi_thread_id(void)
 tpi_tcache *tpi_thread_tcache(tp_pool *pool);
 /* The calling thread's live tcache for the pool, or NULL; creates none. */
 tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool);
+/* The calling thread's live cache of the pool (the default one too), or
+ * NULL if it has none. */
+tpi_tcache *tpi_thread_live_tcache(tp_pool *pool);
 tpi_tcache *tpi_thread_init_default(void);
 void tpi_threads_init(void);
 void tpi_threads_lock(void);

@@ -126,6 +126,12 @@ tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool)
     return s->tcache;
 }
 
+tpi_tcache *tpi_thread_live_tcache(tp_pool *pool)
+{
+    if (pool == &tpi_pool_default_instance) return tpi_tls_default == &tpi_tcache_empty ? NULL : tpi_tls_default;
+    return tpi_thread_tcache_peek(pool);
+}
+
 tpi_tcache *tpi_thread_init_default(void)
 {
     return tpi_thread_tcache(&tpi_pool_default_instance);
