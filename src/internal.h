@@ -50,6 +50,7 @@
 
 #include "tierpool.h"
 #include "tierpool_segment.h"
+#include "lock.h"
 #include "track.h"
 
 /* ---- build-time constants ----------------------------------------------------- */
@@ -967,7 +968,7 @@ void tpi_exact_fill_peaks(tp_pool *pool, struct tp_stats *out);
  * no system call is made under it (chunks are mapped and runs purged
  * outside, run.c). */
 typedef struct tpi_run_heap {
-    pthread_mutex_t lock;
+    tpi_lock lock;                         /* spins, then sleeps (lock.h) */
     tpi_run_chunk *chunks;
     /* Free runs by length, in sets by chunk kind and dirtiness: set
      * 2 * kind + 1 holds the runs with a dirty page, 2 * kind the clean

@@ -27,20 +27,6 @@ static tp_pool *tpi_pools_free;                            /* destroyed, for reu
 static tp_pool **tpi_pools_free_end = &tpi_pools_free;
 static unsigned tpi_pools_free_count;
 
-/* The run heap's lock is held for a few hundred cycles at a time by every
- * thread of the pool: it spins a while before it sleeps (glibc's adaptive
- * mutex), where a plain one would put a waiter to sleep at once. */
-static void tpi_run_heap_lock_init(pthread_mutex_t *lock)
-{
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-#if defined(PTHREAD_MUTEX_ADAPTIVE_NP)
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
-#endif
-    pthread_mutex_init(lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-}
-
 /* Pool lock held. Unmaps the address space the pool holds without use:
  * cached huge mappings, and chunks with no page in use (once abandoned
  * pages' remote frees are collected). Returns the bytes unmapped. */
@@ -79,7 +65,7 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
             return NULL;
         }
         pthread_mutex_init(&pool->lock, NULL);
-        tpi_run_heap_lock_init(&pool->runs.lock);
+        atomic_init(&pool->runs.lock.word, 0);
         tpi_pools_add(pool);
     }
     /* A reused struct may be read meanwhile by a statistics reader holding
@@ -205,10 +191,10 @@ void tpi_pool_usage(tp_pool *pool, tpi_usage *out)
         out->huge_blocks++;
         out->huge_bytes += h->map_size;
     }
-    pthread_mutex_lock(&pool->runs.lock);
+    tpi_lock_take(&pool->runs.lock);
     out->run_chunks = pool->runs.mapped_chunks;
     out->run_bytes = pool->runs.used_bytes;
-    pthread_mutex_unlock(&pool->runs.lock);
+    tpi_lock_give(&pool->runs.lock);
     pthread_mutex_unlock(&pool->lock);
 }
 

@@ -17,11 +17,7 @@ static uint32_t tpi_pools_next_id = 1;
 
 tp_pool tpi_pool_default_instance = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-#if defined(PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP)
-    .runs.lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP,
-#else
-    .runs.lock = PTHREAD_MUTEX_INITIALIZER,
-#endif
+    .runs.lock = TPI_LOCK_INIT,
     .id = 0,
     .name = "default",
     .live = true,
@@ -36,7 +32,7 @@ void tpi_pools_lock_all(void)
     pthread_mutex_lock(&tpi_pools_lock);
     for (tp_pool *p = tpi_pools_all; p; p = p->next) {
         pthread_mutex_lock(&p->lock);
-        pthread_mutex_lock(&p->runs.lock);
+        tpi_lock_take(&p->runs.lock);
     }
 }
 
@@ -50,7 +46,7 @@ void tpi_pools_each_held(void (*fn)(tp_pool *pool, void *arg), void *arg)
 void tpi_pools_unlock_all(void)
 {
     for (tp_pool *p = tpi_pools_all; p; p = p->next) {
-        pthread_mutex_unlock(&p->runs.lock);
+        tpi_lock_give(&p->runs.lock);
         pthread_mutex_unlock(&p->lock);
     }
     pthread_mutex_unlock(&tpi_pools_lock);

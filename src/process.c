@@ -51,9 +51,9 @@ static void tpi_process_init(void)
     pthread_mutex_lock(&tpi_pool_default_instance.lock);
     tpi_decay_init(&tpi_pool_default_instance.decay);
     pthread_mutex_unlock(&tpi_pool_default_instance.lock);
-    pthread_mutex_lock(&tpi_pool_default_instance.runs.lock);
+    tpi_lock_take(&tpi_pool_default_instance.runs.lock);
     tpi_decay_init(&tpi_pool_default_instance.runs.decay);
-    pthread_mutex_unlock(&tpi_pool_default_instance.runs.lock);
+    tpi_lock_give(&tpi_pool_default_instance.runs.lock);
     tpi_stats_init();
     tpi_threads_init();
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);

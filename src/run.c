@@ -348,7 +348,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
     tpi_registry_set((uintptr_t)c, TPI_CHUNK_SIZE, TPI_REG_RUN, TPI_REG_RUN);
     tpi_run_heap *h = &pool->runs;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     c->prev = NULL;
     c->next = h->chunks;
     if (h->chunks) h->chunks->prev = c;
@@ -356,7 +356,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     h->mapped_chunks++;
     c->free_pages = pages;
     tpi_heap_insert(h, c, first, pages, (uint32_t)tpi_clock(), 0);
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     return true;
 }
 
@@ -374,11 +374,11 @@ void *tpi_run_heap_take(tp_pool *pool, unsigned pages, unsigned align_pages, uns
     tpi_run_heap *h = &pool->runs;
     for (unsigned attempt = 0;; attempt++) {
         uint32_t now = (uint32_t)tpi_clock();
-        pthread_mutex_lock(&h->lock);
+        tpi_lock_take(&h->lock);
         for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(give[i]), now);
         count = 0;
         tpi_run *r = tpi_heap_take(h, pages, align_pages, most, now);
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         if (r) return tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
         if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) return NULL;
     }
@@ -413,13 +413,13 @@ void tpi_run_heap_free(void *p, bool counted)
     tp_pool *pool = tpi_run_chunk_of(p)->pool;
     tpi_run_heap *h = &pool->runs;
     uint32_t now = (uint32_t)tpi_clock();
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     if (!counted) {
         h->frees[r->class_index]++;
         h->freed_bytes[r->class_index] += tpi_run_usable(r);
     }
     tpi_heap_put(h, r, now);
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     tpi_run_heap_purge(pool, now, false);
 }
 
@@ -430,7 +430,7 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
     tpi_run_heap *h = &c->pool->runs;
     unsigned first = tpi_run_index(c, r), pages = r->pages;
     uint32_t now = (uint32_t)tpi_clock();
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     if (want < pages) {
         /* The tail goes back to the heap, a run of its own. */
         tpi_run_clear_tag(&c->runs[first + pages - 1]);
@@ -444,7 +444,7 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
         unsigned end = first + pages;
         tpi_run *next = end < TPI_RUN_PAGES ? &c->runs[end] : NULL;
         if (!next || tpi_run_state(next) != TPI_RUN_FREE || next->tail || next->pages < want - pages) {
-            pthread_mutex_unlock(&h->lock);
+            tpi_lock_give(&h->lock);
             return false;
         }
         unsigned n = next->pages, grow = want - pages;
@@ -463,7 +463,7 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
     }
     /* The statistics follow the block's usable bytes; its class stays. */
     if (!counted) h->freed_bytes[r->class_index] -= ((uint64_t)want - pages) * TPI_OS_PAGE;
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     return true;
 }
 
@@ -471,9 +471,9 @@ void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count)
 {
     tpi_run_heap *h = &pool->runs;
     uint32_t now = (uint32_t)tpi_clock();
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(runs[i]), now);
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
 }
 
 /* ---- purging ------------------------------------------------------------------------- */
@@ -572,10 +572,10 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
     tpi_purge_item items[TPI_PURGE_BATCH];
     unsigned count = tpi_purge_collect(h, now, min_age, items);
     if (count == 0) return 0;
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     for (unsigned i = 0; i < count; i++)
         tpi_os_purge(tpi_run_addr(items[i].chunk, items[i].first), (size_t)items[i].pages * TPI_OS_PAGE);
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     for (unsigned i = 0; i < count; i++) {
         tpi_purge_item *it = &items[i];
         tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
@@ -594,13 +594,13 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
     tpi_run_heap *h = &pool->runs;
     if (!force && now64 < __atomic_load_n(&h->decay.next_pass, __ATOMIC_RELAXED)) return 0;
     uint32_t now = (uint32_t)now64;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     /* One pass at a time: a forced one waits for another to finish. */
     while (h->purging || (!force && now64 < h->decay.next_pass)) {
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         if (!force) return 0;
         sched_yield();
-        pthread_mutex_lock(&h->lock);
+        tpi_lock_take(&h->lock);
     }
     h->purging = true;
     /* Passes every quarter delay; one at a time (the next is not due). */
@@ -630,7 +630,7 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
     }
     tpi_run_chunk *idle = tpi_purge_idle_chunks(h, now, force);
     h->purging = false;
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     size_t unmapped = 0;
     while (idle) {
         tpi_run_chunk *next = idle->next;
@@ -649,10 +649,10 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
 size_t tpi_run_heap_release_empty(tp_pool *pool)
 {
     tpi_run_heap *h = &pool->runs;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     tpi_run_chunk *idle = NULL;
     if (h->purging) { /* a pass has free runs out: not now */
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         return 0;
     }
     for (tpi_run_chunk *c = h->chunks, *next; c; c = next) {
@@ -666,7 +666,7 @@ size_t tpi_run_heap_release_empty(tp_pool *pool)
         c->next = idle;
         idle = c;
     }
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     size_t released = 0;
     for (tpi_run_chunk *next; idle; idle = next) {
         next = idle->next;
@@ -703,11 +703,11 @@ void tpi_run_heap_after_fork(tpi_run_heap *h)
 void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
 {
     tpi_run_heap *h = &pool->runs;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     while (h->purging) { /* its runs must be back before the tags are rewritten */
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         sched_yield();
-        pthread_mutex_lock(&h->lock);
+        tpi_lock_take(&h->lock);
     }
     tpi_run_chunk *c = h->chunks;
     memset(h->bins, 0, sizeof h->bins);
@@ -742,7 +742,7 @@ void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
         }
         c = next;
     }
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
 }
 
 size_t tpi_run_heap_resident(tpi_run_heap *heap, size_t (*resident)(const void *addr, size_t size))

@@ -117,7 +117,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     }
     for (const tpi_huge *h = pool->huge_cache; h; h = h->next) out->resident_bytes += tpi_resident(h, h->map_size);
     tpi_run_heap *runs = &pool->runs;
-    pthread_mutex_lock(&runs->lock);
+    tpi_lock_take(&runs->lock);
     for (unsigned cls = TPI_SLAB_CLASSES; cls < TPI_CLASS_COUNT; cls++) {
         out->classes[cls].live_blocks -= runs->frees[cls];
         out->classes[cls].live_bytes -= runs->freed_bytes[cls];
@@ -128,7 +128,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     out->purges += runs->purges;
     out->purged_bytes += runs->purged_bytes;
     if (runs->decay.delay_ms > out->purge_delay_ms) out->purge_delay_ms = runs->decay.delay_ms;
-    pthread_mutex_unlock(&runs->lock);
+    tpi_lock_give(&runs->lock);
     out->allocs += pool->huge_allocs;
     out->huge_cached_bytes += pool->huge_cache_bytes;
     out->committed_bytes += pool->page_bytes + dirty + pool->huge_live_bytes + pool->huge_cache_bytes;

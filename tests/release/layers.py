@@ -28,7 +28,7 @@ import sys
 # with the diagram at the top of docs/design.md.
 LAYERS = [
     ("services", ["options.c", "escape.c", "version.c", "size_class.c", "fatal.c", "track.c",
-                  "secure.c", "exact.c", "services.c"]),
+                  "secure.c", "exact.c", "services.c", "lock.c"]),
     ("os", ["os.c"]),
     ("chunk", ["chunk.c", "page.c"]),
     ("page source", ["decay.c", "pool_base.c", "run.c", "purge.c", "huge.c", "page_source.c"]),
