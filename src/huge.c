@@ -125,6 +125,7 @@ size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age)
             pool->huge_cache_bytes -= h->map_size;
             pool->mapped -= h->map_size;
             released += h->map_size;
+            tpi_limit_release(h->map_size);
             tpi_os_unmap(h, h->map_size);
         }
         h = next;
@@ -176,6 +177,14 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     pthread_mutex_lock(&pool->lock);
     bool charged = tpi_pool_charge(pool, map_size);
     pthread_mutex_unlock(&pool->lock);
+    /* The whole mapping counts as committed: the block's usable size is
+     * all of it (limit.c). */
+    if (charged && !tpi_limit_commit(map_size)) {
+        pthread_mutex_lock(&pool->lock);
+        pool->mapped -= map_size;
+        pthread_mutex_unlock(&pool->lock);
+        charged = false;
+    }
     if (!charged) {
         errno = ENOMEM;
         return NULL;
@@ -191,6 +200,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         }
     }
     if (!base) {
+        tpi_limit_release(map_size);
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= map_size;
         pthread_mutex_unlock(&pool->lock);
@@ -243,7 +253,10 @@ void tpi_huge_free(void *p)
     }
     tpi_purge_maybe(pool);
     pthread_mutex_unlock(&pool->lock);
-    if (!cache) tpi_os_unmap(h, h->map_size);
+    if (!cache) {
+        tpi_limit_release(h->map_size);
+        tpi_os_unmap(h, h->map_size);
+    }
 }
 
 void *tpi_huge_realloc(void *p, size_t size)
@@ -275,6 +288,7 @@ void *tpi_huge_realloc(void *p, size_t size)
         }
         tpi_registry_set((uintptr_t)h + new_map, old_map - new_map, TPI_REG_NONE, TPI_REG_NONE);
         tpi_os_unmap((char *)h + new_map, old_map - new_map);
+        tpi_limit_release(old_map - new_map);
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= old_map - new_map;
         pool->huge_live_bytes -= old_map - new_map;
@@ -291,11 +305,13 @@ void *tpi_huge_realloc(void *p, size_t size)
         tpi_huge_free(p);
         return q;
     }
+    if (!tpi_limit_commit(new_map - old_map)) return NULL; /* errno ENOMEM */
     pthread_mutex_lock(&pool->lock);
     bool charged = tpi_pool_charge(pool, new_map - old_map);
     if (charged) tpi_huge_unlink(pool, h);
     pthread_mutex_unlock(&pool->lock);
     if (!charged) {
+        tpi_limit_release(new_map - old_map);
         errno = ENOMEM;
         return NULL;
     }
@@ -314,6 +330,7 @@ void *tpi_huge_realloc(void *p, size_t size)
                 tpi_os_unmap(dest, new_map);
                 tpi_huge_register(h);
             }
+            tpi_limit_release(new_map - old_map);
             pthread_mutex_lock(&pool->lock);
             pool->mapped -= new_map - old_map;
             tpi_huge_link(pool, h);
@@ -339,6 +356,7 @@ void tpi_huge_release_all(tp_pool *pool)
     while (h) {
         tpi_huge *next = h->next;
         pool->mapped -= h->map_size;
+        tpi_limit_release(h->map_size);
         tpi_huge_unregister(h);
         h->magic = 0;
         tpi_os_unmap(h, h->map_size);

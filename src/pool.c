@@ -116,11 +116,13 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
         /* Memory purged lately is needed again: perhaps the delay is too
          * short for this workload (purge.c weighs it). */
         uint32_t now = (uint32_t)tpi_clock();
-        if (tpi_chunk_run_purged_since(c, (unsigned)first, count, now - TPI_REGRET_WINDOW * pool->decay.delay_ms))
-            tpi_decay_on_regret(&pool->decay, now, (size_t)count << TPI_SLICE_SHIFT);
+        bool regret = tpi_chunk_run_purged_since(c, (unsigned)first, count, now - TPI_REGRET_WINDOW * pool->decay.delay_ms);
+        tpi_page *page = tpi_chunk_take_run(c, (unsigned)first, count);
+        if (!page) return NULL; /* the memory limit (limit.c) */
+        if (regret) tpi_decay_on_regret(&pool->decay, now, (size_t)count << TPI_SLICE_SHIFT);
         pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
         tpi_pool_note_peak(pool);
-        return tpi_chunk_take_run(c, (unsigned)first, count);
+        return page;
     }
     if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
     tpi_chunk *c = tpi_chunk_create(pool);
@@ -133,9 +135,11 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
     c->next = pool->chunks;
     if (pool->chunks) pool->chunks->prev = c;
     pool->chunks = c;
+    tpi_page *page = tpi_chunk_take_run(c, 1, count);
+    if (!page) return NULL; /* the memory limit: the empty chunk stays for later */
     pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
     tpi_pool_note_peak(pool);
-    return tpi_chunk_take_run(c, 1, count);
+    return page;
 }
 
 void tpi_pool_unlink_chunk(tp_pool *pool, tpi_chunk *c)
@@ -383,6 +387,8 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pthread_mutex_lock(&pool->lock);
     tpi_pool_set_name(pool, name);
     pool->memory_limit = config ? config->memory_limit : 0;
+    pool->oom_handler = config ? config->oom_handler : NULL;
+    pool->oom_arg = config ? config->oom_arg : NULL;
     pool->mapped = 0;
     pool->chunks = NULL;
     pool->huge = NULL;
@@ -554,6 +560,24 @@ void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg)
     for (tp_pool *p = tpi_pools_all; p; p = p->next)
         if (p->live) fn(p, arg);
     pthread_mutex_unlock(&tpi_pools_lock);
+}
+
+typedef struct tpi_pool_list {
+    tp_pool **pools;
+    size_t count, cap;
+} tpi_pool_list;
+
+static void tpi_pools_list_one(tp_pool *pool, void *arg)
+{
+    tpi_pool_list *list = arg;
+    if (list->count < list->cap) list->pools[list->count++] = pool;
+}
+
+size_t tpi_pools_list(tp_pool **out, size_t cap)
+{
+    tpi_pool_list list = {out, 0, cap};
+    tpi_pools_each(tpi_pools_list_one, &list);
+    return list.count;
 }
 
 pthread_mutex_t *tpi_pools_mutex(void)

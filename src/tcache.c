@@ -394,6 +394,8 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tpi_tcache_decay(tc, true);
             tpi_tcache_purge_free_blocks(tc);
             tpi_run_cache_decay(tc);
+            /* Near a memory limit, cached memory goes back first (limit.c). */
+            if (tpi_pressure_percent() >= TPI_PRESSURE_FLUSH) tpi_tcache_trim(tc);
         }
     }
     if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
