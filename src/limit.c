@@ -46,6 +46,7 @@
 
 static _Atomic size_t tpi_committed;
 static _Atomic uint64_t tpi_refusals;
+static _Atomic uint64_t tpi_handler_calls; /* counted here for the statistics, called by oom.c */
 _Atomic uint32_t tpi_pressure_gen;
 static _Atomic size_t tpi_gen_mark;   /* committed bytes at which gen is bumped next */
 static _Atomic size_t tpi_zone_start; /* committed bytes from which pressure starts */
@@ -170,7 +171,7 @@ unsigned tpi_pressure_percent(void)
     else if (psi > TPI_PSI_LOW * 100)
         q = (psi - TPI_PSI_LOW * 100) / (TPI_PSI_HIGH - TPI_PSI_LOW);
     uint64_t event = atomic_load_explicit(&tpi_psi_event_ms, memory_order_relaxed);
-    if (event && tpi_clock() - event < TPI_LIMIT_REFRESH_MS) q = 100;
+    if (event && tpi_os_clock_ms() - event < TPI_LIMIT_REFRESH_MS) q = 100;
     return p > q ? p : q;
 }
 
@@ -199,6 +200,12 @@ void tpi_limit_get(tpi_limit_view *out)
     out->pressure = tpi_pressure_percent();
     out->psi_some = atomic_load_explicit(&tpi_psi_some, memory_order_relaxed);
     out->refusals = atomic_load_explicit(&tpi_refusals, memory_order_relaxed);
+    out->handler_calls = atomic_load_explicit(&tpi_handler_calls, memory_order_relaxed);
+}
+
+void tpi_limit_count_handler_call(void)
+{
+    atomic_fetch_add_explicit(&tpi_handler_calls, 1, memory_order_relaxed);
 }
 
 /* ---- reading the limits ----------------------------------------------------------- */
@@ -336,9 +343,10 @@ static void tpi_psi_path(const tpi_paths *p, char *out, size_t cap)
         snprintf(out, cap, "/proc/pressure/memory");
 }
 
-void tpi_limit_refresh(uint64_t now)
+void tpi_limit_refresh(bool force)
 {
-    if (now) {
+    if (!force) {
+        uint64_t now = tpi_os_clock_ms();
         uint64_t due = atomic_load_explicit(&tpi_next_refresh, memory_order_relaxed);
         if (now < due) return;
         if (!atomic_compare_exchange_strong(&tpi_next_refresh, &due, now + TPI_LIMIT_REFRESH_MS)) return;
@@ -370,7 +378,7 @@ void tpi_limit_refresh(uint64_t now)
     unsigned psi = tpi_read(p.root, path, buf, sizeof buf) > 0 ? tpi_parse_psi(buf) : 0;
     atomic_store_explicit(&tpi_psi_some, psi, memory_order_relaxed);
     uint64_t event = atomic_load_explicit(&tpi_psi_event_ms, memory_order_relaxed);
-    if (event && tpi_clock() - event >= TPI_LIMIT_REFRESH_MS)
+    if (event && tpi_os_clock_ms() - event >= TPI_LIMIT_REFRESH_MS)
         atomic_store_explicit(&tpi_psi_event_ms, 0, memory_order_relaxed);
     /* The limits moved: the next commit places the marks afresh. */
     atomic_store_explicit(&tpi_gen_mark, 0, memory_order_relaxed);
@@ -398,7 +406,8 @@ void tpi_limit_wait(uint64_t ms)
         char path[600], full[1024];
         tpi_psi_path(&p, path, sizeof path);
         snprintf(full, sizeof full, "%s%s", p.root, path);
-        int fd = open(full, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        /* A test's root holds plain files, which a trigger would overwrite. */
+        int fd = p.root[0] ? -1 : open(full, O_RDWR | O_NONBLOCK | O_CLOEXEC);
         if (fd >= 0 && write(fd, TPI_PSI_TRIGGER, strlen(TPI_PSI_TRIGGER) + 1) < 0) {
             close(fd);
             fd = -1;
@@ -408,12 +417,18 @@ void tpi_limit_wait(uint64_t ms)
     if (tpi_psi_fd >= 0) {
         struct pollfd pfd = {.fd = tpi_psi_fd, .events = POLLPRI};
         int n = poll(&pfd, 1, (int)ms);
-        if (n > 0 && (pfd.revents & POLLPRI)) {
-            uint64_t now = tpi_clock();
+        if (n == 0) return;
+        if (n > 0 && (pfd.revents & POLLPRI) && !(pfd.revents & (POLLERR | POLLNVAL))) {
+            uint64_t now = tpi_os_clock_ms();
             atomic_store_explicit(&tpi_psi_event_ms, now ? now : 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&tpi_pressure_gen, 1, memory_order_relaxed);
+            return;
         }
-        if (n >= 0) return;
+        if (n > 0) {
+            /* Not a trigger after all, or gone (its cgroup removed). */
+            close(tpi_psi_fd);
+            tpi_psi_fd = -1;
+        }
     }
     struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     nanosleep(&t, NULL);

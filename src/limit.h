@@ -60,9 +60,9 @@ bool tpi_limit_commit(size_t bytes);
 /* Gives `bytes` back (purged or unmapped). */
 void tpi_limit_release(size_t bytes);
 size_t tpi_limit_committed(void);
-/* Reads the cgroup's and machine's limits and PSI (at start, then at most
- * every TPI_LIMIT_REFRESH_MS, or now when `now` is 0); no lock held. */
-void tpi_limit_refresh(uint64_t now);
+/* Reads the cgroup's and machine's limits and PSI: at most every
+ * TPI_LIMIT_REFRESH_MS of the OS clock, or now when forced; no lock held. */
+void tpi_limit_refresh(bool force);
 
 /* The purge delay `delay` under the present pressure: unchanged far from
  * every limit, shrinking to 0 across the pressure zone and under PSI. */
@@ -85,8 +85,11 @@ typedef struct tpi_limit_view {
     unsigned pressure;   /* tpi_pressure_percent */
     unsigned psi_some;   /* PSI some avg10, in hundredths of a percent */
     uint64_t refusals;   /* commits refused by the hard limit */
+    uint64_t handler_calls; /* out-of-memory handler calls (oom.c) */
 } tpi_limit_view;
 void tpi_limit_get(tpi_limit_view *out);
+/* oom.c calls a handler: counted here, where the statistics read it. */
+void tpi_limit_count_handler_call(void);
 
 /* ---- oom.c ------------------------------------------------------------------------- */
 
@@ -96,6 +99,5 @@ void tpi_limit_get(tpi_limit_view *out);
  * handler) and `again` once more if it asks. Returns the block or NULL with
  * errno ENOMEM. */
 void *tpi_oom_recover(tp_pool *pool, size_t size, void *(*again)(void *arg), void *arg);
-uint64_t tpi_oom_handler_calls(void);
 
 #endif /* TPI_LIMIT_H */

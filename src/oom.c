@@ -22,7 +22,6 @@ static pthread_mutex_t tpi_oom_lock = PTHREAD_MUTEX_INITIALIZER;
 static tp_oom_handler tpi_oom_fn;
 static void *tpi_oom_arg;
 static TPI_TLS bool tpi_oom_inside; /* this thread runs a handler */
-static _Atomic uint64_t tpi_oom_calls;
 
 void tp_set_oom_handler(tp_oom_handler fn, void *arg)
 {
@@ -30,11 +29,6 @@ void tp_set_oom_handler(tp_oom_handler fn, void *arg)
     tpi_oom_fn = fn;
     tpi_oom_arg = arg;
     pthread_mutex_unlock(&tpi_oom_lock);
-}
-
-uint64_t tpi_oom_handler_calls(void)
-{
-    return atomic_load_explicit(&tpi_oom_calls, memory_order_relaxed);
 }
 
 #define TPI_OOM_POOLS 64 /* pools trimmed per failure; the rest purge on time */
@@ -48,7 +42,7 @@ static void tpi_oom_purge(void)
     for (size_t i = 0; i < count; i++) tp_pool_trim(pools[i]);
     /* Other threads' caches: their next pass comes at once. */
     atomic_fetch_add_explicit(&tpi_pressure_gen, 1, memory_order_relaxed);
-    tpi_limit_refresh(0);
+    tpi_limit_refresh(true);
 }
 
 void *tpi_oom_recover(tp_pool *pool, size_t size, void *(*again)(void *arg), void *arg)
@@ -72,7 +66,7 @@ void *tpi_oom_recover(tp_pool *pool, size_t size, void *(*again)(void *arg), voi
         pthread_mutex_unlock(&tpi_oom_lock);
     }
     if (fn) {
-        atomic_fetch_add_explicit(&tpi_oom_calls, 1, memory_order_relaxed);
+        tpi_limit_count_handler_call();
         tpi_oom_inside = true;
         bool retry = fn(pool, size, fn_arg);
         tpi_oom_inside = false;

@@ -140,7 +140,7 @@ void tpi_purge_maybe(tp_pool *pool)
 void tpi_purge_maybe_unlocked(tp_pool *pool)
 {
     uint64_t now = tpi_clock();
-    tpi_limit_refresh(now);
+    tpi_limit_refresh(false);
     tpi_run_heap_purge(pool, now, false);
     if (!tpi_decay_due(&pool->decay, now)) return;
     pthread_mutex_lock(&pool->lock);
@@ -170,7 +170,7 @@ static void *tpi_background_main(void *arg)
         if (ms > 1000) ms = 1000;
         /* Woken early by a PSI trigger when the kernel reports stalls. */
         tpi_limit_wait(ms);
-        tpi_limit_refresh(tpi_clock());
+        tpi_limit_refresh(false);
         tpi_pools_each(tpi_background_visit, NULL);
     }
     return NULL;

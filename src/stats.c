@@ -180,7 +180,7 @@ static void tpi_stats_finish(tp_pool *pool, tp_stats *out, const uint64_t *reque
     out->pressure_percent = lim.pressure;
     out->psi_some = lim.psi_some;
     out->limit_refusals = lim.refusals;
-    out->oom_handler_calls = tpi_oom_handler_calls();
+    out->oom_handler_calls = lim.handler_calls;
     tpi_exact_fill_peaks(pool, out);
     if (out->live_requested_bytes > out->live_bytes) out->live_requested_bytes = out->live_bytes; /* busy */
     out->internal_waste_bytes = out->live_bytes - out->live_requested_bytes;

@@ -74,7 +74,7 @@ static void tpi_process_init(void)
     tpi_decay_init(&tpi_pool_default_instance.runs.decay);
     pthread_mutex_unlock(&tpi_pool_default_instance.runs.lock);
     tpi_stats_init();
-    tpi_limit_refresh(0); /* the cgroup's and machine's limits */
+    tpi_limit_refresh(true); /* the cgroup's and machine's limits */
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);
 }
