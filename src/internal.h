@@ -551,15 +551,20 @@ static inline tpi_block *tpi_block_next_delayed(const tpi_block *b)
  * and splits it. Nothing is written into a run's own memory, so a purged run
  * stays non-resident until its user touches it.
  *
- * Each thread cache keeps freed runs of up to TPI_RUN_CACHE_PAGES pages,
- * by length, for reuse without the heap's lock, within TPI_RUN_CACHE_BYTES;
- * what a length did not need during a purge delay goes back to the heap
- * (run_cache.c). Whichever thread frees a run caches it: runs have no owner.
+ * Each thread cache keeps free runs of up to TPI_RUN_CACHE_PAGES pages, by
+ * length, for reuse without the heap's lock, within TPI_RUN_CACHE_BYTES: the
+ * runs it freed, and the rest of the runs it took from the heap (a miss
+ * takes up to TPI_RUN_CACHE_REFILL pages at once) or cut in two (a longer
+ * cached run serves a shorter request). What the cache did not need during
+ * a purge delay goes back to the heap (run_cache.c). Whichever thread frees
+ * a run caches it: runs have no owner.
  */
 #define TPI_RUN_PAGES (TPI_CHUNK_SIZE / TPI_OS_PAGE) /* 1024 tags a chunk */
 #define TPI_RUN_CACHE_PAGES 16u                      /* runs of up to 64 KiB are cached */
+#define TPI_RUN_CACHE_REFILL 32u                     /* a miss takes up to 128 KiB */
 #define TPI_RUN_CACHE_DEPTH 8u                       /* runs of one length a cache keeps */
 #define TPI_RUN_CACHE_BYTES ((size_t)256 << 10)      /* bytes a cache keeps at most */
+#define TPI_RUN_MIN_PAGES ((TPI_SLAB_MAX >> 12) + 1)  /* the shortest run a request needs */
 #define TPI_RUN_MAGIC 0x747072756e636bULL            /* "tprunck" */
 #define TPI_RUN_SLACK_DIV 64                         /* free pages kept past the recent peak: */
 #define TPI_RUN_SLACK_MIN ((size_t)128 << 10)        /* 1/64 of the use, 128 KiB at least (run.c) */
@@ -615,12 +620,14 @@ _Static_assert((TPI_LARGE_MAX >> 12) + TPI_SLAB_ALIGN_MAX / TPI_OS_PAGE <= TPI_R
 /* A thread cache's runs (run_cache.c): by length, a stack each. */
 typedef struct tpi_run_cache {
     size_t bytes;                          /* held in all */
+    size_t low_bytes;                      /* fewest held since the last look: not needed */
+    uint64_t lengths;                      /* bit per length with a run on its stack */
     struct {
         uint8_t count;                     /* runs on the stack */
-        uint8_t low;                       /* fewest since the last look: not needed */
         void *runs[TPI_RUN_CACHE_DEPTH];
-    } bins[TPI_RUN_CACHE_PAGES + 1];       /* by length in pages */
+    } bins[TPI_RUN_CACHE_REFILL + 1];      /* by length in pages */
 } tpi_run_cache;
+_Static_assert(TPI_RUN_CACHE_REFILL < 64, "a run cache's lengths fit its bitmap");
 
 struct tpi_tcache;
 struct tpi_run_heap;
@@ -665,11 +672,26 @@ size_t tpi_run_heap_release_empty(tp_pool *pool);
 /* Heap lock held: the resident bytes of its chunks, by `resident`. */
 size_t tpi_run_heap_resident(struct tpi_run_heap *heap, size_t (*resident)(const void *addr, size_t size));
 
+/* Cuts the run at p (in use or cached, held by the caller) after its first
+ * `pages` pages; both parts keep its state. Returns the second part. */
+void *tpi_run_split(void *p, unsigned pages);
+
 /* run_cache.c: the thread's side. */
+/* A cached run of `pages` pages, cut from a longer one if need be, or NULL. */
 void *tpi_run_cache_pop(struct tpi_tcache *tc, unsigned pages);
+/* Takes out of the cache, for the caller to give to the heap, runs until it
+ * holds at most `keep` bytes: the shortest first, up to TPI_RUN_SHED_MAX. */
+#define TPI_RUN_SHED_MAX 32u
+unsigned tpi_run_cache_shed(struct tpi_tcache *tc, size_t keep, void **runs);
+/* Keeps the held run p of `pages` pages; false if the cache has no room. */
 bool tpi_run_cache_push(struct tpi_tcache *tc, void *p, unsigned pages);
-/* Once per purge delay: runs a length did not need since the last look go
- * back to the heap. */
+/* Whether a request of `pages` pages may find a run in the cache. */
+static inline bool tpi_run_cache_may_have(const tpi_run_cache *cache, unsigned pages)
+{
+    return (cache->lengths >> pages) != 0;
+}
+/* Once per purge delay: the bytes the cache did not need since the last
+ * look go back to the heap. */
 void tpi_run_cache_decay(struct tpi_tcache *tc);
 /* Every cached run back to the heap (thread exit, trim). */
 void tpi_run_cache_flush(struct tpi_tcache *tc);

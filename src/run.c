@@ -259,15 +259,22 @@ static void tpi_heap_put(tpi_run_heap *h, tpi_run *r, uint32_t now)
     if (h->dirty_bytes > tpi_run_dirty_cap(h)) __atomic_store_n(&h->decay.next_pass, 0, __ATOMIC_RELAXED);
 }
 
-/* Heap lock held. The best-fitting free run cut to `pages` pages starting
- * on a multiple of `align_pages` pages, or NULL (*refused set when the
- * memory limit refused its clean pages, limit.c). Taking back memory purged
- * within TPI_REGRET_WINDOW delays counts as regret (purge.c). */
-static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pages, uint32_t now, bool *refused)
+/* Heap lock held. The best-fitting free run for `pages` pages starting on a
+ * multiple of `align_pages` pages, cut to that many pages, or (unaligned) up
+ * to `most` if it is longer and the cut leaves a usable rest; NULL if none,
+ * or (*refused set) when the memory limit refused its clean pages
+ * (limit.c). Taking back memory purged within TPI_REGRET_WINDOW delays
+ * counts as regret (purge.c). */
+static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pages, unsigned most, uint32_t now,
+                              bool *refused)
 {
     unsigned want = pages + align_pages - 1, kind = TPI_RUN_KIND(want);
     unsigned set = 2 * kind + 1, len = tpi_bin_fit(h, set, want);
     if (!len && (set = 2 * kind, len = tpi_bin_fit(h, set, want)) == 0) return NULL;
+    if (align_pages == 1 && len > pages) {
+        unsigned cut = len < most ? len : most;
+        if (cut >= pages + TPI_RUN_MIN_PAGES) pages = cut;
+    }
     tpi_run *free_run = h->bins[set][len];
     tpi_bin_remove(h, free_run);
     tpi_run_chunk *c = tpi_run_chunk_of(free_run);
@@ -378,16 +385,20 @@ static void tpi_run_chunk_unmap(tpi_run_chunk *c)
 
 /* ---- allocation and free ----------------------------------------------------------- */
 
-/* A run from the heap; the heap grows by a chunk when no free run fits
- * (other threads may take its pages first: a few tries). */
-static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages)
+/* A run from the heap, after the `count` runs `give` go back to it under the
+ * same lock; the heap grows by a chunk when no free run fits (other threads
+ * may take its pages first: a few tries). */
+static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most, void **give,
+                             unsigned count)
 {
     tpi_run_heap *h = &pool->runs;
     for (unsigned attempt = 0;; attempt++) {
         uint32_t now = (uint32_t)tpi_clock();
         bool refused = false;
         pthread_mutex_lock(&h->lock);
-        tpi_run *r = tpi_heap_take(h, pages, align_pages, now, &refused);
+        for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(give[i]), now);
+        count = 0;
+        tpi_run *r = tpi_heap_take(h, pages, align_pages, most, now, &refused);
         pthread_mutex_unlock(&h->lock);
         if (r || refused) return r;
         if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) return NULL;
@@ -403,16 +414,32 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
     tp_pool *pool = tc->pool;
     void *p = NULL;
     tpi_run *r;
-    if (alignment <= TPI_OS_PAGE && pages <= TPI_RUN_CACHE_PAGES) p = tpi_run_cache_pop(tc, pages);
+    bool cached = alignment <= TPI_OS_PAGE && pages <= TPI_RUN_CACHE_PAGES;
+    if (cached) p = tpi_run_cache_pop(tc, pages);
     if (p) {
         r = tpi_run_tag(p);
     } else {
-        r = tpi_run_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u);
+        /* A miss of a cached length takes more, for the next requests, and
+         * under the same lock gives back what the rest would push out of the
+         * cache (runs too short for this request, mostly). */
+        void *give[TPI_RUN_SHED_MAX];
+        unsigned count = 0;
+        if (cached) {
+            size_t rest = (size_t)(TPI_RUN_CACHE_REFILL - pages) * TPI_OS_PAGE;
+            count = tpi_run_cache_shed(tc, TPI_RUN_CACHE_BYTES > rest ? TPI_RUN_CACHE_BYTES - rest : 0, give);
+        }
+        r = tpi_run_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u,
+                         cached ? TPI_RUN_CACHE_REFILL : pages, give, count);
         if (!r) {
             errno = ENOMEM;
             return NULL;
         }
         p = tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
+        if (r->pages > pages) {
+            unsigned rest = r->pages - pages;
+            void *q = tpi_run_split(p, pages);
+            if (!tpi_run_cache_push(tc, q, rest)) tpi_run_heap_free_batch(pool, &q, 1);
+        }
     }
     r->class_index = (uint8_t)cls;
     size_t usable = tpi_run_usable(r);
@@ -427,6 +454,19 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
     if (tpi_secure) tpi_secure_run_on_malloc(p, usable);
     tpi_track_malloc(pool, p, size, usable, false);
     return p;
+}
+
+void *tpi_run_split(void *p, unsigned pages)
+{
+    tpi_run *r = tpi_run_tag(p);
+    tpi_run_chunk *c = tpi_run_chunk_of(p);
+    unsigned first = tpi_run_index(c, r), len = r->pages;
+    uint8_t state = tpi_run_state(r);
+    /* No lock: the outer tags keep their held state throughout, and a
+     * neighbour merging in the heap reads no more of them. */
+    tpi_run_mark(c, first + pages, len - pages, state);
+    tpi_run_mark(c, first, pages, state);
+    return (char *)p + (size_t)pages * TPI_OS_PAGE;
 }
 
 /* The calling thread's cache of the pool, if it has a live one. */
@@ -557,27 +597,58 @@ typedef struct tpi_purge_item {
 } tpi_purge_item;
 
 /* Heap lock held. Takes out of the bins up to TPI_PURGE_BATCH free runs with
- * dirty pages, free for min_age ms at least; they read as used meanwhile. */
+ * dirty pages, free for min_age ms at least; they read as used meanwhile.
+ * It walks only the sets of dirty runs (their lists and bitmaps), not the
+ * chunks' tags: a pass costs in proportion to the free runs it may purge. */
 static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, tpi_purge_item *items)
 {
     unsigned count = 0;
-    for (tpi_run_chunk *c = h->chunks; c && count < TPI_PURGE_BATCH; c = c->next) {
-        for (unsigned i = tpi_run_first_page(); i < TPI_RUN_PAGES && count < TPI_PURGE_BATCH;) {
-            tpi_run *r = &c->runs[i];
-            unsigned pages = r->pages;
-            if (pages == 0) break; /* past the secure guard */
-            if (tpi_run_state(r) == TPI_RUN_FREE && now - r->freed_ms >= min_age) {
-                unsigned dirty = tpi_run_count_dirty(c, i, pages);
-                if (dirty) {
-                    tpi_bin_remove(h, r);
-                    items[count++] = (tpi_purge_item){c, i, pages, dirty, r->freed_ms};
-                    tpi_run_mark(c, i, pages, TPI_RUN_PURGING);
+    for (unsigned set = 1; set < 2 * TPI_RUN_KINDS; set += 2) {
+        for (unsigned word = 0; word < TPI_RUN_PAGES / 64; word++) {
+            for (uint64_t bits = h->nonempty[set][word]; bits; bits &= bits - 1) {
+                tpi_run *r = h->bins[set][word * 64 + (unsigned)__builtin_ctzll(bits)];
+                while (r) {
+                    tpi_run *next = r->next;
+                    if (now - r->freed_ms >= min_age) {
+                        tpi_run_chunk *c = tpi_run_chunk_of(r);
+                        unsigned first = tpi_run_index(c, r), pages = r->pages;
+                        tpi_bin_remove(h, r);
+                        items[count++] = (tpi_purge_item){c, first, pages, tpi_run_count_dirty(c, first, pages),
+                                                          r->freed_ms};
+                        tpi_run_mark(c, first, pages, TPI_RUN_PURGING);
+                        if (count == TPI_PURGE_BATCH) return count;
+                    }
+                    r = next;
                 }
             }
-            i += pages;
         }
     }
     return count;
+}
+
+/* Heap lock held. The youngest age, a power of two ms (or 0), such that
+ * purging the dirty runs at least that old leaves at most `target` dirty
+ * bytes: one walk of the dirty runs, their dirty bytes summed by the log2
+ * of their age. */
+static uint32_t tpi_purge_age_for(const tpi_run_heap *h, uint32_t now, size_t target)
+{
+    size_t by_age[33] = {0}; /* [k]: dirty bytes of runs aged [2^(k-1), 2^k) ms; [0]: age 0 */
+    for (unsigned set = 1; set < 2 * TPI_RUN_KINDS; set += 2)
+        for (unsigned word = 0; word < TPI_RUN_PAGES / 64; word++)
+            for (uint64_t bits = h->nonempty[set][word]; bits; bits &= bits - 1)
+                for (tpi_run *r = h->bins[set][word * 64 + (unsigned)__builtin_ctzll(bits)]; r; r = r->next) {
+                    uint32_t age = now - r->freed_ms;
+                    tpi_run_chunk *c = tpi_run_chunk_of(r);
+                    by_age[age ? 32 - __builtin_clz(age) : 0] +=
+                        (size_t)tpi_run_count_dirty(c, tpi_run_index(c, r), r->pages) * TPI_OS_PAGE;
+                }
+    /* Keep the youngest buckets while they fit under the target. */
+    size_t kept = 0;
+    for (unsigned k = 0; k <= 32; k++) {
+        if (kept + by_age[k] > target) return k ? (uint32_t)1 << (k - 1) : 0;
+        kept += by_age[k];
+    }
+    return UINT32_MAX;
 }
 
 /* Heap lock held. Unlinks the chunks that are wholly free and clean, and
@@ -649,16 +720,16 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
     uint64_t step = tpi_decay_delay(&h->decay) / 4;
     __atomic_store_n(&h->decay.next_pass, now64 + (step > 10 ? step : 10), __ATOMIC_RELAXED);
     size_t purged = 0;
-    /* Every run free for the delay (all when forced); then, while the free
-     * pages pass the cap, ever younger ones, oldest first, until half the
-     * slack is left below it. */
+    /* Every run free for the delay (all when forced); then, if the free
+     * pages pass the cap, younger ones too, oldest first, down to a slack
+     * below it (so that the next pass the cap calls for is a slack away). */
     uint32_t min_age = force ? 0 : tpi_decay_delay(&h->decay);
-    while (tpi_purge_round(h, now, min_age, &purged)) {
+    if (!force && h->dirty_bytes > tpi_run_dirty_cap(h)) {
+        size_t cap = tpi_run_dirty_cap(h), slack = tpi_run_slack(h);
+        uint32_t age = tpi_purge_age_for(h, now, cap > slack ? cap - slack : 0);
+        if (age < min_age) min_age = age;
     }
-    while (!force && min_age > 0 && h->dirty_bytes + tpi_run_slack(h) / 2 > tpi_run_dirty_cap(h)) {
-        min_age /= 2;
-        while (h->dirty_bytes + tpi_run_slack(h) / 2 > tpi_run_dirty_cap(h) && tpi_purge_round(h, now, min_age, &purged)) {
-        }
+    while (tpi_purge_round(h, now, min_age, &purged)) {
     }
     if (purged) {
         h->purged_bytes += purged;

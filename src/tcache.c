@@ -365,7 +365,8 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
         }
-    } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE && tc->runs.bins[(size + TPI_OS_PAGE - 1) >> 12].count) {
+    } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE &&
+               tpi_run_cache_may_have(&tc->runs, (unsigned)((size + TPI_OS_PAGE - 1) >> 12))) {
         /* A run of a length this thread freed lately, from its cache. */
         return tpi_run_malloc(tc, size, 0);
     }

@@ -47,6 +47,17 @@ static void test_direct(void)
     CHECK_EQ(tpi_tls_default->runs.bins[10].count, 1);
     CHECK_PTR_EQ(tp_malloc(40 * KiB), p);
     tp_free(p);
+    /* a shorter request cuts the front off a longer cached run; the rest
+     * (6 pages) stays cached, and a request of its length takes it */
+    unsigned rests = tpi_tls_default->runs.bins[6].count;
+    CHECK_PTR_EQ(tp_malloc(16 * KiB), p);
+    CHECK_EQ(tpi_tls_default->runs.bins[10].count, 0);
+    CHECK_EQ(tpi_tls_default->runs.bins[6].count, rests + 1);
+    CHECK_EQ(tp_usable_size(p), 16 * KiB);
+    void *rest = tp_malloc(24 * KiB);
+    CHECK_PTR_EQ(rest, (char *)p + 16 * KiB);
+    tp_free(rest);
+    tp_free(p);
 }
 
 /* A page fills, parks on the full queue, and returns to avail on a free. */
