@@ -271,6 +271,7 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
     unsigned want = pages + align_pages - 1, kind = TPI_RUN_KIND(want);
     unsigned set = 2 * kind + 1, len = tpi_bin_fit(h, set, want);
     if (!len && (set = 2 * kind, len = tpi_bin_fit(h, set, want)) == 0) return NULL;
+    unsigned asked = pages;
     if (align_pages == 1 && len > pages) {
         unsigned cut = len < most ? len : most;
         if (cut >= pages + TPI_RUN_MIN_PAGES) pages = cut;
@@ -293,6 +294,8 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
     unsigned clean = pages - tpi_run_count_dirty(c, start, pages);
     if (clean && !tpi_limit_commit((size_t)clean * TPI_OS_PAGE)) {
         tpi_bin_push(h, free_run, set & 1); /* its tags are untouched */
+        /* Near the limit a refill takes what was asked, not more. */
+        if (pages > asked) return tpi_heap_take(h, asked, 1, asked, now, refused);
         *refused = true;
         return NULL;
     }

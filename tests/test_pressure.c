@@ -14,6 +14,8 @@
  *                          ran once per failing allocation
  *   handler_retry          a handler that frees enough makes the retry succeed
  *   handler_no_recursion   an allocation failing inside the handler calls none
+ *   refill_near_limit      a run cache's refill refused near the limit falls
+ *                          back to the pages asked for
  *   pool_handler           a pool's handler serves its pool's failures
  * and, by name, each in a process of its own (tests/CMakeLists.txt sets the
  * environment), the free-then-grow workload: LIVE bytes of small blocks, the
@@ -294,6 +296,22 @@ static void test_handler_no_recursion(void)
     tp_set_oom_handler(NULL, NULL);
 }
 
+/* A run cache's miss takes more pages than asked (a refill); near the limit
+ * it takes what was asked instead of failing. */
+static void test_refill_near_limit(void)
+{
+    void *keep = tp_malloc(12 * KiB); /* a run chunk that stays */
+    tp_pool_trim(NULL);               /* the refill's rest back, purged */
+    limit_above(64 * KiB);
+    uint64_t refusals = view().refusals;
+    void *p = tp_malloc(12 * KiB);
+    CHECK(p != NULL);
+    CHECK(view().refusals > refusals); /* the refill was refused, the request was not */
+    tp_option_set("MEMORY_LIMIT", "0");
+    tp_free(p);
+    tp_free(keep);
+}
+
 static void test_pool_handler(void)
 {
     handler_state global = {0}, mine = {0};
@@ -545,7 +563,7 @@ static void cleanup(void)
 
 static const test_case cases[] = {
     CASE(limits_v2), CASE(limits_v1), CASE(no_cgroup), CASE(psi), CASE(pressure_delay),
-    CASE(hard_limit), CASE(handler_retry), CASE(handler_no_recursion), CASE(pool_handler),
+    CASE(hard_limit), CASE(handler_retry), CASE(handler_no_recursion), CASE(refill_near_limit), CASE(pool_handler),
     BY_NAME(workload_time), BY_NAME(workload_high), BY_NAME(workload_hard), BY_NAME(workload_cgroup),
     BY_NAME(real_cgroup),
 };
