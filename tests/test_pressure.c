@@ -547,10 +547,18 @@ static void test_real_cgroup(void)
     }
     int status = 0;
     CHECK(child > 0 && waitpid(child, &status, 0) == child);
+    rmdir(dir);
+    if (WIFEXITED(status) && (WEXITSTATUS(status) == 3 || WEXITSTATUS(status) == 4)) {
+        /* cgroup v2 refuses a process below a cgroup that has processes of
+         * its own, or the controller is not delegated: no test here. */
+        printf("real_cgroup: skipped: the child could not %s\n",
+               WEXITSTATUS(status) == 3 ? "join the new cgroup" : "set its limit");
+        real_skipped = true;
+        return;
+    }
     if (WIFSIGNALED(status)) printf("real_cgroup: the child died of signal %d (OOM kill?)\n", WTERMSIG(status));
     CHECK(WIFEXITED(status));
     CHECK_EQ(WEXITSTATUS(status), 0);
-    rmdir(dir);
 }
 
 static void cleanup(void)
