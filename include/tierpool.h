@@ -13,7 +13,8 @@
  * destroy-at-once and a memory limit.
  *
  * Errors follow the C library: NULL with errno = ENOMEM when memory (or the
- * pool's limit) runs out or a size overflows; NULL with errno = EINVAL for an
+ * pool's limit, or TIERPOOL_MEMORY_LIMIT) runs out, after the out-of-memory
+ * handler had its turn, or a size overflows; NULL with errno = EINVAL for an
  * alignment that is not a power of two, or a pool that was destroyed.
  */
 #ifndef TIERPOOL_H
