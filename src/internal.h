@@ -1003,9 +1003,11 @@ void tpi_pool_usage(tp_pool *pool, tpi_usage *out);
 typedef struct tpi_huge {
     uint64_t magic;        /* TPI_HUGE_MAGIC */
     tp_pool *pool;
-    size_t offset;         /* from the header to the user's block (not a
-                            * pointer to it: Memcheck's leak check would
-                            * count the block reachable through it) */
+    size_t offset : 24;    /* from the header to the user's block, at most a
+                            * chunk (not a pointer to it: Memcheck's leak
+                            * check would count the block reachable through it) */
+    size_t committed_pages : 40; /* OS pages from the header on that the
+                            * requests covered: counted as committed (limit.c) */
     size_t size;           /* usable bytes */
     size_t map_size;       /* bytes mapped from the header on */
     union {                /* the header fits in TPI_HUGE_OFFSET (64) bytes */
@@ -1015,6 +1017,8 @@ typedef struct tpi_huge {
     struct tpi_huge *next; /* pool's huge list */
     struct tpi_huge *prev;
 } tpi_huge;
+
+_Static_assert(TPI_CHUNK_SIZE < ((size_t)1 << 24), "a huge block's offset field is too narrow");
 
 static inline char *tpi_huge_block(const tpi_huge *h)
 {

@@ -219,9 +219,11 @@ static bool handler(tp_pool *pool, size_t size, void *arg)
     return freed;
 }
 
-/* Sets MEMORY_LIMIT to `extra` above what is committed now. */
+/* Sets MEMORY_LIMIT to `extra` above what is committed once the free
+ * memory is given back (as a failing allocation would give it back). */
 static void limit_above(size_t extra)
 {
+    tp_pool_trim(NULL);
     char text[64];
     snprintf(text, sizeof text, "%zu", tpi_limit_committed() + extra);
     CHECK_EQ(tp_option_set("MEMORY_LIMIT", text), 0);
