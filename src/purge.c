@@ -25,7 +25,6 @@
  */
 #include "internal.h"
 
-
 uint64_t (*tpi_clock)(void) = tpi_os_clock_ms;
 
 /* ---- the delay policy ---------------------------------------------------------- */
