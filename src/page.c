@@ -7,15 +7,16 @@
  */
 #include "internal.h"
 
-/* Carve 16 KiB of fresh blocks of up to 512 bytes at a time, one OS page
- * (or one block) of larger ones: a page is touched, and made resident, only
- * about as fast as it is used, while a thread that reuses a few small blocks
- * cycles through at least 32 of them between two slow paths (the cycle is as
- * long as the blocks carved so far). Larger blocks take a slow path anyway. */
-#define TPI_CARVE_BYTES (16u * 1024u)
+/* Carve one OS page of fresh blocks at a time (or one block, if larger),
+ * and at least TPI_CARVE_CYCLE blocks of up to TPI_CARVE_SMALL_MAX bytes: a
+ * page is touched, and made resident, only about as fast as it is used (a
+ * program that uses a few blocks of many classes holds an OS page of each,
+ * not four), while a thread that reuses a few small blocks cycles through at
+ * least 32 of them between two slow paths (the cycle is as long as the
+ * blocks carved so far). Larger blocks take a slow path anyway. */
+#define TPI_CARVE_CYCLE 32u
 #define TPI_CARVE_SMALL_MAX 512u
-#define TPI_CARVE_MIN 1u
-_Static_assert(TPI_CARVE_BYTES / 16 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_MIN <= TPI_SECURE_CARVE_MAX,
+_Static_assert(TPI_OS_PAGE / 8 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_CYCLE <= TPI_SECURE_CARVE_MAX,
                "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
 
 void tpi_page_init(tpi_page *page, unsigned class_index)
@@ -45,8 +46,9 @@ bool tpi_page_extend(tpi_page *page)
     if (tpi_page_unpurge(page)) return true; /* blocks carved before, purged since */
     uint32_t left = page->capacity - page->carved;
     if (left == 0) return false;
-    uint32_t count = (page->block_size <= TPI_CARVE_SMALL_MAX ? TPI_CARVE_BYTES : TPI_OS_PAGE) / page->block_size;
-    if (count < TPI_CARVE_MIN) count = TPI_CARVE_MIN;
+    uint32_t count = TPI_OS_PAGE / page->block_size;
+    if (page->block_size <= TPI_CARVE_SMALL_MAX && count < TPI_CARVE_CYCLE) count = TPI_CARVE_CYCLE;
+    if (count == 0) count = 1;
     if (count > left) count = left;
     char *first = tpi_page_start(page) + (size_t)page->carved * page->block_size;
     page->carved += count;
