@@ -58,8 +58,6 @@ _Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool)
 
 /* ---- malloc ---------------------------------------------------------------------- */
 
-static void *tpi_malloc_slow(size_t size, tpi_tcache *tc);
-
 static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
 {
     size_t slot = (size + 15) >> 4;
@@ -75,7 +73,7 @@ static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
             return b;
         }
     }
-    return tpi_malloc_slow(size, tc);
+    return tpi_tcache_malloc_slow(size, tc);
 }
 
 void *tp_malloc(size_t size)
@@ -118,18 +116,18 @@ static void *tpi_again_malloc(void *arg)
     return tpi_tcache_malloc_slow(r->size, tc);
 }
 
+/* The malloc slow path failed (tpi_tcache_failed, registered below). */
 static tpi_cold void *tpi_malloc_failed(size_t size, tpi_tcache *tc)
 {
     tpi_request r = {tc->pool, size, 0, NULL};
     return tpi_oom_recover(tc->pool, size, tpi_again_malloc, &r);
 }
 
-/* The slow path out of line, so that the fast path's tail call stays one
- * jump; a failure goes on to the recovery. */
-static tpi_noinline void *tpi_malloc_slow(size_t size, tpi_tcache *tc)
+/* At load, before main: the thread caches' slow path learns where a failure
+ * goes. (An allocation failing before it, in the loader, fails at once.) */
+__attribute__((constructor)) static void tpi_alloc_register(void)
 {
-    void *p = tpi_tcache_malloc_slow(size, tc);
-    return tpi_likely(p != NULL) ? p : tpi_malloc_failed(size, tc);
+    tpi_tcache_failed = tpi_malloc_failed;
 }
 
 static void *tpi_again_huge_zero(void *arg)

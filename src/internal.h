@@ -775,6 +775,10 @@ extern tpi_tcache tpi_tcache_empty;
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc);
+/* What tpi_tcache_malloc_slow does when it fails: registered at start-up by
+ * the API layer (alloc.c, its recovery in oom.c), which the thread cache
+ * does not name; NULL: return NULL. */
+extern void *(*tpi_tcache_failed)(size_t size, tpi_tcache *tc);
 void tpi_tcache_abandon(tpi_tcache *tc);
 void tpi_tcache_trim(tpi_tcache *tc);
 void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);

@@ -10,6 +10,8 @@
  *   2. the handler of the pool, or else the process's, is called once from
  *      this thread, unless this thread is inside a handler already;
  *   3. if it returns true, one more try; else NULL with errno ENOMEM.
+ * A failure inside all this (a retry's, or the handler's own allocation)
+ * fails at once: no recovery runs within another.
  *
  * The handler is read under a lock (it and its argument change together);
  * it is called with no lock of tierpool's held, so it may free and allocate.
@@ -21,7 +23,7 @@
 static pthread_mutex_t tpi_oom_lock = PTHREAD_MUTEX_INITIALIZER;
 static tp_oom_handler tpi_oom_fn;
 static void *tpi_oom_arg;
-static TPI_TLS bool tpi_oom_inside; /* this thread runs a handler */
+static TPI_TLS bool tpi_oom_inside; /* this thread recovers from a failure */
 
 void tp_set_oom_handler(tp_oom_handler fn, void *arg)
 {
@@ -49,29 +51,29 @@ void *tpi_oom_recover(tp_pool *pool, size_t size, void *(*again)(void *arg), voi
 {
     /* A destroyed pool (EINVAL) or a size no memory serves: nothing helps. */
     if (errno == EINVAL) return NULL;
-    if (size > TPI_MAX_REQUEST) {
+    if (size > TPI_MAX_REQUEST || tpi_oom_inside) {
         errno = ENOMEM;
         return NULL;
     }
     if (!pool) pool = &tpi_pool_default_instance;
+    tpi_oom_inside = true;
     tpi_oom_purge();
     void *p = again(arg);
-    if (p || tpi_oom_inside) return p;
-    tp_oom_handler fn = pool->oom_handler;
-    void *fn_arg = pool->oom_arg;
-    if (!fn) {
-        pthread_mutex_lock(&tpi_oom_lock);
-        fn = tpi_oom_fn;
-        fn_arg = tpi_oom_arg;
-        pthread_mutex_unlock(&tpi_oom_lock);
+    if (!p) {
+        tp_oom_handler fn = pool->oom_handler;
+        void *fn_arg = pool->oom_arg;
+        if (!fn) {
+            pthread_mutex_lock(&tpi_oom_lock);
+            fn = tpi_oom_fn;
+            fn_arg = tpi_oom_arg;
+            pthread_mutex_unlock(&tpi_oom_lock);
+        }
+        if (fn) {
+            tpi_limit_count_handler_call();
+            if (fn(pool, size, fn_arg)) p = again(arg);
+        }
     }
-    if (fn) {
-        tpi_limit_count_handler_call();
-        tpi_oom_inside = true;
-        bool retry = fn(pool, size, fn_arg);
-        tpi_oom_inside = false;
-        if (retry && (p = again(arg)) != NULL) return p;
-    }
-    errno = ENOMEM;
-    return NULL;
+    tpi_oom_inside = false;
+    if (!p) errno = ENOMEM;
+    return p;
 }

@@ -139,9 +139,10 @@ void tpi_purge_maybe(tp_pool *pool)
 void tpi_purge_maybe_unlocked(tp_pool *pool)
 {
     uint64_t now = tpi_clock();
-    tpi_limit_refresh(false);
     tpi_run_heap_purge(pool, now, false);
     if (!tpi_decay_due(&pool->decay, now)) return;
+    /* As often as passes come (every quarter delay, 10 ms at least). */
+    tpi_limit_refresh(false);
     pthread_mutex_lock(&pool->lock);
     tpi_pool_purge(pool, now, false);
     pthread_mutex_unlock(&pool->lock);

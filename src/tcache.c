@@ -339,6 +339,15 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
     return tpi_tcache_pop(tc, page, cls, size);
 }
 
+void *(*tpi_tcache_failed)(size_t size, tpi_tcache *tc);
+
+/* An allocation failed (errno set): the API layer's recovery, if it
+ * registered one. Out of line, so the slow path's own cost stays. */
+static tpi_cold void *tpi_tcache_fail(size_t size, tpi_tcache *tc)
+{
+    return tpi_tcache_failed ? tpi_tcache_failed(size, tc) : NULL;
+}
+
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
     /* Sizes of 1 .. 8 KiB (and every slab size when direct[] stays empty:
@@ -368,7 +377,8 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
     } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE &&
                tpi_run_cache_may_have(&tc->runs, (unsigned)((size + TPI_OS_PAGE - 1) >> 12))) {
         /* A run of a length this thread freed lately, from its cache. */
-        return tpi_run_malloc(tc, size, 0);
+        void *p = tpi_run_malloc(tc, size, 0);
+        return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
     }
     if (tpi_unlikely(tc == &tpi_tcache_empty)) {
         tc = tpi_thread_init_default();
@@ -399,9 +409,11 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             if (tpi_pressure_percent() >= TPI_PRESSURE_FLUSH) tpi_tcache_trim(tc);
         }
     }
-    if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
-    if (size > TPI_SLAB_MAX - extra) return tpi_run_malloc(tc, size, 0);
-    return tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
+    void *p;
+    if (size > TPI_LARGE_MAX - extra) p = tpi_huge_malloc(tc->pool, size, 0, false);
+    else if (size > TPI_SLAB_MAX - extra) p = tpi_run_malloc(tc, size, 0);
+    else p = tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
+    return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
 }
 
 /* Gives every empty page and cached run back to the pool, the current
