@@ -168,7 +168,7 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
  * block keeps its requested size, and both are exact. */
 
 #define TP_STATS_VERSION 4
-#define TP_STATS_CLASSES 60   /* size classes of the small and large tiers */
+#define TP_STATS_CLASSES 64   /* size classes of the small and large tiers */
 
 #define TP_STATS_POOL_FIELDS(X)                                                                       \
     X(allocs, counter, , "blocks allocated, all tiers")                                                \

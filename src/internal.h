@@ -208,10 +208,10 @@ typedef struct tpi_class_info {
     uint16_t blocks;      /* blocks per page */
 } tpi_class_info;
 
-#define TPI_CLASS_COUNT 60 /* checked against the generated table */
+#define TPI_CLASS_COUNT 64 /* checked against the generated table */
 /* Classes below this one are slab classes (blocks up to TPI_SLAB_MAX); the
  * rest only group runs for statistics (tests/test_size_class.c checks). */
-#define TPI_SLAB_CLASSES 32u
+#define TPI_SLAB_CLASSES 36u
 
 extern const tpi_class_info tpi_classes[TPI_CLASS_COUNT];
 extern const uint8_t tpi_small_class[TPI_SMALL_SLOTS];
@@ -221,10 +221,13 @@ static inline unsigned tpi_class_of(size_t size)
 {
     if (size <= TPI_SMALL_MAX) return tpi_small_class[(size + 15) >> 4];
     /* Four classes per doubling above 1 KiB: the top two bits below the
-     * leading one pick the class within the doubling. */
+     * leading one pick the class within the doubling; eight from 4 to 8 KiB
+     * (size_class.c), the top three bits there, and four more classes below
+     * every size above. */
     size_t s = size - 1;
     unsigned log2 = 63u - (unsigned)__builtin_clzll((unsigned long long)s);
-    return 20u + (log2 - 10u) * 4u + (unsigned)(s >> (log2 - 2u)) - 4u;
+    if (log2 == 12u) return 20u + 8u + (unsigned)(s >> 9) - 8u;
+    return 20u + (log2 - 10u) * 4u + (unsigned)(s >> (log2 - 2u)) - 4u + (log2 > 12u ? 4u : 0u);
 }
 
 /* ---- blocks, pages, chunks (page.c, chunk.c) ----------------------------------- */
@@ -390,6 +393,9 @@ size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age);
 /* page.c */
 void tpi_page_init(tpi_page *page, unsigned class_index);
 bool tpi_page_extend(tpi_page *page);
+/* A page whose owner cycles through the blocks it frees: carves more fresh
+ * blocks, and true, while fewer than TPI_CARVE_CYCLE_BYTES are carved. */
+bool tpi_page_lengthen_cycle(tpi_page *page);
 /* Moves the owner's frees (local_free, non-empty) onto free. */
 void tpi_page_take_local(tpi_page *page);
 uint32_t tpi_page_collect(tpi_page *page);

@@ -11,11 +11,15 @@
  * and at least TPI_CARVE_CYCLE blocks of up to TPI_CARVE_SMALL_MAX bytes: a
  * page is touched, and made resident, only about as fast as it is used (a
  * program that uses a few blocks of many classes holds an OS page of each,
- * not four), while a thread that reuses a few small blocks cycles through at
- * least 32 of them between two slow paths (the cycle is as long as the
- * blocks carved so far). Larger blocks take a slow path anyway. */
+ * not four). A thread that reuses a few blocks cycles through all the blocks
+ * carved so far between two slow paths; on such a hot page the slow path
+ * carves more, up to TPI_CARVE_CYCLE_BYTES, before it recycles the freed
+ * ones (tpi_page_lengthen_cycle): a malloc+free pair of 64 B pays one slow
+ * path per 256 pairs, as it would with 16 KiB carved at once. Larger blocks
+ * take a slow path anyway. */
 #define TPI_CARVE_CYCLE 32u
 #define TPI_CARVE_SMALL_MAX 512u
+#define TPI_CARVE_CYCLE_BYTES (16u * 1024u)
 _Static_assert(TPI_OS_PAGE / 8 <= TPI_SECURE_CARVE_MAX && TPI_CARVE_CYCLE <= TPI_SECURE_CARVE_MAX,
                "secure mode shuffles a carve in an array of TPI_SECURE_CARVE_MAX");
 
@@ -40,6 +44,11 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
 }
 
 static bool tpi_page_unpurge(tpi_page *page);
+
+bool tpi_page_lengthen_cycle(tpi_page *page)
+{
+    return (size_t)page->carved * page->block_size < TPI_CARVE_CYCLE_BYTES && tpi_page_extend(page);
+}
 
 bool tpi_page_extend(tpi_page *page)
 {

@@ -369,8 +369,9 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             return tpi_tcache_pop(tc, page, cls, size);
         } else if (page->local_free) {
             /* A program cycling through the blocks it frees: the owner's
-             * frees become the free list at once. */
-            tpi_page_take_local(page);
+             * frees become the free list at once, once the cycle is long
+             * enough (fresh blocks lengthen it first: page.c). */
+            if (!tpi_page_lengthen_cycle(page)) tpi_page_take_local(page);
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size);
         }

@@ -166,7 +166,7 @@ static void test_block_start(tpi_chunk *c)
     CHECK_PTR_EQ(tpi_page_block_start(page, s + (size_t)160 * carved, page->carved), NULL);
     tpi_chunk_return_run(c, page, 1);
 
-    page = make_page(c, 1, 31); /* 8 KiB blocks, the largest slab class */
+    page = make_page(c, 1, TPI_SLAB_CLASSES - 1); /* 8 KiB blocks, the largest slab class */
     while (tpi_page_extend(page)) {
     }
     s = tpi_page_start(page);
