@@ -6,6 +6,8 @@
 #   make test-asan     the same in build-asan/ with AddressSanitizer + UBSan
 #   make test-tsan     the same in build-tsan/ with ThreadSanitizer
 #   make test-secure   the secure build (-DTP_SECURE=ON) in build-secure/, its `secure` tests
+#   make test-debug    the invariant-checking build (-DTP_DEBUG=ON) in build-debug/: unit,
+#                      differential, fuzz seeds and thread tests
 #   make test-fuzz     libFuzzer harnesses in build-fuzz/ (clang, ASan+UBSan), FUZZ_SECONDS=30 each
 #   make bench         dependencies (and benchmark peers), then bench/run.py
 #   make bench-quick   fewer, shorter runs (CI's smoke test, under 3 minutes)
@@ -24,6 +26,7 @@ BUILD_ASAN ?= build-asan
 BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 BUILD_SECURE ?= build-secure
+BUILD_DEBUG ?= build-debug
 BUILD_DEB  ?= build-deb
 FUZZ_SECONDS ?= 30
 PREFIX     ?= /usr/local
@@ -49,7 +52,7 @@ endef
 RELEASE_FLAGS = -DCMAKE_BUILD_TYPE=Release
 SAN_FLAGS     = -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTP_BUILD_BENCH=OFF
 
-.PHONY: all build deps deps-bench test test-asan test-tsan test-secure test-fuzz fuzz-run bench bench-quick install uninstall deb clean size-classes help
+.PHONY: all build deps deps-bench test test-asan test-tsan test-secure test-debug test-fuzz fuzz-run bench bench-quick install uninstall deb clean size-classes help
 
 all: build
 
@@ -79,6 +82,13 @@ test-tsan: deps
 test-secure: deps
 	$(call configure_build,$(BUILD_SECURE),$(RELEASE_FLAGS) -DTP_SECURE=ON -DTP_BUILD_BENCH=OFF)
 	cd $(BUILD_SECURE) && $(CTEST) --output-on-failure -j $(JOBS) -L secure
+
+# The invariants of internal.h checked as the tests run (docs/design.md):
+# the white-box, differential, fuzz-seed and thread tests, which reach every
+# slow path and page transition; a broken invariant aborts its test.
+test-debug: deps
+	$(call configure_build,$(BUILD_DEBUG),$(SAN_FLAGS) -DTP_DEBUG=ON)
+	cd $(BUILD_DEBUG) && $(CTEST) --output-on-failure -j $(JOBS) -L 'unit|differential|fuzz|threads'
 
 # The libFuzzer harnesses of tests/fuzz (docs/fuzzing.md): the library with
 # ASan+UBSan and coverage, built by clang; each harness runs FUZZ_SECONDS over
@@ -126,7 +136,7 @@ size-classes:
 	mv src/size_class_table.inc.tmp src/size_class_table.inc
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_SECURE) $(BUILD_DEB)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ) $(BUILD_SECURE) $(BUILD_DEBUG) $(BUILD_DEB)
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# *//'
+	@sed -n '3,18p' Makefile | sed 's/^# *//'

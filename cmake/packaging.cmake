@@ -57,7 +57,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME ${TP_DEB_DEV})
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS ${TP_DEB_EXACT})
 set(CPACK_DEBIAN_DEV_DESCRIPTION
-  "tierpool memory allocator: development files\ntierpool.h, tierpool.hpp (C++: std::pmr and STL allocators), the static\nlibrary, tierpool-malloc.o for static programs, pkg-config files\n(tierpool, tierpool-malloc), the CMake package (tierpool::tierpool,\ntierpool::malloc) and tierpool(3).")
+  "tierpool memory allocator: development files\ntierpool.h, tierpool.hpp (C++: std::pmr and STL allocators),\ntierpool_segment.h (reading published statistics), the static\nlibrary, tierpool-malloc.o for static programs, pkg-config files\n(tierpool, tierpool-malloc), the CMake package (tierpool::tierpool,\ntierpool::malloc) and tierpool(3).")
 
 set(CPACK_DEBIAN_TOOL_PACKAGE_NAME ${TP_DEB_TOOL})
 set(CPACK_DEBIAN_TOOL_PACKAGE_SECTION utils)

@@ -28,35 +28,26 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Writes the line snprintf made (n bytes, or truncated) and aborts. */
-static _Noreturn void tpi_die(const char *msg, int n, size_t size)
-{
-    if (n > 0) {
-        ssize_t w = write(STDERR_FILENO, msg, (size_t)n < size ? (size_t)n : size - 1);
-        (void)w;
-    }
-    abort();
-}
-
-_Noreturn void tpi_fatal(const char *what, const void *ptr)
-{
-    char msg[256];
-    tp_pool *pool = tp_pool_of(ptr);
-    int n = pool ? snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, pool \"%s\")\n", what, ptr,
-                            tp_pool_name(pool))
-                 : snprintf(msg, sizeof msg, "tierpool: fatal: %s (pointer %p, not in any pool)\n", what, ptr);
-    tpi_die(msg, n, sizeof msg);
-}
-
-_Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool)
-{
-    char msg[256];
-    int n = snprintf(msg, sizeof msg, "tierpool: fatal: %s (pool %p \"%s\")\n", what, (const void *)pool,
-                     pool->name);
-    tpi_die(msg, n, sizeof msg);
-}
-
 /* ---- malloc ---------------------------------------------------------------------- */
+
+/* The default pool's first use on this thread: the process is set up, then
+ * the thread. NULL (errno ENOMEM) if it cannot be. */
+static tpi_tcache *tpi_thread_start(void)
+{
+    tpi_process_ensure_init();
+    tpi_tcache *tc = tpi_thread_init_default();
+    if (!tc) errno = ENOMEM;
+    return tc;
+}
+
+/* The fast path's one way out: a thread's first call (the empty tcache, the
+ * only one without a pool: one compare with no address to form) sets it up
+ * here, above the thread cache, which serves the rest. */
+tpi_noinline void *tpi_malloc_slow(size_t size, tpi_tcache *tc)
+{
+    if (tpi_unlikely(tc->pool == NULL) && (tc = tpi_thread_start()) == NULL) return NULL;
+    return tpi_tcache_malloc_slow(size, tc);
+}
 
 static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
 {
@@ -73,7 +64,7 @@ static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
             return b;
         }
     }
-    return tpi_tcache_malloc_slow(size, tc);
+    return tpi_malloc_slow(size, tc);
 }
 
 void *tp_malloc(size_t size)
@@ -84,7 +75,11 @@ void *tp_malloc(size_t size)
 static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
 {
     if (!pool || pool == &tpi_pool_default_instance) return tpi_tls_default;
-    tpi_tcache *tc = tpi_thread_tcache(pool);
+    tpi_tcache *tc = tpi_thread_tcache_peek(pool);
+    if (!tc) {
+        tpi_process_ensure_init(); /* this thread's first use of the pool may be the process's first call */
+        tc = tpi_thread_tcache(pool);
+    }
     return tc ? tc : &tpi_tcache_empty;
 }
 
@@ -95,7 +90,7 @@ static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
 static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
 {
     if (pool && pool != &tpi_pool_default_instance) return NULL;
-    return tpi_thread_init_default();
+    return tpi_thread_start();
 }
 
 /* ---- when an allocation fails (oom.c) ------------------------------------------------ */
@@ -127,7 +122,7 @@ static tpi_cold void *tpi_malloc_failed(size_t size, tpi_tcache *tc)
  * goes. (An allocation failing before it, in the loader, fails at once.) */
 __attribute__((constructor)) static void tpi_alloc_register(void)
 {
-    tpi_tcache_failed = tpi_malloc_failed;
+    tpi_tcache_set_failure_hook(tpi_malloc_failed);
 }
 
 static void *tpi_again_huge_zero(void *arg)
@@ -247,6 +242,14 @@ size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out)
 
 /* ---- free ---------------------------------------------------------------------------- */
 
+/* The malloc override's say on pointers that are not ours (tpi_set_foreign_free). */
+static bool (*tpi_foreign_free)(void *p);
+
+void tpi_set_foreign_free(bool (*fn)(void *p))
+{
+    __atomic_store_n(&tpi_foreign_free, fn, __ATOMIC_RELEASE);
+}
+
 void tpi_free_generic(void *p)
 {
     uintptr_t a = (uintptr_t)p;
@@ -271,14 +274,15 @@ void tpi_free_generic(void *p)
         return;
     }
     case TPI_REG_RUN:
-        tpi_run_free(p);
+        tpi_run_free(tpi_thread_live_tcache(tpi_run_pool(p)), p);
         return;
     case TPI_REG_HUGE:
         tpi_huge_free(p);
         return;
     default:
         if (p == NULL) return;
-        if (tpi_override_foreign_free && tpi_override_foreign_free(p)) return;
+        bool (*foreign)(void *) = __atomic_load_n(&tpi_foreign_free, __ATOMIC_ACQUIRE);
+        if (foreign && foreign(p)) return;
         tpi_fatal("free of a pointer tierpool does not own (foreign, or a huge block freed twice)", p);
     }
 }
@@ -353,37 +357,7 @@ size_t tp_usable_size(const void *p)
 
 tp_pool *tp_pool_of(const void *p)
 {
-    uintptr_t a = (uintptr_t)p;
-    switch (tpi_registry_get(a)) {
-    case TPI_REG_SLAB: {
-        tpi_chunk *c = tpi_chunk_of(p);
-        return c->magic == TPI_CHUNK_MAGIC ? c->pool : NULL;
-    }
-    case TPI_REG_RUN: {
-        const tpi_run_chunk *c = (const tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
-        return c->magic == TPI_RUN_MAGIC ? c->pool : NULL;
-    }
-    case TPI_REG_HUGE:
-    case TPI_REG_HUGE_REST: {
-        /* Walk back to the chunk holding the block's start; its header is at
-         * that chunk's base, or a whole chunk before when the block starts
-         * the chunk (alignments of a chunk and more). */
-        while (tpi_registry_get(a) == TPI_REG_HUGE_REST) a -= TPI_CHUNK_SIZE;
-        if (tpi_registry_get(a) != TPI_REG_HUGE) return NULL;
-        uintptr_t base = a & ~(uintptr_t)TPI_CHUNK_MASK;
-        const tpi_huge *h = (const tpi_huge *)base;
-        /* Either may be a block's bytes rather than a header: peeked. */
-        if (tpi_track_peek(&h->magic) == TPI_HUGE_MAGIC && h->offset > 0 && h->offset < TPI_CHUNK_SIZE)
-            return h->pool;
-        h = (const tpi_huge *)(base - TPI_CHUNK_SIZE);
-        if (tpi_registry_get(base - TPI_CHUNK_SIZE) == TPI_REG_HUGE_REST && tpi_track_peek(&h->magic) == TPI_HUGE_MAGIC &&
-            h->offset == TPI_CHUNK_SIZE)
-            return h->pool;
-        return NULL;
-    }
-    default:
-        return NULL;
-    }
+    return tpi_registry_pool(p);
 }
 
 void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
@@ -411,7 +385,8 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     if (tpi_registry_get((uintptr_t)p) == TPI_REG_RUN) {
         /* A run shrinks in place to the pages the size needs while it
          * keeps half of them, and grows into a free run that follows it. */
-        if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) && tpi_run_resize(p, size)) {
+        if ((size <= usable ? size >= usable / 2 : size <= TPI_LARGE_MAX) &&
+            tpi_run_resize(tpi_thread_live_tcache(tpi_run_pool(p)), p, size)) {
             size_t now_usable = tpi_usable(p);
             /* Pages taken from the free run after it were closed to checkers,
              * pages given back are closed again. */

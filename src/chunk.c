@@ -16,6 +16,10 @@
  */
 #include "internal.h"
 
+/* The sentinel page: no free block, no owner, in no chunk. A free slice maps
+ * to it, and so do the current pages of a thread cache with none. */
+tpi_page tpi_page_empty;
+
 uint8_t tpi_registry[TPI_REGISTRY_SIZE];
 
 void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest)
@@ -180,4 +184,39 @@ size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age)
     }
     tpi_limit_release(purged);
     return purged;
+}
+
+tp_pool *tpi_registry_pool(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    switch (tpi_registry_get(a)) {
+    case TPI_REG_SLAB: {
+        tpi_chunk *c = tpi_chunk_of(p);
+        return c->magic == TPI_CHUNK_MAGIC ? c->pool : NULL;
+    }
+    case TPI_REG_RUN: {
+        const tpi_run_chunk *c = (const tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
+        return c->magic == TPI_RUN_MAGIC ? c->pool : NULL;
+    }
+    case TPI_REG_HUGE:
+    case TPI_REG_HUGE_REST: {
+        /* Walk back to the chunk holding the block's start; its header is at
+         * that chunk's base, or a whole chunk before when the block starts
+         * the chunk (alignments of a chunk and more). */
+        while (tpi_registry_get(a) == TPI_REG_HUGE_REST) a -= TPI_CHUNK_SIZE;
+        if (tpi_registry_get(a) != TPI_REG_HUGE) return NULL;
+        uintptr_t base = a & ~(uintptr_t)TPI_CHUNK_MASK;
+        const tpi_huge *h = (const tpi_huge *)base;
+        /* Either may be a block's bytes rather than a header: peeked. */
+        if (tpi_track_peek(&h->magic) == TPI_HUGE_MAGIC && h->offset > 0 && h->offset < TPI_CHUNK_SIZE)
+            return h->pool;
+        h = (const tpi_huge *)(base - TPI_CHUNK_SIZE);
+        if (tpi_registry_get(base - TPI_CHUNK_SIZE) == TPI_REG_HUGE_REST && tpi_track_peek(&h->magic) == TPI_HUGE_MAGIC &&
+            h->offset == TPI_CHUNK_SIZE)
+            return h->pool;
+        return NULL;
+    }
+    default:
+        return NULL;
+    }
 }

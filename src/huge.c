@@ -67,20 +67,6 @@ static void tpi_huge_unregister(tpi_huge *h)
     tpi_registry_set((uintptr_t)h, h->map_size, TPI_REG_NONE, TPI_REG_NONE);
 }
 
-static void tpi_huge_link_to(tpi_huge **list, tpi_huge *h)
-{
-    h->prev = NULL;
-    h->next = *list;
-    if (*list) (*list)->prev = h;
-    *list = h;
-}
-
-static void tpi_huge_unlink_from(tpi_huge **list, tpi_huge *h)
-{
-    if (h->prev) h->prev->next = h->next; else *list = h->next;
-    if (h->next) h->next->prev = h->prev;
-}
-
 /* Pool lock held for these three: the live list and its byte count. */
 static void tpi_huge_link(tp_pool *pool, tpi_huge *h)
 {
@@ -141,26 +127,6 @@ static tpi_huge *tpi_huge_cache_take(tp_pool *pool, size_t map_size)
         return h;
     }
     return NULL;
-}
-
-/* Pool lock held. Unmaps cached mappings at least `min_age` ms old. */
-size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age)
-{
-    size_t released = 0;
-    tpi_huge *h = pool->huge_cache;
-    while (h) {
-        tpi_huge *next = h->next;
-        if (now - h->freed_ms >= min_age || now < h->freed_ms) {
-            tpi_huge_unlink_from(&pool->huge_cache, h);
-            pool->huge_cache_bytes -= h->map_size;
-            pool->mapped -= h->map_size;
-            released += h->map_size;
-            tpi_huge_uncommit(h);
-            tpi_os_unmap(h, h->map_size);
-        }
-        h = next;
-    }
-    return released;
 }
 
 /* A block's usable and requested sizes, from nothing (a new block) or from

@@ -50,6 +50,8 @@
 
 #include "tierpool.h"
 #include "limit.h"
+#include "tierpool_segment.h"
+#include "lock.h"
 #include "track.h"
 
 /* ---- build-time constants ----------------------------------------------------- */
@@ -173,47 +175,44 @@ extern tpi_options_t tpi_options;
 /* Options change at run time (tp_option_set) while other threads read them:
  * relaxed atomic loads and stores, plain moves on the machines we run on. */
 #define TPI_OPTION(field) __atomic_load_n(&tpi_options.field, __ATOMIC_RELAXED)
+/* Reads the environment (again: the fuzzer's harness); tpi_options_ensure_init
+ * reads it once. */
 void tpi_options_init(void);
+void tpi_options_ensure_init(void);
 void tpi_options_print(void);
 /* stats.c: registers the at-exit report when SHOW_STATS asks for one. */
 void tpi_stats_init(void);
-/* stats.c: writes gathered statistics (pools, and the process total if not
- * NULL) in a TP_STATS_* format; tp_stats_write's output, and the tool's for
- * a published snapshot. */
-void tpi_stats_format(const tp_stats *pools, size_t count, const tp_stats *process, int format,
-                      void (*write)(void *arg, const char *text), void *arg);
-/* escape.c: a name (at most len bytes, or up to its NUL) escaped for an
- * output into dst (cap bytes, always NUL-terminated, whole escapes only);
- * returns the length written. 6 * len + 1 bytes always hold it. */
-typedef enum { TPI_ESCAPE_TEXT, TPI_ESCAPE_JSON, TPI_ESCAPE_PROMETHEUS } tpi_escape_style;
-size_t tpi_escape(char *dst, size_t cap, const char *src, size_t len, tpi_escape_style style);
+/* stats.c's writers, escape.c's tpi_escape: tierpool_segment.h. */
 /* escape.c: the length of the longest prefix of s of at most max bytes that
  * does not split a UTF-8 character. */
 size_t tpi_utf8_prefix(const char *s, size_t max);
-/* stats.c: the Prometheus text of `count` pools, every sample labelled
- * prefix[i] (such as `pid="7",comm="app",`; none if prefix is NULL), then
- * pool and pool_id; the per-class families only if `classes`. A prefix may
- * take TPI_PROM_LABELS_CAP - 256 bytes. */
-#define TPI_PROM_LABELS_CAP 768
-void tpi_stats_prometheus(const tp_stats *pools, size_t count, const char *const *prefix, bool classes,
-                          void (*write)(void *arg, const char *text), void *arg);
-/* Reads the options and sets up thread exit and fork handling, once. */
+/* services.c: the options and the modes they decide (secure, exact
+ * statistics, Memcheck, slow_only), once. */
+void tpi_services_init(void);
+/* process.c: the services, every layer's start, thread exit and fork
+ * handling, once; before the first allocation. */
 void tpi_process_ensure_init(void);
+
+/* ---- invariants that run (TP_DEBUG) ----------------------------------------------
+ * A TP_DEBUG=ON build (TPI_DEBUG) checks the invariants written in this
+ * header on slow paths and at page transitions: a page's lists and counts
+ * (page.c), a thread cache's queues (tcache.c); a failed check aborts with
+ * the condition. In other builds the checks are nothing at all. */
+#if defined(TPI_DEBUG)
+_Noreturn void tpi_assert_fail(const char *cond, const char *file, int line);
+#define tpi_assert(cond) ((cond) ? (void)0 : tpi_assert_fail(#cond, __FILE__, __LINE__))
+#else
+#define tpi_assert(cond) ((void)0)
+#endif
 
 /* ---- size classes (size_class.c) ------------------------------------------------- */
 
-typedef struct tpi_class_info {
-    uint32_t block_size;  /* bytes per block, a multiple of 16 */
-    uint8_t slices;       /* 64 KiB slices per page */
-    uint16_t blocks;      /* blocks per page */
-} tpi_class_info;
-
-#define TPI_CLASS_COUNT 64 /* checked against the generated table */
+/* tpi_class_info, TPI_CLASS_COUNT and tpi_classes: tierpool_segment.h. */
+_Static_assert(TPI_CLASS_SLICE_BYTES == TPI_SLICE_SIZE, "tierpool_segment.h's slice is not the slice");
 /* Classes below this one are slab classes (blocks up to TPI_SLAB_MAX); the
  * rest only group runs for statistics (tests/test_size_class.c checks). */
 #define TPI_SLAB_CLASSES 36u
 
-extern const tpi_class_info tpi_classes[TPI_CLASS_COUNT];
 extern const uint8_t tpi_small_class[TPI_SMALL_SLOTS];
 
 /* Class of a request of 1..TPI_LARGE_MAX bytes (0 is served as 16). */
@@ -358,6 +357,9 @@ static inline uint8_t tpi_registry_get(uintptr_t addr)
     return __atomic_load_n(tpi_registry_byte(addr), __ATOMIC_RELAXED);
 }
 void tpi_registry_set(uintptr_t start, size_t size, uint8_t first, uint8_t rest);
+/* The pool owning the chunk, run or huge block that holds p, or NULL
+ * (tp_pool_of; the fatal reporter's lookup). */
+tp_pool *tpi_registry_pool(const void *p);
 
 static inline tpi_chunk *tpi_chunk_of(const void *p)
 {
@@ -375,6 +377,11 @@ static inline tpi_page *tpi_page_of(const void *p)
 {
     return tpi_chunk_of(p)->slice_map[((uintptr_t)p >> TPI_SLICE_SHIFT) & (TPI_SLICES_PER_CHUNK - 1)];
 }
+
+/* A page with no free blocks that never is anyone's (chunk.c): a free
+ * slice's map entry, and `current`/`direct` when a class has no page, so
+ * the malloc fast path needs no NULL test. */
+extern tpi_page tpi_page_empty;
 
 /* chunk.c: all but the registry under the owning pool's lock */
 tpi_chunk *tpi_chunk_create(tp_pool *pool);
@@ -399,6 +406,7 @@ bool tpi_page_lengthen_cycle(tpi_page *page);
 /* Moves the owner's frees (local_free, non-empty) onto free. */
 void tpi_page_take_local(tpi_page *page);
 uint32_t tpi_page_collect(tpi_page *page);
+uint32_t tpi_page_remote_count(const tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
 size_t tpi_page_purge_free(tpi_page *page);
@@ -423,6 +431,12 @@ static inline void *tpi_block_unmark(void *p, size_t size)
  * clears their age mark (below, every block's mark stays until written). */
 #define TPI_PURGE_BLOCK_MIN (TPI_OS_PAGE + 16u)
 void tpi_page_clear_notify(tpi_page *page);
+#if defined(TPI_DEBUG)
+/* The page's invariants, from its owner or under the pool lock. */
+void tpi_page_check(const tpi_page *page);
+#else
+#define tpi_page_check(page) ((void)0)
+#endif
 /* The start of the block holding p, or NULL past the first `limit` blocks. */
 void *tpi_page_block_start(const tpi_page *page, const void *p, uint32_t limit);
 
@@ -455,7 +469,7 @@ static inline bool tpi_page_at_block(const tpi_page *page, size_t offset)
 #else
 extern bool tpi_secure;
 /* Every malloc and free takes a slow path: secure mode, exact statistics,
- * or running under Memcheck (track.h). Set once by tpi_track_init, before any page exists. */
+ * or running under Memcheck (track.h). Set once at process start, before any page exists. */
 extern bool tpi_slow_only;
 #endif
 extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */
@@ -638,16 +652,18 @@ _Static_assert(TPI_RUN_CACHE_REFILL < 64, "a run cache's lengths fit its bitmap"
 struct tpi_tcache;
 struct tpi_run_heap;
 void tpi_run_heap_init(struct tpi_run_heap *heap);
-/* A run for `size` bytes (above TPI_SLAB_MAX - extra) aligned to `alignment`
+/* run_cache.c: a run for `size` bytes (above TPI_SLAB_MAX - extra) aligned to `alignment`
  * (a power of two up to TPI_SLAB_ALIGN_MAX): from the thread's cache, else
  * the heap. NULL (errno ENOMEM) if no memory or the pool's limit. */
 void *tpi_run_malloc(struct tpi_tcache *tc, size_t size, size_t alignment);
-void tpi_run_free(void *p);
+/* Frees the run at p; tc is the calling thread's live cache of the run's
+ * pool (tpi_thread_live_tcache), or NULL. */
+void tpi_run_free(struct tpi_tcache *tc, void *p);
 
 /* realloc in place: shrinks the run at p to the pages `size` needs (the
  * tail goes back to the heap), or grows it into the free run after it;
- * false if that is not free or too short. */
-bool tpi_run_resize(void *p, size_t size);
+ * false if that is not free or too short. tc as for tpi_run_free. */
+bool tpi_run_resize(struct tpi_tcache *tc, void *p, size_t size);
 /* The run's tag for a pointer of a run chunk, or NULL if p starts no run
  * handed out. */
 tpi_run *tpi_run_of(const void *p);
@@ -681,6 +697,26 @@ size_t tpi_run_heap_resident(struct tpi_run_heap *heap, size_t (*resident)(const
 /* Cuts the run at p (in use or cached, held by the caller) after its first
  * `pages` pages; both parts keep its state. Returns the second part. */
 void *tpi_run_split(void *p, unsigned pages);
+/* The pool a run belongs to. */
+static inline tp_pool *tpi_run_pool(const void *p)
+{
+    return ((const tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK))->pool;
+}
+/* The heap's side of a thread's large blocks (run.c; run_cache.c is the
+ * thread's side). A run of `pages` pages on a multiple of `align_pages`,
+ * or up to `most` pages if a longer free run fits (the caller cuts it),
+ * after the `count` runs `give` go back under the same lock; NULL if no
+ * memory or the pool's limit. */
+void *tpi_run_heap_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most, void **give,
+                        unsigned count);
+/* The run at p back to the heap, then a purge pass if one is due; not
+ * `counted` in a thread cache's statistics: the heap counts the free. */
+void tpi_run_heap_free(void *p, bool counted);
+/* realloc in place (tpi_run_resize): the run at p made `want` pages long;
+ * false if the free run after it is missing or too short. */
+bool tpi_run_heap_resize(void *p, unsigned want, bool counted);
+/* Aborts for a free of p, a run chunk's address that starts no run in use. */
+_Noreturn void tpi_run_bad_free(const void *p);
 
 /* run_cache.c: the thread's side. */
 /* A cached run of `pages` pages, cut from a longer one if need be, or NULL. */
@@ -772,25 +808,61 @@ typedef struct tpi_tcache {
     struct tpi_tcache *next_free;         /* pool's list of unused tcaches */
 } tpi_tcache;
 
-/* A page with no free blocks that never is anyone's: `current`/`direct` point
- * here when a class has no page, so the malloc fast path needs no NULL test. */
-extern tpi_page tpi_page_empty;
 /* The tcache of a thread that has not allocated yet: all direct[] entries
  * point to tpi_page_empty, so the first malloc takes the slow path. */
 extern tpi_tcache tpi_tcache_empty;
+
+/* Page queues: a tcache's avail and full queues, a pool's abandoned ones. */
+static inline void tpi_queue_remove(tpi_page_queue *q, tpi_page *page)
+{
+    if (page->prev) page->prev->next = page->next; else q->first = page->next;
+    if (page->next) page->next->prev = page->prev; else q->last = page->prev;
+    page->next = page->prev = NULL;
+}
+
+static inline void tpi_queue_push_front(tpi_page_queue *q, tpi_page *page)
+{
+    page->prev = NULL;
+    page->next = q->first;
+    if (q->first) q->first->prev = page; else q->last = page;
+    q->first = page;
+}
+
+static inline void tpi_queue_push_back(tpi_page_queue *q, tpi_page *page)
+{
+    page->next = NULL;
+    page->prev = q->last;
+    if (q->last) q->last->next = page; else q->first = page;
+    q->last = page;
+}
+
+/* Adds an adopted page that turned out to have no free block to the
+ * tcache's full queue (page_source.c, while acquiring for that tcache). */
+static inline void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
+{
+    tpi_queue_push_back(&tc->full[page->class_index], page);
+    page->queue = TPI_QUEUE_FULL;
+    atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
+}
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc);
 /* What tpi_tcache_malloc_slow does when it fails: registered at start-up by
  * the API layer (alloc.c, its recovery in oom.c), which the thread cache
- * does not name; NULL: return NULL. */
-extern void *(*tpi_tcache_failed)(size_t size, tpi_tcache *tc);
+ * does not name; none: return NULL. */
+void tpi_tcache_set_failure_hook(void *(*hook)(size_t size, tpi_tcache *tc));
+void tpi_tcache_set_slow_hook(void (*hook)(void));
+#if defined(TPI_DEBUG)
+/* The tcache's queues and each of their pages, from its thread. */
+void tpi_tcache_check(const tpi_tcache *tc);
+#else
+#define tpi_tcache_check(tc) ((void)0)
+#endif
 void tpi_tcache_abandon(tpi_tcache *tc);
 void tpi_tcache_trim(tpi_tcache *tc);
 void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);
 void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page);
 void tpi_tcache_page_empty(tpi_page *page);
-void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page);
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size);
 
 /* ---- threads (thread.c) --------------------------------------------------------------- */
@@ -813,7 +885,13 @@ static inline uintptr_t tpi_thread_id(void)
 tpi_tcache *tpi_thread_tcache(tp_pool *pool);
 /* The calling thread's live tcache for the pool, or NULL; creates none. */
 tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool);
+/* The calling thread's live cache of the pool (the default one too), or
+ * NULL if it has none. */
+tpi_tcache *tpi_thread_live_tcache(tp_pool *pool);
 tpi_tcache *tpi_thread_init_default(void);
+void tpi_threads_init(void);
+void tpi_threads_lock(void);
+void tpi_threads_unlock(void);
 
 /* ---- giving memory back (purge.c) ---------------------------------------------------
  * Free slices and cached huge mappings go back to the OS once they have been
@@ -912,7 +990,7 @@ void tpi_exact_fill_peaks(tp_pool *pool, struct tp_stats *out);
  * no system call is made under it (chunks are mapped and runs purged
  * outside, run.c). */
 typedef struct tpi_run_heap {
-    pthread_mutex_t lock;
+    tpi_lock lock;                         /* spins, then sleeps (lock.h) */
     tpi_run_chunk *chunks;
     /* Free runs by length, in sets by chunk kind and dirtiness: set
      * 2 * kind + 1 holds the runs with a dirty page, 2 * kind the clean
@@ -975,19 +1053,25 @@ tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned class_in
 void tpi_pool_page_release(tp_pool *pool, tpi_page *page);
 tpi_tcache *tpi_pool_tcache_acquire(tp_pool *pool, uintptr_t thread_id);
 void tpi_pool_tcache_release(tp_pool *pool, tpi_tcache *tc);
+void tpi_pool_fold_counters(tp_pool *pool, const tpi_tcache *tc);
+void tpi_tcache_retire_list(tpi_tcache *first, size_t link_offset);
+void tpi_tcache_store_lock(void);
+void tpi_tcache_store_unlock(void);
 void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page);
 void tpi_pools_lock_all(void);
-/* The child of a fork, every lock still held: repairs what a thread of the
- * parent left half done (a purge pass). */
-void tpi_pools_after_fork_child(void);
 void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
 /* Up to `cap` live pools into out[], for work done outside the pools lock
  * (a pool destroyed meanwhile keeps its struct, never unmapped); how many. */
 size_t tpi_pools_list(tp_pool **out, size_t cap);
+void tpi_pools_each_held(void (*fn)(tp_pool *pool, void *arg), void *arg);
+void tpi_pools_add(tp_pool *pool);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
 size_t tpi_pool_reclaim(tp_pool *pool);
+/* pool.c's reclaim, which process.c registers for tpi_pool_reclaim. */
+void tpi_pool_set_reclaim(size_t (*fn)(tp_pool *pool));
+size_t tpi_pool_reclaim_unused(tp_pool *pool);
 void *tpi_pool_map(tp_pool *pool, size_t size, size_t alignment, size_t offset);
 void tpi_pool_note_peak(tp_pool *pool);
 void tpi_pool_collect_abandoned(tp_pool *pool);
@@ -1034,6 +1118,20 @@ static inline char *tpi_huge_block(const tpi_huge *h)
 {
     return (char *)h + h->offset;
 }
+/* A pool's list of huge blocks, live or cached. */
+static inline void tpi_huge_link_to(tpi_huge **list, tpi_huge *h)
+{
+    h->prev = NULL;
+    h->next = *list;
+    if (*list) (*list)->prev = h;
+    *list = h;
+}
+
+static inline void tpi_huge_unlink_from(tpi_huge **list, tpi_huge *h)
+{
+    if (h->prev) h->prev->next = h->next; else *list = h->next;
+    if (h->next) h->next->prev = h->prev;
+}
 void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero);
 void tpi_huge_free(void *p);
 void *tpi_huge_realloc(void *p, size_t size);
@@ -1052,10 +1150,15 @@ void *tpi_os_map_aligned(size_t size, size_t alignment, size_t offset);
 /* Returns a mapping to the OS. */
 void tpi_os_unmap(void *addr, size_t size);
 /* Tells the OS the contents are no longer needed: resident memory drops
- * (at once with MADV_DONTNEED, the default, after which the range reads as
- * zero; under memory pressure with the PURGE_MADV_FREE option, after which
- * the contents are undefined). Range must be OS-page aligned. */
-void tpi_os_purge(void *addr, size_t size);
+ * (at once with MADV_DONTNEED after which the range reads as zero; or, when
+ * `lazy`, under memory pressure with MADV_FREE, after which the contents are
+ * undefined). Range must be OS-page aligned. */
+void tpi_os_discard(void *addr, size_t size, bool lazy);
+/* The purge of free memory: discarded as the PURGE_MADV_FREE option says. */
+static inline void tpi_os_purge(void *addr, size_t size)
+{
+    tpi_os_discard(addr, size, TPI_OPTION(purge_madv_free) != 0);
+}
 /* Resizes a mapping in place or moves it to `new_addr` (a region of the
  * caller's own mapping, which this replaces) without copying. NULL on failure. */
 void *tpi_os_remap(void *addr, size_t old_size, size_t new_size, void *new_addr);
@@ -1069,15 +1172,19 @@ void tpi_os_huge_pages(void *addr, size_t size, bool enable);
 /* Milliseconds of a monotonic clock. */
 uint64_t tpi_os_clock_ms(void);
 
-/* ---- errors (alloc.c) ----------------------------------------------------------------- */
+/* ---- errors (fatal.c) ----------------------------------------------------------------- */
 
 _Noreturn void tpi_fatal(const char *what, const void *ptr);
+/* Start-up registers how tpi_fatal names the pool of a pointer. */
+void tpi_fatal_set_owner(tp_pool *(*owner)(const void *p));
 /* The same for a misuse of a pool handle, naming the pool. */
 _Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool);
-/* override/malloc.c, in libtierpool-malloc only (elsewhere the weak
- * reference is NULL): given a pointer free found in no chunk of ours, true
- * if it took it (a block of the system allocator's, freed there). */
-__attribute__((weak, visibility("hidden"))) bool tpi_override_foreign_free(void *p);
+/* alloc.c: the malloc override (libtierpool-malloc) registers at start-up
+ * what free does with a pointer found in no chunk of ours: fn returns true
+ * if it took it (a block of the system allocator's, freed there). Without
+ * one, such a free is fatal. */
+void tpi_set_foreign_free(bool (*fn)(void *p));
 void tpi_free_generic(void *p);
+void *tpi_malloc_slow(size_t size, tpi_tcache *tc);
 
 #endif /* TPI_INTERNAL_H */

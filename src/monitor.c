@@ -5,7 +5,7 @@
  *
  * With TIERPOOL_PUBLISH=1 (or tp_monitor_start()) a helper thread gathers
  * tp_stats for every pool each PUBLISH_INTERVAL and writes them into the
- * segment "/tierpool.<pid>" under a sequence counter (monitor.h). The thread
+ * segment "/tierpool.<pid>" under a sequence counter (tierpool_segment.h). The thread
  * starts lazily from a slow path that holds no lock, restarts in a forked
  * child (which publishes under its own pid), and the segment is unlinked at
  * exit. Nothing of this touches the allocation fast paths.
@@ -17,7 +17,6 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
-#include "monitor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,7 +198,7 @@ static void *tpi_monitor_main(void *arg)
 
 int tp_monitor_start(void)
 {
-    tpi_process_ensure_init();
+    tpi_services_init();
     int expected = 0;
     if (!atomic_compare_exchange_strong(&tpi_monitor_state, &expected, 1)) return 0;
     /* Made here, so that a failure is this call's; a forked child's later. */

@@ -169,9 +169,17 @@ void tpi_options_init(void)
     tpi_options_warn_unknown();
 }
 
+/* The environment read once, at process start or at the first tp_option_*
+ * call if earlier. */
+void tpi_options_ensure_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, tpi_options_init);
+}
+
 int tp_option_set(const char *name, const char *value)
 {
-    tpi_process_ensure_init(); /* so the environment cannot override this later */
+    tpi_options_ensure_init(); /* so the environment cannot override this later */
     const tpi_option_row *row = tpi_option_find(name);
     if (!row) {
         tpi_option_warn(name ? name : "(null)", value, "unknown option, value");
@@ -192,7 +200,7 @@ int tp_option_set(const char *name, const char *value)
 
 long long tp_option_get(const char *name)
 {
-    tpi_process_ensure_init();
+    tpi_options_ensure_init();
     const tpi_option_row *row = tpi_option_find(name);
     if (!row) {
         errno = EINVAL;
@@ -203,7 +211,7 @@ long long tp_option_get(const char *name)
 
 int tp_option_at(size_t index, tp_option_desc *out)
 {
-    tpi_process_ensure_init();
+    tpi_options_ensure_init();
     if (index >= TPI_OPTION_COUNT || !out) return -1;
     const tpi_option_row *row = &tpi_option_rows[index];
     out->name = row->name;

@@ -73,10 +73,10 @@ void tpi_os_unmap(void *addr, size_t size)
     errno = saved;
 }
 
-void tpi_os_purge(void *addr, size_t size)
+void tpi_os_discard(void *addr, size_t size, bool lazy)
 {
     int saved = errno;
-    if (!TPI_OPTION(purge_madv_free) || madvise(addr, size, MADV_FREE) != 0)
+    if (!lazy || madvise(addr, size, MADV_FREE) != 0)
         madvise(addr, size, MADV_DONTNEED);
     errno = saved;
 }

@@ -75,6 +75,7 @@ bool tpi_page_extend(tpi_page *page)
     ((tpi_block *)p)->next = page->free;
     tpi_track_noaccess(first, bytes);
     page->free = (tpi_block *)first;
+    tpi_page_check(page);
     return true;
 }
 
@@ -129,6 +130,20 @@ uint32_t tpi_page_collect(tpi_page *page)
     if (n > tpi_page_used(page)) tpi_fatal("double free (more frees than blocks handed out)", list);
     tpi_list_prepend(&page->free, list, tail);
     page->used -= n;
+    tpi_page_check(page);
+    return n;
+}
+
+/* The blocks on the remote list, counted where they are: a statistics read
+ * of an abandoned page (pool lock held, so no one takes the list; a free
+ * pushing meanwhile is counted or not). */
+uint32_t tpi_page_remote_count(const tpi_page *page)
+{
+    uintptr_t head = atomic_load_explicit(&page->thread_free, memory_order_acquire);
+    tpi_block *list = (tpi_block *)(head & ~TPI_NOTIFY);
+    if (!list) return 0;
+    uint32_t n;
+    tpi_list_tail(page, list, &n);
     return n;
 }
 
@@ -326,3 +341,32 @@ static bool tpi_page_unpurge(tpi_page *page)
     }
     return linked != 0;
 }
+
+#if defined(TPI_DEBUG)
+/* The blocks of a list of the page, each checked to be a carved block of
+ * it on no purged OS page. */
+static uint32_t tpi_page_check_list(const tpi_page *page, const tpi_block *b)
+{
+    uint32_t n = 0;
+    while (b) {
+        size_t offset = (size_t)((const char *)b - tpi_page_start(page));
+        tpi_assert(offset < (size_t)page->carved * page->block_size && tpi_page_at_block(page, offset));
+        tpi_assert(!page->purged || !(tpi_block_os_pages(page, tpi_page_block_index(page, offset)) & page->purged));
+        b = tpi_list_next(page, b, ++n);
+    }
+    return n;
+}
+
+void tpi_page_check(const tpi_page *page)
+{
+    if (page == &tpi_page_empty) return;
+    tpi_assert(page->slice_count > 0 && page->carved <= page->capacity && page->used >= page->pinned);
+    tpi_assert(page->capacity == tpi_classes[page->class_index].blocks);
+    uint32_t listed = tpi_page_check_list(page, page->free) + tpi_page_check_list(page, page->local_free);
+    /* Blocks of purged OS pages are on no list and not in use. */
+    uint32_t purged = 0;
+    if (page->purged)
+        for (uint32_t i = 0; i < page->carved; i++) purged += (tpi_block_os_pages(page, i) & page->purged) != 0;
+    tpi_assert(listed + tpi_page_used(page) + purged == page->carved);
+}
+#endif

@@ -22,7 +22,6 @@
  */
 #include "internal.h"
 
-#include <errno.h>
 #include <sched.h>
 #include <string.h>
 
@@ -365,7 +364,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
     tpi_registry_set((uintptr_t)c, TPI_CHUNK_SIZE, TPI_REG_RUN, TPI_REG_RUN);
     tpi_run_heap *h = &pool->runs;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     c->prev = NULL;
     c->next = h->chunks;
     if (h->chunks) h->chunks->prev = c;
@@ -373,7 +372,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     h->mapped_chunks++;
     c->free_pages = pages;
     tpi_heap_insert(h, c, first, pages, (uint32_t)tpi_clock(), 0);
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     return true;
 }
 
@@ -388,75 +387,22 @@ static void tpi_run_chunk_unmap(tpi_run_chunk *c)
 
 /* ---- allocation and free ----------------------------------------------------------- */
 
-/* A run from the heap, after the `count` runs `give` go back to it under the
- * same lock; the heap grows by a chunk when no free run fits (other threads
- * may take its pages first: a few tries). */
-static tpi_run *tpi_run_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most, void **give,
-                             unsigned count)
+void *tpi_run_heap_take(tp_pool *pool, unsigned pages, unsigned align_pages, unsigned most, void **give,
+                        unsigned count)
 {
     tpi_run_heap *h = &pool->runs;
     for (unsigned attempt = 0;; attempt++) {
         uint32_t now = (uint32_t)tpi_clock();
         bool refused = false;
-        pthread_mutex_lock(&h->lock);
+        tpi_lock_take(&h->lock);
         for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(give[i]), now);
         count = 0;
         tpi_run *r = tpi_heap_take(h, pages, align_pages, most, now, &refused);
-        pthread_mutex_unlock(&h->lock);
-        if (r || refused) return r;
+        tpi_lock_give(&h->lock);
+        if (r) return tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
+        if (refused) return NULL; /* the memory limit (limit.c) */
         if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) return NULL;
     }
-}
-
-void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
-{
-    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
-    unsigned pages = need ? (unsigned)((need + TPI_OS_PAGE - 1) >> 12) : 1u; /* aligned_alloc(a, 0) */
-    /* Secure mode's canary can push a request of 8 KiB or less here. */
-    unsigned cls = tpi_class_of(size > TPI_SLAB_MAX ? size : TPI_SLAB_MAX + 1);
-    tp_pool *pool = tc->pool;
-    void *p = NULL;
-    tpi_run *r;
-    bool cached = alignment <= TPI_OS_PAGE && pages <= TPI_RUN_CACHE_PAGES;
-    if (cached) p = tpi_run_cache_pop(tc, pages);
-    if (p) {
-        r = tpi_run_tag(p);
-    } else {
-        /* A miss of a cached length takes more, for the next requests, and
-         * under the same lock gives back what the rest would push out of the
-         * cache (runs too short for this request, mostly). */
-        void *give[TPI_RUN_SHED_MAX];
-        unsigned count = 0;
-        if (cached) {
-            size_t rest = (size_t)(TPI_RUN_CACHE_REFILL - pages) * TPI_OS_PAGE;
-            count = tpi_run_cache_shed(tc, TPI_RUN_CACHE_BYTES > rest ? TPI_RUN_CACHE_BYTES - rest : 0, give);
-        }
-        r = tpi_run_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u,
-                         cached ? TPI_RUN_CACHE_REFILL : pages, give, count);
-        if (!r) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        p = tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
-        if (r->pages > pages) {
-            unsigned rest = r->pages - pages;
-            void *q = tpi_run_split(p, pages);
-            if (!tpi_run_cache_push(tc, q, rest)) tpi_run_heap_free_batch(pool, &q, 1);
-        }
-    }
-    r->class_index = (uint8_t)cls;
-    size_t usable = tpi_run_usable(r);
-    tpi_class_counters *k = &tc->counters[cls];
-    k->allocs++;
-    k->requested += size;
-    k->run_bytes += usable;
-    if (tpi_stats_exact) {
-        r->requested = size;
-        tpi_exact_on_run(pool, cls, (int64_t)usable, (int64_t)size);
-    }
-    if (tpi_secure) tpi_secure_run_on_malloc(p, usable);
-    tpi_track_malloc(pool, p, size, usable, false);
-    return p;
 }
 
 void *tpi_run_split(void *p, unsigned pages)
@@ -472,60 +418,40 @@ void *tpi_run_split(void *p, unsigned pages)
     return (char *)p + (size_t)pages * TPI_OS_PAGE;
 }
 
-/* The calling thread's cache of the pool, if it has a live one. */
-static tpi_tcache *tpi_run_freeing_cache(tp_pool *pool)
+void tpi_run_bad_free(const void *p)
 {
-    if (pool == &tpi_pool_default_instance) return tpi_tls_default == &tpi_tcache_empty ? NULL : tpi_tls_default;
-    return tpi_thread_tcache_peek(pool);
+    /* A run start still free (in a cache or the heap) was freed before;
+     * elsewhere the run may have merged into a longer one. */
+    uint8_t state = ((uintptr_t)p & (TPI_OS_PAGE - 1)) ? TPI_RUN_NONE : tpi_run_state(tpi_run_tag(p));
+    if (state != TPI_RUN_NONE && state != TPI_RUN_USED && !tpi_run_tag(p)->tail)
+        tpi_fatal("double free (the block is not in use)", p);
+    tpi_fatal("double free or invalid free (no run starts there)", p);
 }
 
-void tpi_run_free(void *p)
+void tpi_run_heap_free(void *p, bool counted)
 {
-    tpi_run *r = tpi_run_of(p);
-    if (!r) {
-        /* A run start still free (in a cache or the heap) was freed before;
-         * elsewhere the run may have merged into a longer one. */
-        uint8_t state = ((uintptr_t)p & (TPI_OS_PAGE - 1)) ? TPI_RUN_NONE : tpi_run_state(tpi_run_tag(p));
-        if (state != TPI_RUN_NONE && state != TPI_RUN_USED && !tpi_run_tag(p)->tail)
-            tpi_fatal("double free (the block is not in use)", p);
-        tpi_fatal("double free or invalid free (no run starts there)", p);
-    }
+    tpi_run *r = tpi_run_tag(p);
     tp_pool *pool = tpi_run_chunk_of(p)->pool;
-    unsigned cls = r->class_index, pages = r->pages;
-    size_t usable = tpi_run_usable(r);
-    if (tpi_stats_exact) tpi_exact_on_run(pool, cls, -(int64_t)usable, -(int64_t)r->requested);
-    if (tpi_secure) tpi_secure_run_on_free(p, usable);
-    tpi_track_free(pool, p, usable);
     tpi_run_heap *h = &pool->runs;
-    tpi_tcache *tc = tpi_run_freeing_cache(pool);
-    if (tc) {
-        tc->counters[cls].run_frees++;
-        tc->counters[cls].run_bytes -= usable;
-        if (pages <= TPI_RUN_CACHE_PAGES && tpi_run_cache_push(tc, p, pages)) return;
-    }
     uint32_t now = (uint32_t)tpi_clock();
-    pthread_mutex_lock(&h->lock);
-    if (!tc) {
-        h->frees[cls]++;
-        h->freed_bytes[cls] += usable;
+    tpi_lock_take(&h->lock);
+    if (!counted) {
+        h->frees[r->class_index]++;
+        h->freed_bytes[r->class_index] += tpi_run_usable(r);
     }
     tpi_heap_put(h, r, now);
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     tpi_run_heap_purge(pool, now, false);
 }
 
-bool tpi_run_resize(void *p, size_t size)
+bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
 {
     tpi_run *r = tpi_run_tag(p);
     tpi_run_chunk *c = tpi_run_chunk_of(p);
-    tp_pool *pool = c->pool;
-    tpi_run_heap *h = &pool->runs;
-    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
-    unsigned first = tpi_run_index(c, r), pages = r->pages, want = (unsigned)((need + TPI_OS_PAGE - 1) >> 12);
-    if (want == 0) want = 1;
-    if (tpi_secure) tpi_secure_run_on_free(p, tpi_run_usable(r)); /* checked before it moves */
+    tpi_run_heap *h = &c->pool->runs;
+    unsigned first = tpi_run_index(c, r), pages = r->pages;
     uint32_t now = (uint32_t)tpi_clock();
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     if (want < pages) {
         /* The tail goes back to the heap, a run of its own. */
         tpi_run_clear_tag(&c->runs[first + pages - 1]);
@@ -539,13 +465,13 @@ bool tpi_run_resize(void *p, size_t size)
         unsigned end = first + pages;
         tpi_run *next = end < TPI_RUN_PAGES ? &c->runs[end] : NULL;
         if (!next || tpi_run_state(next) != TPI_RUN_FREE || next->tail || next->pages < want - pages) {
-            pthread_mutex_unlock(&h->lock);
+            tpi_lock_give(&h->lock);
             return false;
         }
         unsigned n = next->pages, grow = want - pages;
         unsigned clean = grow - tpi_run_count_dirty(c, end, grow);
         if (clean && !tpi_limit_commit((size_t)clean * TPI_OS_PAGE)) {
-            pthread_mutex_unlock(&h->lock);
+            tpi_lock_give(&h->lock);
             return false;
         }
         uint32_t freed_ms = next->freed_ms, purged_ms = next->purged_ms;
@@ -561,22 +487,9 @@ bool tpi_run_resize(void *p, size_t size)
         if (h->used_bytes > h->window_peak[0]) h->window_peak[0] = h->used_bytes;
         c->free_pages -= grow;
     }
-    pthread_mutex_unlock(&h->lock);
-    if (tpi_secure) tpi_secure_run_on_malloc(p, tpi_run_usable(r));
     /* The statistics follow the block's usable bytes; its class stays. */
-    int64_t delta = ((int64_t)want - (int64_t)pages) * TPI_OS_PAGE;
-    tpi_tcache *tc = tpi_run_freeing_cache(pool);
-    if (tc) {
-        tc->counters[r->class_index].run_bytes += (uint64_t)delta;
-    } else {
-        pthread_mutex_lock(&h->lock);
-        h->freed_bytes[r->class_index] -= (uint64_t)delta;
-        pthread_mutex_unlock(&h->lock);
-    }
-    if (tpi_stats_exact) {
-        tpi_exact_on_run(pool, r->class_index, delta, (int64_t)size - (int64_t)r->requested);
-        r->requested = size;
-    }
+    if (!counted) h->freed_bytes[r->class_index] -= ((uint64_t)want - pages) * TPI_OS_PAGE;
+    tpi_lock_give(&h->lock);
     return true;
 }
 
@@ -584,9 +497,9 @@ void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count)
 {
     tpi_run_heap *h = &pool->runs;
     uint32_t now = (uint32_t)tpi_clock();
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(runs[i]), now);
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
 }
 
 /* ---- purging ------------------------------------------------------------------------- */
@@ -685,10 +598,10 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
     tpi_purge_item items[TPI_PURGE_BATCH];
     unsigned count = tpi_purge_collect(h, now, min_age, items);
     if (count == 0) return 0;
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     for (unsigned i = 0; i < count; i++)
         tpi_os_purge(tpi_run_addr(items[i].chunk, items[i].first), (size_t)items[i].pages * TPI_OS_PAGE);
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     for (unsigned i = 0; i < count; i++) {
         tpi_purge_item *it = &items[i];
         tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
@@ -708,13 +621,13 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
     tpi_run_heap *h = &pool->runs;
     if (!force && !tpi_decay_due(&h->decay, now64)) return 0;
     uint32_t now = (uint32_t)now64;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     /* One pass at a time: a forced one waits for another to finish. */
     while (h->purging || (!force && !tpi_decay_due(&h->decay, now64))) {
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         if (!force) return 0;
         sched_yield();
-        pthread_mutex_lock(&h->lock);
+        tpi_lock_take(&h->lock);
     }
     h->purging = true;
     __atomic_store_n(&h->decay.pressure_gen, atomic_load_explicit(&tpi_pressure_gen, memory_order_relaxed),
@@ -746,7 +659,7 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
     }
     tpi_run_chunk *idle = tpi_purge_idle_chunks(h, now, force);
     h->purging = false;
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     size_t unmapped = 0;
     while (idle) {
         tpi_run_chunk *next = idle->next;
@@ -765,10 +678,10 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
 size_t tpi_run_heap_release_empty(tp_pool *pool)
 {
     tpi_run_heap *h = &pool->runs;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     tpi_run_chunk *idle = NULL;
     if (h->purging) { /* a pass has free runs out: not now */
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         return 0;
     }
     for (tpi_run_chunk *c = h->chunks, *next; c; c = next) {
@@ -784,7 +697,7 @@ size_t tpi_run_heap_release_empty(tp_pool *pool)
         c->next = idle;
         idle = c;
     }
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
     size_t released = 0;
     for (tpi_run_chunk *next; idle; idle = next) {
         next = idle->next;
@@ -821,11 +734,11 @@ void tpi_run_heap_after_fork(tpi_run_heap *h)
 void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
 {
     tpi_run_heap *h = &pool->runs;
-    pthread_mutex_lock(&h->lock);
+    tpi_lock_take(&h->lock);
     while (h->purging) { /* its runs must be back before the tags are rewritten */
-        pthread_mutex_unlock(&h->lock);
+        tpi_lock_give(&h->lock);
         sched_yield();
-        pthread_mutex_lock(&h->lock);
+        tpi_lock_take(&h->lock);
     }
     tpi_run_chunk *c = h->chunks;
     memset(h->bins, 0, sizeof h->bins);
@@ -862,7 +775,7 @@ void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
         }
         c = next;
     }
-    pthread_mutex_unlock(&h->lock);
+    tpi_lock_give(&h->lock);
 }
 
 size_t tpi_run_heap_resident(tpi_run_heap *heap, size_t (*resident)(const void *addr, size_t size))

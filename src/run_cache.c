@@ -28,6 +28,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <string.h>
 
 static void *tpi_run_cache_take(tpi_run_cache *cache, unsigned pages)
@@ -136,4 +137,91 @@ void tpi_run_cache_decay(tpi_tcache *tc)
 void tpi_run_cache_flush(tpi_tcache *tc)
 {
     while (tc->runs.bytes) tpi_run_cache_spill(tc, 0, 0);
+}
+
+/* ---- a thread's large blocks ------------------------------------------------------- */
+
+void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
+{
+    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
+    unsigned pages = need ? (unsigned)((need + TPI_OS_PAGE - 1) >> 12) : 1u; /* aligned_alloc(a, 0) */
+    /* Secure mode's canary can push a request of 8 KiB or less here. */
+    unsigned cls = tpi_class_of(size > TPI_SLAB_MAX ? size : TPI_SLAB_MAX + 1);
+    tp_pool *pool = tc->pool;
+    bool cached = alignment <= TPI_OS_PAGE && pages <= TPI_RUN_CACHE_PAGES;
+    void *p = cached ? tpi_run_cache_pop(tc, pages) : NULL;
+    if (!p) {
+        /* A miss of a cached length takes more, for the next requests, and
+         * under the same lock gives back what the rest would push out of the
+         * cache (runs too short for this request, mostly). */
+        void *give[TPI_RUN_SHED_MAX];
+        unsigned count = 0;
+        if (cached) {
+            size_t rest = (size_t)(TPI_RUN_CACHE_REFILL - pages) * TPI_OS_PAGE;
+            count = tpi_run_cache_shed(tc, TPI_RUN_CACHE_BYTES > rest ? TPI_RUN_CACHE_BYTES - rest : 0, give);
+        }
+        p = tpi_run_heap_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u,
+                              cached ? TPI_RUN_CACHE_REFILL : pages, give, count);
+        if (!p) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        unsigned got = tpi_run_tag(p)->pages;
+        if (got > pages) {
+            void *q = tpi_run_split(p, pages);
+            if (!tpi_run_cache_push(tc, q, got - pages)) tpi_run_heap_free_batch(pool, &q, 1);
+        }
+    }
+    tpi_run *r = tpi_run_tag(p);
+    r->class_index = (uint8_t)cls;
+    size_t usable = tpi_run_usable(r);
+    tpi_class_counters *k = &tc->counters[cls];
+    k->allocs++;
+    k->requested += size;
+    k->run_bytes += usable;
+    if (tpi_stats_exact) {
+        r->requested = size;
+        tpi_exact_on_run(pool, cls, (int64_t)usable, (int64_t)size);
+    }
+    if (tpi_secure) tpi_secure_run_on_malloc(p, usable);
+    tpi_track_malloc(pool, p, size, usable, false);
+    return p;
+}
+
+void tpi_run_free(tpi_tcache *tc, void *p)
+{
+    tpi_run *r = tpi_run_of(p);
+    if (!r) tpi_run_bad_free(p);
+    tp_pool *pool = tpi_run_pool(p);
+    unsigned cls = r->class_index, pages = r->pages;
+    size_t usable = tpi_run_usable(r);
+    if (tpi_stats_exact) tpi_exact_on_run(pool, cls, -(int64_t)usable, -(int64_t)r->requested);
+    if (tpi_secure) tpi_secure_run_on_free(p, usable);
+    tpi_track_free(pool, p, usable);
+    if (tc) {
+        tc->counters[cls].run_frees++;
+        tc->counters[cls].run_bytes -= usable;
+        if (pages <= TPI_RUN_CACHE_PAGES && tpi_run_cache_push(tc, p, pages)) return;
+    }
+    tpi_run_heap_free(p, tc != NULL);
+}
+
+bool tpi_run_resize(tpi_tcache *tc, void *p, size_t size)
+{
+    tpi_run *r = tpi_run_tag(p);
+    tp_pool *pool = tpi_run_pool(p);
+    size_t need = size + (tpi_secure ? TPI_CANARY_SIZE : 0);
+    unsigned pages = r->pages, want = (unsigned)((need + TPI_OS_PAGE - 1) >> 12);
+    if (want == 0) want = 1;
+    if (tpi_secure) tpi_secure_run_on_free(p, tpi_run_usable(r)); /* checked before it moves */
+    if (!tpi_run_heap_resize(p, want, tc != NULL)) return false;
+    if (tpi_secure) tpi_secure_run_on_malloc(p, tpi_run_usable(r));
+    /* The statistics follow the block's usable bytes; its class stays. */
+    int64_t delta = ((int64_t)want - (int64_t)pages) * TPI_OS_PAGE;
+    if (tc) tc->counters[r->class_index].run_bytes += (uint64_t)delta;
+    if (tpi_stats_exact) {
+        tpi_exact_on_run(pool, r->class_index, delta, (int64_t)size - (int64_t)r->requested);
+        r->requested = size;
+    }
+    return true;
 }

@@ -73,9 +73,6 @@ TPI_RACY_READER static void tpi_add_counters(tp_class_stats *c, unsigned cls, ui
  * requested bytes, requested[2 * class + 1] the sample's size. */
 TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint64_t *requested)
 {
-    /* Pages of exited threads count blocks freed since as live until someone
-     * collects them: do it now (it needs only the lock held here). */
-    tpi_pool_collect_abandoned(pool);
     for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
         tpi_add_counters(&out->classes[cls], cls, &requested[2 * cls], &pool->retired[cls]);
         if (tpi_stats_exact) out->classes[cls].live_requested_bytes += tpi_exact_requested(pool, cls);
@@ -97,6 +94,14 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
             cs->pages++;
             cs->page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
             uint32_t used = tpi_page_used(page);
+            if (page->queue == TPI_QUEUE_ABANDONED) {
+                /* Blocks other threads freed since its thread exited wait on
+                 * its remote list, which a read counts but leaves there (the
+                 * queue says abandoned only under the pool lock, held here). */
+                uint32_t pending = tpi_page_remote_count(page);
+                used -= pending;
+                cs->remote_frees += pending;
+            }
             cs->live_blocks += used;
             if (used) out->occupied_page_bytes += (size_t)page->slice_count << TPI_SLICE_SHIFT;
         }
@@ -112,7 +117,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     }
     for (const tpi_huge *h = pool->huge_cache; h; h = h->next) out->resident_bytes += tpi_resident(h, h->map_size);
     tpi_run_heap *runs = &pool->runs;
-    pthread_mutex_lock(&runs->lock);
+    tpi_lock_take(&runs->lock);
     for (unsigned cls = TPI_SLAB_CLASSES; cls < TPI_CLASS_COUNT; cls++) {
         out->classes[cls].live_blocks -= runs->frees[cls];
         out->classes[cls].live_bytes -= runs->freed_bytes[cls];
@@ -123,7 +128,7 @@ TPI_RACY_READER static void tpi_stats_gather(tp_pool *pool, tp_stats *out, uint6
     out->purges += runs->purges;
     out->purged_bytes += runs->purged_bytes;
     if (runs->decay.delay_ms > out->purge_delay_ms) out->purge_delay_ms = runs->decay.delay_ms;
-    pthread_mutex_unlock(&runs->lock);
+    tpi_lock_give(&runs->lock);
     out->allocs += pool->huge_allocs;
     out->huge_cached_bytes += pool->huge_cache_bytes;
     out->committed_bytes += pool->page_bytes + dirty + pool->huge_live_bytes + pool->huge_cache_bytes;
@@ -232,7 +237,7 @@ static void tpi_stats_add_pool(tp_pool *pool, void *arg)
 
 int tp_stats_get(tp_pool *pool, tp_stats *out)
 {
-    tpi_process_ensure_init();
+    tpi_services_init();
     if (!out) {
         errno = EINVAL;
         return -1;

@@ -25,36 +25,9 @@
 #include <errno.h>
 #include <string.h>
 
-tpi_page tpi_page_empty;
-
 #define TPI_EMPTY_DIRECT [0 ... TPI_SMALL_SLOTS - 1] = &tpi_page_empty
 #define TPI_EMPTY_CURRENT [0 ... TPI_CLASS_COUNT - 1] = &tpi_page_empty
 tpi_tcache tpi_tcache_empty = {.direct = {TPI_EMPTY_DIRECT}, .current = {TPI_EMPTY_CURRENT}};
-
-/* ---- page queues ------------------------------------------------------------ */
-
-static void tpi_queue_remove(tpi_page_queue *q, tpi_page *page)
-{
-    if (page->prev) page->prev->next = page->next; else q->first = page->next;
-    if (page->next) page->next->prev = page->prev; else q->last = page->prev;
-    page->next = page->prev = NULL;
-}
-
-static void tpi_queue_push_front(tpi_page_queue *q, tpi_page *page)
-{
-    page->prev = NULL;
-    page->next = q->first;
-    if (q->first) q->first->prev = page; else q->last = page;
-    q->first = page;
-}
-
-static void tpi_queue_push_back(tpi_page_queue *q, tpi_page *page)
-{
-    page->next = NULL;
-    page->prev = q->last;
-    if (q->last) q->last->next = page; else q->first = page;
-    q->last = page;
-}
 
 /* ---- current pages ------------------------------------------------------------ */
 
@@ -81,6 +54,7 @@ static void tpi_page_unpin(tpi_page *page)
  * it has no free block (blocks are out), or when it is being retired. */
 static void tpi_tcache_set_current(tpi_tcache *tc, unsigned cls, tpi_page *page)
 {
+    tpi_page_check(page);
     tpi_page_unpin(tc->current[cls]);
     tpi_page_pin(page);
     tc->current[cls] = page;
@@ -138,6 +112,7 @@ void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page)
         tpi_tcache_set_current(tc, cls, tc->avail[cls].first ? tc->avail[cls].first : &tpi_page_empty);
     tpi_adapt_on_release(&tc->adapt[cls], tc->ticks++);
     tc->counters[cls].flushes++;
+    tpi_assert(tpi_page_used(page) == 0 && !page->pinned);
     tpi_pool_page_release(tc->pool, page);
 }
 
@@ -262,9 +237,7 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
         if (!tpi_page_mark_full(page)) continue;
         tpi_tcache_unretain(tc, page);
         tpi_queue_remove(&tc->avail[cls], page);
-        tpi_queue_push_back(&tc->full[cls], page);
-        page->queue = TPI_QUEUE_FULL;
-        atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
+        tpi_tcache_park_full(tc, page);
         page = next;
     }
     size_t page_bytes = (size_t)tpi_classes[cls].slices << TPI_SLICE_SHIFT;
@@ -281,15 +254,6 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
     page->queue = TPI_QUEUE_AVAIL;
     tpi_tcache_set_current(tc, cls, page);
     return page;
-}
-
-/* Adds an adopted page that turned out to have no free block to the full
- * queue (pool.c, while acquiring). */
-void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
-{
-    tpi_queue_push_back(&tc->full[page->class_index], page);
-    page->queue = TPI_QUEUE_FULL;
-    atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
 }
 
 /* Classes whose free blocks have their insides purged (page.c). */
@@ -339,27 +303,42 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
     return tpi_tcache_pop(tc, page, cls, size);
 }
 
-void *(*tpi_tcache_failed)(size_t size, tpi_tcache *tc);
+/* Called on the slow path's full turns (process.c registers the monitor's
+ * start, which publishes statistics when the PUBLISH option asks). */
+static void (*tpi_tcache_slow_hook)(void);
+
+void tpi_tcache_set_slow_hook(void (*hook)(void))
+{
+    __atomic_store_n(&tpi_tcache_slow_hook, hook, __ATOMIC_RELAXED);
+}
+
+/* Called when the slow path fails (alloc.c registers oom.c's recovery). */
+static void *(*tpi_tcache_failure_hook)(size_t size, tpi_tcache *tc);
+
+void tpi_tcache_set_failure_hook(void *(*hook)(size_t size, tpi_tcache *tc))
+{
+    __atomic_store_n(&tpi_tcache_failure_hook, hook, __ATOMIC_RELAXED);
+}
 
 /* An allocation failed (errno set): the API layer's recovery, if it
  * registered one. Out of line, so the slow path's own cost stays. */
 static tpi_cold void *tpi_tcache_fail(size_t size, tpi_tcache *tc)
 {
-    return tpi_tcache_failed ? tpi_tcache_failed(size, tc) : NULL;
+    void *(*hook)(size_t, tpi_tcache *) = __atomic_load_n(&tpi_tcache_failure_hook, __ATOMIC_RELAXED);
+    return hook ? hook(size, tc) : NULL;
 }
 
+/* A thread's tcache (never the empty one: alloc.c sets the thread up first). */
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
     /* Sizes of 1 .. 8 KiB (and every slab size when direct[] stays empty:
      * secure mode, Memcheck) whose current page has a block: the class by
      * clz instead of the table, then a pop. */
-    /* A thread's first call (the empty tcache) may come before the process
-     * is set up: the modes that size `extra` are read only after that. */
-    size_t extra = tc != &tpi_tcache_empty ? tpi_block_extra() : 0;
+    size_t extra = tpi_block_extra();
     /* Every TPI_SLOW_CALLS_PER_CLOCK-th call takes the full path below, which
      * looks at the clock (purge passes, a cache's decay); the others may take
      * a quick one. So the clock is read however a program's calls fall. */
-    bool quick = tc != &tpi_tcache_empty && ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0;
+    bool quick = ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0;
     if (quick && size <= TPI_SLAB_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];
@@ -381,21 +360,15 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
         void *p = tpi_run_malloc(tc, size, 0);
         return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
     }
-    if (tpi_unlikely(tc == &tpi_tcache_empty)) {
-        tc = tpi_thread_init_default();
-        if (!tc) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        /* The process was set up just now: secure mode and exact statistics
-         * are known only from here on (read before, `extra` was 0). */
-        extra = tpi_block_extra();
-    }
     tpi_background_ensure();
-    tpi_monitor_ensure();
+    void (*hook)(void) = __atomic_load_n(&tpi_tcache_slow_hook, __ATOMIC_RELAXED);
+    if (hook) hook();
     /* Now and then, time-driven work: a purge pass if one is due, and after
      * each pass the empty pages this cache keeps are halved. */
-    if (!quick) tpi_purge_maybe_unlocked(tc->pool);
+    if (!quick) {
+        tpi_tcache_check(tc);
+        tpi_purge_maybe_unlocked(tc->pool);
+    }
     uint32_t epoch = atomic_load_explicit(&tc->pool->purge_epoch, memory_order_relaxed);
     if (epoch != tc->purge_epoch) {
         /* Passes run every quarter delay; this cache acts once per delay. */
@@ -468,5 +441,43 @@ void tpi_tcache_abandon(tpi_tcache *tc)
         tpi_tcache_abandon_queue(tc, &tc->full[cls]);
     }
     tpi_tcache_drain_delayed(tc);
-    tpi_pool_tcache_release(tc->pool, tc);
 }
+
+#if defined(TPI_DEBUG)
+/* A queue of the tcache: links both ways, every page of class cls, owned by
+ * tc, on this queue, and sound itself. Returns its length. */
+static unsigned tpi_tcache_check_queue(const tpi_tcache *tc, const tpi_page_queue *q, unsigned cls, uint8_t queue)
+{
+    unsigned n = 0;
+    const tpi_page *prev = NULL;
+    for (const tpi_page *page = q->first; page; prev = page, page = page->next, n++) {
+        tpi_assert(page->prev == prev && page->class_index == cls && page->queue == queue);
+        tpi_assert(atomic_load_explicit(&page->tcache, memory_order_relaxed) == tc);
+        uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+        tpi_assert((owner & ~TPI_PAGE_FLAGS) == tc->thread_id);
+        tpi_assert(((owner & TPI_PAGE_FULL) != 0) == (queue == TPI_QUEUE_FULL));
+        tpi_page_check(page);
+    }
+    tpi_assert(q->last == prev);
+    return n;
+}
+
+void tpi_tcache_check(const tpi_tcache *tc)
+{
+    for (unsigned cls = 0; cls < TPI_CLASS_COUNT; cls++) {
+        tpi_tcache_check_queue(tc, &tc->avail[cls], cls, TPI_QUEUE_AVAIL);
+        tpi_tcache_check_queue(tc, &tc->full[cls], cls, TPI_QUEUE_FULL);
+        /* The current page is the class's empty sentinel or one of its avail
+         * pages, pinned while it is one slice (tpi_page_pin). */
+        const tpi_page *cur = tc->current[cls];
+        tpi_assert(cur == &tpi_page_empty || (cur->queue == TPI_QUEUE_AVAIL && cur->class_index == cls));
+        tpi_assert(cur == &tpi_page_empty || cur->pinned == (cur->slice_count == 1));
+    }
+    /* direct[] holds each small slot's class's current page, or the empty
+     * one (checked pages, slow-only modes). */
+    for (unsigned slot = 0; slot < TPI_SMALL_SLOTS; slot++) {
+        const tpi_page *d = tc->direct[slot];
+        tpi_assert(d == &tpi_page_empty || d == tc->current[tpi_small_class[slot]]);
+    }
+}
+#endif

@@ -32,67 +32,37 @@ typedef struct tpi_thread {
 
 static TPI_TLS tpi_thread *tpi_tls_thread;
 
-static pthread_once_t tpi_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tpi_thread_key;
-static pthread_mutex_t tpi_threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t tpi_threads_mutex = PTHREAD_MUTEX_INITIALIZER;
 static tpi_thread *tpi_threads_free;
-
-static void tpi_fork_prepare(void)
-{
-    pthread_mutex_lock(&tpi_threads_lock);
-    tpi_pools_lock_all();
-}
-
-static void tpi_fork_parent(void)
-{
-    tpi_pools_unlock_all();
-    pthread_mutex_unlock(&tpi_threads_lock);
-}
-
-static void tpi_fork_child(void)
-{
-    tpi_background_after_fork();
-    tpi_monitor_after_fork();
-    tpi_pools_after_fork_child();
-    tpi_pools_unlock_all();
-    pthread_mutex_unlock(&tpi_threads_lock);
-}
 
 static void tpi_thread_exit(void *arg);
 
-static void tpi_process_init(void)
+/* Process start-up (process.c), before any thread record. */
+void tpi_threads_init(void)
 {
-    tpi_options_init();
-    tpi_secure_init();
-    tpi_exact_init();
-    tpi_track_init(); /* Memcheck; with secure mode and exact statistics, decides tpi_slow_only */
-    if (TPI_OPTION(verbose)) tpi_options_print();
-    pthread_mutex_lock(&tpi_pool_default_instance.lock);
-    tpi_decay_init(&tpi_pool_default_instance.decay);
-    pthread_mutex_unlock(&tpi_pool_default_instance.lock);
-    pthread_mutex_lock(&tpi_pool_default_instance.runs.lock);
-    tpi_decay_init(&tpi_pool_default_instance.runs.decay);
-    pthread_mutex_unlock(&tpi_pool_default_instance.runs.lock);
-    tpi_stats_init();
-    tpi_limit_refresh(true); /* the cgroup's and machine's limits */
     pthread_key_create(&tpi_thread_key, tpi_thread_exit);
-    pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);
 }
 
-void tpi_process_ensure_init(void)
+/* Around fork (process.c), first of every lock. */
+void tpi_threads_lock(void)
 {
-    pthread_once(&tpi_once, tpi_process_init);
+    pthread_mutex_lock(&tpi_threads_mutex);
+}
+
+void tpi_threads_unlock(void)
+{
+    pthread_mutex_unlock(&tpi_threads_mutex);
 }
 
 static tpi_thread *tpi_thread_record(void)
 {
     tpi_thread *t = tpi_tls_thread;
     if (tpi_likely(t != NULL)) return t;
-    tpi_process_ensure_init();
-    pthread_mutex_lock(&tpi_threads_lock);
+    pthread_mutex_lock(&tpi_threads_mutex);
     t = tpi_threads_free;
     if (t) tpi_threads_free = t->next_free;
-    pthread_mutex_unlock(&tpi_threads_lock);
+    pthread_mutex_unlock(&tpi_threads_mutex);
     if (!t) {
         t = tpi_os_map_aligned(TPI_OS_PAGE, TPI_OS_PAGE, 0);
         if (!t) return NULL;
@@ -156,6 +126,12 @@ tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool)
     return s->tcache;
 }
 
+tpi_tcache *tpi_thread_live_tcache(tp_pool *pool)
+{
+    if (pool == &tpi_pool_default_instance) return tpi_tls_default == &tpi_tcache_empty ? NULL : tpi_tls_default;
+    return tpi_thread_tcache_peek(pool);
+}
+
 tpi_tcache *tpi_thread_init_default(void)
 {
     return tpi_thread_tcache(&tpi_pool_default_instance);
@@ -170,15 +146,17 @@ static void tpi_thread_exit(void *arg)
     for (size_t i = 0; i < t->slot_count; i++) {
         tpi_slot *s = &t->slots[i];
         if (!s->tcache) continue;
-        if (s->pool->live && atomic_load_explicit(&s->pool->gen, memory_order_relaxed) == s->gen)
+        if (s->pool->live && atomic_load_explicit(&s->pool->gen, memory_order_relaxed) == s->gen) {
             tpi_tcache_abandon(s->tcache);
+            tpi_pool_tcache_release(s->pool, s->tcache);
+        }
         s->tcache = NULL;
     }
     pthread_mutex_unlock(pools_lock);
     if (t->slots_mapped) tpi_os_unmap(t->slots, t->slots_mapped);
     tpi_tls_thread = NULL;
-    pthread_mutex_lock(&tpi_threads_lock);
+    pthread_mutex_lock(&tpi_threads_mutex);
     t->next_free = tpi_threads_free;
     tpi_threads_free = t;
-    pthread_mutex_unlock(&tpi_threads_lock);
+    pthread_mutex_unlock(&tpi_threads_mutex);
 }

@@ -30,14 +30,7 @@ void tpi_track_init(void)
         tpi_track_valgrind = true;
         tpi_track_anchor_ref = tpi_track_anchor;
         VALGRIND_MALLOCLIKE_BLOCK(tpi_track_anchor, 1, 0, 1);
-        VALGRIND_CREATE_MEMPOOL(&tpi_pool_default_instance, 0, 0);
     }
-#endif
-#if !defined(TPI_SECURE_BUILD)
-    /* Secure mode, exact statistics and Memcheck need every malloc and free
-     * on a slow path: tcache.c then keeps direct[] empty and marks owner
-     * words checked. */
-    tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind;
 #endif
 }
 

@@ -70,8 +70,7 @@ extern bool tpi_track_valgrind;
 #define tpi_track_active tpi_track_valgrind
 #endif
 
-/* thread.c's process init, after tpi_secure_init: detects Memcheck, sets
- * tpi_slow_only, creates the default pool's mempool. */
+/* At start (services.c), after tpi_secure_init: detects Memcheck. */
 void tpi_track_init(void);
 /* A pool is created; destroyed or reset (its blocks dropped at once). */
 void tpi_track_pool_create(struct tp_pool *pool);

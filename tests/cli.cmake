@@ -16,11 +16,11 @@ set(TPC_CASES stats_json stats_prometheus stats_same_as_library not_publishing l
   exporter exporter_slow_clients exporter_fleet names untrusted_segments squatted_name children_exit
   exec_child truncated_segment contrib classes options bench help)
 foreach(case ${TPC_CASES})
-  add_test(NAME cli_${case} COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli/run.sh ${case}
+  tp_test(cli_${case} LABELS cli TIMEOUT 60 SKIP_RETURN_CODE 77
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/cli/run.sh ${case}
     --tool $<TARGET_FILE:tierpool-cli> --publisher $<TARGET_FILE:cli_publisher>
     --malloc $<TARGET_FILE:tierpool-malloc> --source ${PROJECT_SOURCE_DIR}
     --work ${CMAKE_CURRENT_BINARY_DIR}/cli-${case} ${TPC_SANITIZE})
-  set_tests_properties(cli_${case} PROPERTIES LABELS cli TIMEOUT 60 SKIP_RETURN_CODE 77)
 endforeach()
 # The runner times every allocator's pairs: 17 s alone on a busy machine, past
 # 60 s once beside the rest of the suite in CI. The case allows the tool 240 s.

@@ -10,8 +10,7 @@ set(TPO_LIBRARY $<TARGET_FILE:tierpool-malloc>)
 
 # tpo_test(NAME COMMAND...): exit status 77 means skipped.
 function(tpo_test name)
-  add_test(NAME override_${name} COMMAND ${ARGN})
-  set_tests_properties(override_${name} PROPERTIES LABELS override TIMEOUT 120 SKIP_RETURN_CODE 77)
+  tp_test(override_${name} LABELS override TIMEOUT 120 SKIP_RETURN_CODE 77 COMMAND ${ARGN})
 endfunction()
 
 tpo_test(exports sh ${TPO_DIR}/exports.sh ${CMAKE_NM} ${TPO_LIBRARY})

@@ -13,7 +13,7 @@
  * FORK_TIMEOUT seconds (killing it), which is how a lock inherited in the
  * locked state shows.
  */
-#include "thr_util.h"
+#include "test.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -107,7 +107,7 @@ static void child(thr_block *mine, unsigned nmine)
     thr_start(&t, child_thread, NULL);
     thr_join(t);
 #endif
-    _exit(atomic_load(&thr_failures) ? 1 : 0);
+    _exit(__atomic_load_n(&test_failed, __ATOMIC_RELAXED) ? 1 : 0);
 }
 
 /* Waits for the child, killing it after FORK_TIMEOUT seconds. */
@@ -154,7 +154,7 @@ static void test_fork_while_allocating(void)
         if (!CHECK(pid > 0)) break;
         reap(pid);
         for (unsigned i = 0; i < 8; i++) thr_block_free(&mine[i]);
-        if (atomic_load(&thr_failures)) break;
+        if (__atomic_load_n(&test_failed, __ATOMIC_RELAXED)) break;
     }
     atomic_store(&stop, true);
     for (unsigned i = 0; i < FORK_WORKERS; i++) thr_join(t[i]);

@@ -18,7 +18,7 @@
  * registered until they free it. A block found unregistered is leaked, not
  * freed, so the test reports instead of aborting.
  */
-#include "thr_util.h"
+#include "test.h"
 
 #define MOVES (600 / THR_SCALE)
 #define MAPPERS 2

@@ -17,7 +17,7 @@
  *   after_exit_trim    the same with tp_pool_trim() before refilling: the
  *                      documented way to hand memory back, which must work
  */
-#include "thr_util.h"
+#include "test.h"
 
 #define LIMIT (16 * THR_MIB)
 #define SMALL 64

@@ -5,7 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "../src/internal.h"
-#include "../src/monitor.h"
+#include "tierpool_segment.h"
 #include "test.h"
 #include "util.h"
 

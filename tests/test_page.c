@@ -259,6 +259,27 @@ static void test_purge_free(tpi_chunk *c)
     tpi_chunk_return_run(c, page, 1);
 }
 
+#if defined(TPI_DEBUG)
+/* TP_DEBUG builds check the page invariants: a page whose counts do not add
+ * up aborts the check (in a child, which must die of SIGABRT). */
+static void test_invariant_checked(tpi_chunk *c)
+{
+    tpi_page *page = make_page(c, 1, 3);
+    CHECK(tpi_page_extend(page));
+    tpi_page_check(page); /* sound: no abort */
+    pid_t pid = fork();
+    if (pid == 0) {
+        page->used++; /* a block counted in use that is on the free list */
+        tpi_page_check(page);
+        _exit(0);
+    }
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    tpi_chunk_return_run(c, page, 1);
+}
+#endif
+
 int main(void)
 {
     tpi_chunk *c = tpi_chunk_create(tp_pool_default());
@@ -268,6 +289,9 @@ int main(void)
     test_notify(c);
     test_block_start(c);
     test_purge_free(c);
+#if defined(TPI_DEBUG)
+    test_invariant_checked(c);
+#endif
     tpi_chunk_destroy(c);
     return test_report();
 }

@@ -11,7 +11,7 @@
  * tpi_page_extend: a data race that ThreadSanitizer reports. In other builds
  * this is a plain cross-thread workload and passes.
  */
-#include "thr_util.h"
+#include "test.h"
 
 #define RACE_BLOCKS (400000 / THR_SCALE)
 

@@ -16,7 +16,7 @@
  *   explicit_pool   the same from an explicit pool
  *   both_ways       two threads, each the producer of the other
  */
-#include "thr_util.h"
+#include "test.h"
 
 #define ROUNDS (120 / THR_SCALE)
 #define ROUND_BLOCKS 4000

@@ -17,7 +17,7 @@
  * flat from 2,000 threads to 40,000; thread stacks glibc caches are part of
  * it). Checked in plain builds only (see THR_RSS_CHECKED).
  */
-#include "thr_util.h"
+#include "test.h"
 
 #define CHURN_THREADS (10000 / THR_SCALE)
 #define CHURN_BATCH 8

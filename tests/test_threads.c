@@ -29,7 +29,7 @@
  *                   threads that used a pool exit before it is destroyed, and
  *                   others once its struct is reborn as a later cycle's pool.
  */
-#include "thr_util.h"
+#include "test.h"
 
 #define NPOOLS 4 /* pools[0] is the default pool */
 static tp_pool *pools[NPOOLS];

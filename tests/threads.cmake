@@ -19,16 +19,12 @@ function(tp_thread_test name)
   if(NOT T_EXE)
     set(T_EXE ${name})
   endif()
-  if(NOT TARGET ${T_EXE})
-    add_executable(${T_EXE} ${CMAKE_CURRENT_SOURCE_DIR}/${T_EXE}.c)
-    target_link_libraries(${T_EXE} PRIVATE tierpool_static Threads::Threads)
-    target_compile_options(${T_EXE} PRIVATE -Wall -Wextra -Werror -Wshadow)
-  endif()
-  add_test(NAME ${name} COMMAND ${T_EXE} ${T_CASE})
-  set_tests_properties(${name} PROPERTIES LABELS threads TIMEOUT ${T_TIMEOUT})
+  set(env "")
   if(TP_SANITIZE STREQUAL "thread")
-    set_tests_properties(${name} PROPERTIES ENVIRONMENT "${TP_THREADS_TSAN_ENV}")
+    set(env "${TP_THREADS_TSAN_ENV}")
   endif()
+  tp_add_test(${name} EXE ${T_EXE} LIB tierpool_static LABELS threads TIMEOUT ${T_TIMEOUT} ARGS ${T_CASE}
+    ENV ${env})
 endfunction()
 
 # test_threads: one ctest per subtest, so each stays short and ctest -j
@@ -46,28 +42,27 @@ tp_thread_test(test_limit_abandoned EXE test_limit_abandoned CASE after_exit)
 if(TP_SANITIZE STREQUAL "thread")
   # random_ops without the suppressions of tests/threads-tsan.supp.
   # Without suppressions: the purge delay read by thread caches.
-  add_test(NAME test_threads_decay_race COMMAND test_threads random_ops)
-  set_tests_properties(test_threads_decay_race PROPERTIES LABELS threads TIMEOUT 180
-    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
+  tp_test(test_threads_decay_race LABELS threads TIMEOUT 180 COMMAND test_threads random_ops
+    ENV "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
   # init_race alone: its trimming thread starts before anything set the
   # process up. Without suppressions: the process set up while another
   # thread trims and reads statistics.
   # tpi_tcache_malloc_slow once read tpi_block_extra() (tpi_secure,
   # tpi_stats_exact) before a thread's first allocation set the process up;
   # TSan saw the read race with another thread's tpi_secure_init.
-  add_test(NAME test_threads_init_race COMMAND test_threads init_race)
-  set_tests_properties(test_threads_init_race PROPERTIES LABELS threads TIMEOUT 180
-    ENVIRONMENT "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
+  tp_test(test_threads_init_race LABELS threads TIMEOUT 180 COMMAND test_threads init_race
+    ENV "TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1")
 endif()
 
 # The fast-path instruction count: tests/fastpath_count.py runs
 # fastpath_count under callgrind and fails above 40 instructions per
 # tp_malloc(64) + tp_free pair (the two calls; the harness loop's own
 # instructions are reported beside them). Only where valgrind
-# is installed, and only in optimised builds without sanitizers.
+# is installed, and only in optimised builds without sanitizers or TP_DEBUG.
 find_program(TP_VALGRIND_EXE valgrind)
 find_package(Python3 COMPONENTS Interpreter)
-if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT TP_DEBUG
+   AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
   add_executable(fastpath_count ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.c)
   target_link_libraries(fastpath_count PRIVATE tierpool_static)
   target_compile_options(fastpath_count PRIVATE -O2 -Wall -Wextra -Werror)
@@ -80,11 +75,9 @@ if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT CMA
       set(name fastpath_count_${mode})
       set(flags --${mode})
     endif()
-    add_test(NAME ${name}
+    # No time-driven purge pass may change the count between the two runs.
+    tp_test(${name} LABELS threads perf TIMEOUT 120 ENV TIERPOOL_PURGE_DELAY=3600s
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.py
               --valgrind ${TP_VALGRIND_EXE} --max-per-pair 40 ${flags} $<TARGET_FILE:fastpath_count>)
-    # No time-driven purge pass may change the count between the two runs.
-    set_tests_properties(${name} PROPERTIES LABELS "threads;perf" TIMEOUT 120
-      ENVIRONMENT "TIERPOOL_PURGE_DELAY=3600s")
   endforeach()
 endif()

@@ -13,9 +13,8 @@ target_link_libraries(track_bugs PRIVATE tierpool Threads::Threads)
 target_compile_options(track_bugs PRIVATE ${TP_WARNINGS} -g -O1)
 
 function(tp_track_test name tool case)
-  add_test(NAME track_${name}
+  tp_test(track_${name} LABELS track ${tool} TIMEOUT 120
     COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/track_check.sh ${tool} $<TARGET_FILE:track_bugs> ${case} ${ARGN})
-  set_tests_properties(track_${name} PROPERTIES LABELS "track;${tool}" TIMEOUT 120)
 endfunction()
 
 if(TP_SANITIZE STREQUAL "address")

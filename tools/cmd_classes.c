@@ -7,7 +7,7 @@
  * worst-case internal waste of a block (a request one byte above the class
  * below) and the page's unusable tail.
  */
-#include "../src/internal.h"
+#include "tierpool_segment.h"
 #include "cli.h"
 
 #define SMALL_TIER_MAX 4096u /* tierpool.h: small 16 B .. 4 KiB, large up to 1 MiB */
@@ -21,7 +21,7 @@ static int classes(int argc, char **argv)
     for (unsigned i = 0; i < TPI_CLASS_COUNT; i++) {
         const tpi_class_info *c = &tpi_classes[i];
         uint32_t prev = i ? tpi_classes[i - 1].block_size : 0;
-        size_t page = (size_t)c->slices * TPI_SLICE_SIZE;
+        size_t page = (size_t)c->slices * TPI_CLASS_SLICE_BYTES;
         char page_size[16], range[32];
         cli_format_bytes(page_size, sizeof page_size, (double)page);
         snprintf(range, sizeof range, "%u..%u", prev + 1, c->block_size);

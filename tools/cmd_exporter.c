@@ -18,7 +18,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "snapshot.h"
-#include "../src/internal.h"
+#include "tierpool_segment.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -15,7 +15,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "snapshot.h"
-#include "../src/internal.h"
+#include "tierpool_segment.h"
 
 #include <errno.h>
 #include <poll.h>

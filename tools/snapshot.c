@@ -27,7 +27,7 @@
 #include "snapshot.h"
 
 #include "cli.h"
-#include "../src/internal.h"
+#include "tierpool_segment.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 tpi_shm *snapshot_new(void)

@@ -2,7 +2,7 @@
 /*
  * snapshot.h: reading the statistics another process publishes
  * (TIERPOOL_PUBLISH=1 or tp_monitor_start()) from its shared-memory segment
- * "/tierpool.<pid>" (src/monitor.h), and what /proc says of that process.
+ * "/tierpool.<pid>" (tierpool_segment.h), and what /proc says of that process.
  */
 #ifndef TP_CLI_SNAPSHOT_H
 #define TP_CLI_SNAPSHOT_H
@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../src/monitor.h"
+#include "tierpool_segment.h"
 
 typedef enum snapshot_status {
     SNAPSHOT_OK,

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "../src/internal.h"
+#include "tierpool_segment.h"
 
 static void to_cli_writer(void *arg, const char *text)
 {

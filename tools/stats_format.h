@@ -7,7 +7,7 @@
 #ifndef TP_CLI_STATS_FORMAT_H
 #define TP_CLI_STATS_FORMAT_H
 
-#include "../src/monitor.h"
+#include "tierpool_segment.h"
 #include "cli.h"
 
 /* format: TP_STATS_TEXT, TP_STATS_JSON or TP_STATS_PROMETHEUS. */

@@ -2,7 +2,7 @@
 /*
  * override/malloc.c: the C allocation surface of libtierpool-malloc, routed
  * to the default pool. Built only into libtierpool-malloc.so/.a; the engine
- * knows nothing of it but the foreign-free hook (tpi_override_foreign_free).
+ * knows nothing of it but the foreign-free hook it registers (tpo_foreign_free).
  *
  * Initialization is lazy and allocation-free: the first malloc of a thread
  * finds the empty tcache and takes the slow path, which sets the thread up
@@ -152,8 +152,11 @@ static inline bool tpo_tierpool(void)
     return tpi_likely(__atomic_load_n(&tpo_state, __ATOMIC_RELAXED) == TPO_TIERPOOL);
 }
 
+static bool tpo_foreign_free(void *p);
+
 static int tpo_decide(void)
 {
+    tpi_set_foreign_free(tpo_foreign_free);
     tpi_process_ensure_init(); /* the options, PASSTHROUGH among them */
     if (!TPI_OPTION(passthrough)) return TPO_TIERPOOL;
     if (tpo_sys_ready()) return TPO_SYSTEM;
@@ -238,8 +241,9 @@ static size_t tpo_foreign_usable(void *p, const char *fatal)
 }
 
 /* The engine's free met a pointer the registry does not know (alloc.c):
- * true if it was the bootstrap buffer's or glibc's, now dealt with. */
-bool tpi_override_foreign_free(void *p)
+ * true if it was the bootstrap buffer's or glibc's, now dealt with.
+ * Registered with the engine when tierpool takes charge (tpo_decide). */
+static bool tpo_foreign_free(void *p)
 {
     if (tpo_boot_owns(p)) return true;
     if (TPI_OPTION(check) || !tpo_glibc_owns(p) || !tpo_sys_ready()) return false;
@@ -281,7 +285,7 @@ static tpi_noinline void tpo_slow_free(void *p)
     if (tpo_route() == TPO_SYSTEM && tpi_registry_get((uintptr_t)p) == TPI_REG_NONE)
         tpo_sys.free(p);
     else
-        tp_free(p); /* tierpool's, or foreign: the engine calls tpi_override_foreign_free */
+        tp_free(p); /* tierpool's, or foreign: the engine calls tpo_foreign_free */
 }
 
 void tpo_free(void *p)

@@ -559,7 +559,10 @@ int main(void)
     test_libc_aliases();
     test_libc_allocations();
     test_not_ours();
-    conformance_cxx(&test_passed, &test_failed);
+    unsigned long cxx_passed = 0, cxx_failed = 0;
+    conformance_cxx(&cxx_passed, &cxx_failed);
+    __atomic_fetch_add(&test_passed, cxx_passed, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&test_failed, cxx_failed, __ATOMIC_RELAXED);
 
     free(reference);
     return test_report();
