@@ -13,12 +13,14 @@
  * destroy-at-once and a memory limit.
  *
  * Errors follow the C library: NULL with errno = ENOMEM when memory (or the
- * pool's limit) runs out or a size overflows; NULL with errno = EINVAL for an
+ * pool's limit, or TIERPOOL_MEMORY_LIMIT) runs out, after the out-of-memory
+ * handler had its turn, or a size overflows; NULL with errno = EINVAL for an
  * alignment that is not a power of two, or a pool that was destroyed.
  */
 #ifndef TIERPOOL_H
 #define TIERPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +69,22 @@ TP_API size_t tp_usable_size(const void *ptr);
 
 typedef struct tp_pool tp_pool;
 
+/* ---- out of memory ------------------------------------------------------------------
+ * When an allocation fails (the OS refuses memory, or a pool's memory_limit
+ * or the process's TIERPOOL_MEMORY_LIMIT would be passed), tierpool first
+ * gives back the free memory every pool holds and tries again; then, if the
+ * allocation still fails, it calls the handler of the pool (tp_pool_config)
+ * or else the process's (tp_set_oom_handler), once, from the failing
+ * thread, with the pool (never NULL) and the size asked for. The handler may
+ * free memory (an application cache, another pool's blocks) and returns
+ * true to have the allocation tried once more, false to let it fail with
+ * NULL and errno ENOMEM. An allocation made inside a handler that fails
+ * calls no handler (no recursion). Requests no memory could serve (sizes
+ * that overflow) and destroyed pools fail at once, without a handler. */
+typedef bool (*tp_oom_handler)(tp_pool *pool, size_t size, void *arg);
+/* Sets the process's handler and its argument (NULL: none, the default). */
+TP_API void tp_set_oom_handler(tp_oom_handler fn, void *arg);
+
 /* A pool maps memory in units of this many bytes (4 MiB): a chunk for slab
  * blocks of every thread (the pool's metadata included), or a huge block's
  * size plus 64 bytes rounded up to whole units. */
@@ -82,6 +100,10 @@ typedef struct tp_pool_config {
      * chunk), 4 MiB..8 MiB-1 allow one chunk of slab blocks and no huge
      * block beside it, and so on (docs/tuning.md). */
     size_t memory_limit;
+    /* Called when an allocation from this pool fails, instead of the
+     * process's handler (see tp_set_oom_handler); NULL: the process's. */
+    tp_oom_handler oom_handler;
+    void *oom_arg;            /* its last argument */
 } tp_pool_config;
 
 /* Creates a pool (name is copied, up to 31 bytes cut at a whole UTF-8
@@ -145,7 +167,7 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
  * TIERPOOL_STATS_EXACT=1 (stats_exact 1) every call takes a slow path, each
  * block keeps its requested size, and both are exact. */
 
-#define TP_STATS_VERSION 3
+#define TP_STATS_VERSION 4
 #define TP_STATS_CLASSES 64   /* size classes of the small and large tiers */
 
 #define TP_STATS_POOL_FIELDS(X)                                                                       \
@@ -174,7 +196,15 @@ TP_API void tp_free_bulk(void **ptrs, size_t count);
     X(internal_waste_bytes, gauge, bytes, "usable minus requested bytes of live blocks")               \
     X(external_waste_bytes, gauge, bytes, "committed bytes not in live blocks")                        \
     X(stats_exact, gauge, , "1 if requested and peak bytes are exact (TIERPOOL_STATS_EXACT=1)")   \
-    X(memory_limit_bytes, gauge, bytes, "the pool's memory_limit on mapped bytes, 0 for none")
+    X(memory_limit_bytes, gauge, bytes, "the pool's memory_limit on mapped bytes, 0 for none")           \
+    X(process_limit_bytes, gauge, bytes, "the process's nearest memory limit (any pool: the same), 0 none") \
+    X(process_limit_source, gauge, , "its source: 1 MEMORY_LIMIT, 2 MEMORY_HIGH, 3 cgroup max, 4 cgroup high, 5 machine") \
+    X(process_committed_bytes, gauge, bytes, "memory all pools hold committed, as the limits count it")   \
+    X(process_other_bytes, gauge, bytes, "the cgroup's other memory, taken off its limits")             \
+    X(pressure_percent, gauge, , "memory pressure 0..100: how far the purge delay is shortened")       \
+    X(psi_some, gauge, , "PSI memory some avg10, in hundredths of a percent")                           \
+    X(limit_refusals, counter, , "memory commits the hard limit refused (process)")                    \
+    X(oom_handler_calls, counter, , "out-of-memory handler calls (process)")
 
 #define TP_STATS_CLASS_FIELDS(X)                                                                       \
     X(block_size, gauge, bytes, "block size of the class")                                             \

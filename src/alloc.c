@@ -93,6 +93,52 @@ static tpi_tcache *tpi_pool_tcache_or_init(tp_pool *pool)
     return tpi_thread_start();
 }
 
+/* ---- when an allocation fails (oom.c) ------------------------------------------------ */
+
+typedef struct tpi_request {
+    tp_pool *pool;
+    size_t size, alignment;
+    void *ptr; /* realloc's block */
+} tpi_request;
+
+/* An allocation from the pool once more, without the fast path (that just
+ * failed) and without recovery. */
+static void *tpi_again_malloc(void *arg)
+{
+    tpi_request *r = arg;
+    tpi_tcache *tc = tpi_pool_tcache(r->pool);
+    if (tc == &tpi_tcache_empty && r->pool && r->pool != &tpi_pool_default_instance) return NULL;
+    return tpi_tcache_malloc_slow(r->size, tc);
+}
+
+/* The malloc slow path failed (tpi_tcache_failed, registered below). */
+static tpi_cold void *tpi_malloc_failed(size_t size, tpi_tcache *tc)
+{
+    tpi_request r = {tc->pool, size, 0, NULL};
+    return tpi_oom_recover(tc->pool, size, tpi_again_malloc, &r);
+}
+
+/* At load, before main: the thread caches' slow path learns where a failure
+ * goes. (An allocation failing before it, in the loader, fails at once.) */
+__attribute__((constructor)) static void tpi_alloc_register(void)
+{
+    tpi_tcache_set_failure_hook(tpi_malloc_failed);
+}
+
+static void *tpi_again_huge_zero(void *arg)
+{
+    tpi_request *r = arg;
+    return tpi_huge_malloc(r->pool, r->size, 0, true);
+}
+
+static void *tpi_again_aligned(void *arg);
+
+static void *tpi_again_huge_realloc(void *arg)
+{
+    tpi_request *r = arg;
+    return tpi_huge_realloc(r->ptr, r->size);
+}
+
 void *tp_pool_malloc(tp_pool *pool, size_t size)
 {
     tpi_tcache *tc = tpi_pool_tcache(pool);
@@ -113,7 +159,12 @@ void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
         tpi_tcache *tc = tpi_pool_tcache(pool);
         if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
         if (!tc) return NULL;
-        return tpi_huge_malloc(tc->pool, total, 0, true);
+        void *p = tpi_huge_malloc(tc->pool, total, 0, true);
+        if (tpi_unlikely(!p)) {
+            tpi_request r = {tc->pool, total, 0, NULL};
+            p = tpi_oom_recover(tc->pool, total, tpi_again_huge_zero, &r);
+        }
+        return p;
     }
     void *p = tp_pool_malloc(pool, total);
     if (p) memset(p, 0, total);
@@ -136,6 +187,18 @@ void *tp_pool_aligned_alloc(tp_pool *pool, size_t alignment, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    tpi_request r = {pool, size, alignment, NULL};
+    void *p = tpi_again_aligned(&r);
+    if (tpi_unlikely(!p)) p = tpi_oom_recover(pool, size, tpi_again_aligned, &r);
+    return p;
+}
+
+/* tp_pool_aligned_alloc's allocation, alignment above 16 and checked. */
+static void *tpi_again_aligned(void *arg)
+{
+    tpi_request *req = arg;
+    tp_pool *pool = req->pool;
+    size_t size = req->size, alignment = req->alignment;
     tpi_tcache *tc = tpi_pool_tcache(pool);
     if (tc == &tpi_tcache_empty) tc = tpi_pool_tcache_or_init(pool);
     if (!tc) return NULL;
@@ -306,8 +369,14 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     }
     size_t usable = tpi_usable(p);
     if (usable == 0) tpi_fatal("realloc of a pointer tierpool does not own", p);
-    if (tpi_registry_get((uintptr_t)p) == TPI_REG_HUGE && size > TPI_LARGE_MAX)
-        return tpi_huge_realloc(p, size);
+    if (tpi_registry_get((uintptr_t)p) == TPI_REG_HUGE && size > TPI_LARGE_MAX) {
+        void *q = tpi_huge_realloc(p, size);
+        if (tpi_unlikely(!q)) {
+            tpi_request r = {tp_pool_of(p), size, 0, p};
+            q = tpi_oom_recover(r.pool, size, tpi_again_huge_realloc, &r);
+        }
+        return q;
+    }
     /* The bytes the program may touch: all usable ones, but under a checker
      * those asked for (or granted by tp_usable_size). */
     size_t have = tpi_track_size_of(p, usable);

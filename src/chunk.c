@@ -45,14 +45,20 @@ static uint64_t tpi_chunk_slices(void)
 
 tpi_chunk *tpi_chunk_create(tp_pool *pool)
 {
+    /* The header slice counts as committed while the chunk lives (limit.c). */
+    if (!tpi_limit_commit(TPI_SLICE_SIZE)) return NULL;
     tpi_chunk *chunk = tpi_os_map_aligned(TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0);
-    if (!chunk) return NULL;
+    if (!chunk) {
+        tpi_limit_release(TPI_SLICE_SIZE);
+        return NULL;
+    }
     if (tpi_secure) {
         /* Guards: the header's last OS page (an underflow of slice 1 faults
          * before it reaches the page descriptors) and the whole last slice. */
         if (!tpi_os_protect((char *)chunk + TPI_SLICE_SIZE - TPI_OS_PAGE, TPI_OS_PAGE) ||
             !tpi_os_protect((char *)chunk + TPI_CHUNK_SIZE - TPI_SLICE_SIZE, TPI_SLICE_SIZE)) {
             tpi_os_unmap(chunk, TPI_CHUNK_SIZE);
+            tpi_limit_release(TPI_SLICE_SIZE);
             return NULL;
         }
     }
@@ -68,6 +74,10 @@ tpi_chunk *tpi_chunk_create(tp_pool *pool)
 
 void tpi_chunk_destroy(tpi_chunk *chunk)
 {
+    /* The header, the slices in pages and the free ones not yet purged. */
+    size_t in_pages = (size_t)__builtin_popcountll(tpi_chunk_slices() & ~chunk->free_slices);
+    size_t dirty = (size_t)__builtin_popcountll(chunk->dirty_slices & chunk->free_slices);
+    tpi_limit_release(TPI_SLICE_SIZE + ((in_pages + dirty) << TPI_SLICE_SHIFT));
     tpi_registry_set((uintptr_t)chunk, TPI_CHUNK_SIZE, TPI_REG_NONE, TPI_REG_NONE);
     tpi_os_unmap(chunk, TPI_CHUNK_SIZE);
 }
@@ -105,6 +115,9 @@ int tpi_chunk_find_run(const tpi_chunk *chunk, unsigned count)
 tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count)
 {
     uint64_t run = tpi_run_mask(first, count);
+    /* Clean slices are taken into use (limit.c); dirty ones are counted. */
+    unsigned clean = count - (unsigned)__builtin_popcountll(chunk->dirty_slices & run);
+    if (clean && !tpi_limit_commit((size_t)clean << TPI_SLICE_SHIFT)) return NULL;
     chunk->free_slices &= ~run;
     chunk->dirty_slices &= ~run;
     tpi_page *page = &chunk->pages[first];
@@ -169,6 +182,7 @@ size_t tpi_chunk_purge(tpi_chunk *chunk, uint32_t now, uint32_t min_age)
         due &= ~tpi_run_mask(first, count);
         chunk->dirty_slices &= ~tpi_run_mask(first, count);
     }
+    tpi_limit_release(purged);
     return purged;
 }
 

@@ -27,6 +27,7 @@ void tpi_decay_init(tpi_decay *d)
     __atomic_store_n(&d->delay_ms, (uint32_t)TPI_OPTION(purge_delay_ms), __ATOMIC_RELAXED);
     d->last_regret = 0;
     d->next_pass = 0;
+    d->pressure_gen = atomic_load_explicit(&tpi_pressure_gen, memory_order_relaxed);
     d->regretted = 0;
     d->window_start = 0;
 }

@@ -87,6 +87,36 @@ static void tpi_huge_account(tp_pool *pool, tpi_huge *h)
     pool->huge_allocs++;
 }
 
+/* ---- memory committed (limit.c) --------------------------------------------------
+ * A huge block counts the OS pages from its header through the bytes asked
+ * for (the most asked for while it lived, and lives again from the cache),
+ * not its whole mapping of 4 MiB units: only what a request covers is ever
+ * touched, unless a program writes past it into the usable rest. */
+
+/* OS pages a request of `size` bytes at `offset` covers from the header on. */
+static size_t tpi_huge_pages_for(size_t offset, size_t size)
+{
+    return (offset + size + TPI_OS_PAGE - 1) / TPI_OS_PAGE;
+}
+
+/* Counts the pages a request of `size` bytes covers beyond those counted;
+ * false (errno ENOMEM) if the limit refuses them. */
+static bool tpi_huge_commit(tpi_huge *h, size_t size)
+{
+    size_t pages = tpi_huge_pages_for(h->offset, size);
+    if (pages <= h->committed_pages) return true;
+    if (!tpi_limit_commit((pages - h->committed_pages) * TPI_OS_PAGE)) return false;
+    h->committed_pages = pages;
+    return true;
+}
+
+/* The mapping goes: its pages stop counting. */
+static void tpi_huge_uncommit(tpi_huge *h)
+{
+    tpi_limit_release((size_t)h->committed_pages * TPI_OS_PAGE);
+    h->committed_pages = 0;
+}
+
 /* Pool lock held. A cached mapping of `map_size` to `map_size` * 5/4. */
 static tpi_huge *tpi_huge_cache_take(tp_pool *pool, size_t map_size)
 {
@@ -120,8 +150,18 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         size_t map_size = tpi_round_chunk(tpi_huge_offset() + size + tpi_huge_guard());
         pthread_mutex_lock(&pool->lock);
         tpi_huge *h = tpi_huge_cache_take(pool, map_size);
+        bool refused = h && !tpi_huge_commit(h, size);
+        if (refused) { /* back where it was, for a request that fits */
+            tpi_huge_link_to(&pool->huge_cache, h);
+            pool->huge_cache_bytes += h->map_size;
+            h = NULL;
+        }
         if (h) tpi_huge_account(pool, h);
         pthread_mutex_unlock(&pool->lock);
+        if (refused) {
+            errno = ENOMEM;
+            return NULL;
+        }
         if (h) {
             h->magic = TPI_HUGE_MAGIC;
             h->requested = 0;
@@ -143,6 +183,13 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     pthread_mutex_lock(&pool->lock);
     bool charged = tpi_pool_charge(pool, map_size);
     pthread_mutex_unlock(&pool->lock);
+    size_t committed = tpi_huge_pages_for(offset, size) * TPI_OS_PAGE;
+    if (charged && !tpi_limit_commit(committed)) {
+        pthread_mutex_lock(&pool->lock);
+        pool->mapped -= map_size;
+        pthread_mutex_unlock(&pool->lock);
+        charged = false;
+    }
     if (!charged) {
         errno = ENOMEM;
         return NULL;
@@ -151,6 +198,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
     tpi_huge *h = (tpi_huge *)base;
     if (base) {
         h->offset = offset;
+        h->committed_pages = committed / TPI_OS_PAGE;
         h->map_size = map_size;
         if (!tpi_huge_protect(h)) {
             tpi_os_unmap(base, map_size);
@@ -158,6 +206,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
         }
     }
     if (!base) {
+        tpi_limit_release(committed);
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= map_size;
         pthread_mutex_unlock(&pool->lock);
@@ -210,7 +259,10 @@ void tpi_huge_free(void *p)
     }
     tpi_purge_maybe(pool);
     pthread_mutex_unlock(&pool->lock);
-    if (!cache) tpi_os_unmap(h, h->map_size);
+    if (!cache) {
+        tpi_huge_uncommit(h);
+        tpi_os_unmap(h, h->map_size);
+    }
 }
 
 void *tpi_huge_realloc(void *p, size_t size)
@@ -226,6 +278,7 @@ void *tpi_huge_realloc(void *p, size_t size)
     size_t old_map = h->map_size, new_map = tpi_round_chunk(offset + size + tpi_huge_guard());
     size_t old_usable = h->size, old_size = tpi_track_size_of(p, old_usable); /* old_usable but under a checker */
     if (new_map == old_map) {
+        if (!tpi_huge_commit(h, size)) return NULL; /* errno ENOMEM, p unchanged */
         tpi_track_resize(pool, p, p, old_size, old_usable, size, old_usable);
         tpi_huge_set_sizes(h, old_usable, old_usable, size);
         return p;
@@ -242,6 +295,11 @@ void *tpi_huge_realloc(void *p, size_t size)
         }
         tpi_registry_set((uintptr_t)h + new_map, old_map - new_map, TPI_REG_NONE, TPI_REG_NONE);
         tpi_os_unmap((char *)h + new_map, old_map - new_map);
+        size_t kept = new_map / TPI_OS_PAGE; /* the pages counted past it are gone */
+        if (h->committed_pages > kept) {
+            tpi_limit_release((size_t)(h->committed_pages - kept) * TPI_OS_PAGE);
+            h->committed_pages = kept;
+        }
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= old_map - new_map;
         pool->huge_live_bytes -= old_map - new_map;
@@ -258,11 +316,16 @@ void *tpi_huge_realloc(void *p, size_t size)
         tpi_huge_free(p);
         return q;
     }
+    size_t counted = h->committed_pages;
+    if (!tpi_huge_commit(h, size)) return NULL; /* errno ENOMEM */
+    size_t grown = (size_t)(h->committed_pages - counted) * TPI_OS_PAGE;
     pthread_mutex_lock(&pool->lock);
     bool charged = tpi_pool_charge(pool, new_map - old_map);
     if (charged) tpi_huge_unlink(pool, h);
     pthread_mutex_unlock(&pool->lock);
     if (!charged) {
+        tpi_limit_release(grown);
+        h->committed_pages = counted;
         errno = ENOMEM;
         return NULL;
     }
@@ -281,6 +344,8 @@ void *tpi_huge_realloc(void *p, size_t size)
                 tpi_os_unmap(dest, new_map);
                 tpi_huge_register(h);
             }
+            tpi_limit_release(grown);
+            h->committed_pages = counted;
             pthread_mutex_lock(&pool->lock);
             pool->mapped -= new_map - old_map;
             tpi_huge_link(pool, h);
@@ -306,6 +371,7 @@ void tpi_huge_release_all(tp_pool *pool)
     while (h) {
         tpi_huge *next = h->next;
         pool->mapped -= h->map_size;
+        tpi_huge_uncommit(h);
         tpi_huge_unregister(h);
         h->magic = 0;
         tpi_os_unmap(h, h->map_size);

@@ -49,6 +49,7 @@
 #include <pthread.h>
 
 #include "tierpool.h"
+#include "limit.h"
 #include "tierpool_segment.h"
 #include "lock.h"
 #include "track.h"
@@ -135,6 +136,12 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
       "purge with MADV_FREE (lazy, RSS falls only under pressure) instead of MADV_DONTNEED")         \
     X(BACKGROUND_PURGE, background_purge, TPI_OPT_BOOL, 0, 0, 1,                                      \
       "a helper thread purges on time, so an idle process shrinks too")                             \
+    X(MEMORY_LIMIT, memory_limit, TPI_OPT_SIZE, 0, 0, 1LL << 50,                                      \
+      "hard limit on tierpool's committed memory: past it allocations purge, call the OOM handler, fail") \
+    X(MEMORY_HIGH, memory_high, TPI_OPT_SIZE, 0, 0, 1LL << 50,                                        \
+      "soft limit on tierpool's committed memory: nearing and past it free memory goes back sooner")   \
+    X(MEMORY_CGROUP, memory_cgroup, TPI_OPT_BOOL, 1, 0, 1,                                             \
+      "follow the cgroup's memory.max/memory.high, the machine's memory and PSI (docs/tuning.md)")      \
     X(HUGE_PAGES, huge_pages, TPI_OPT_BOOL, 0, 0, 1,                                                  \
       "ask for transparent huge pages on slab chunks (faster TLB, more RSS); off asks for none")      \
     X(HUGE_CACHE, huge_cache_bytes, TPI_OPT_SIZE, 64LL << 20, 0, 1LL << 40,                            \
@@ -382,6 +389,8 @@ void tpi_chunk_destroy(tpi_chunk *chunk);
 bool tpi_chunk_is_empty(const tpi_chunk *chunk);
 bool tpi_chunk_is_clean(const tpi_chunk *chunk);
 int tpi_chunk_find_run(const tpi_chunk *chunk, unsigned count);
+/* The page of slices [first, first + count); NULL (errno ENOMEM, the chunk
+ * unchanged) if its clean slices would pass the memory limit (limit.c). */
 tpi_page *tpi_chunk_take_run(tpi_chunk *chunk, unsigned first, unsigned count);
 bool tpi_chunk_run_purged_since(const tpi_chunk *chunk, unsigned first, unsigned count, uint32_t since);
 bool tpi_chunk_purged_before(const tpi_chunk *chunk, uint32_t since);
@@ -838,6 +847,10 @@ static inline void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc);
+/* What tpi_tcache_malloc_slow does when it fails: registered at start-up by
+ * the API layer (alloc.c, its recovery in oom.c), which the thread cache
+ * does not name; none: return NULL. */
+void tpi_tcache_set_failure_hook(void *(*hook)(size_t size, tpi_tcache *tc));
 void tpi_tcache_set_slow_hook(void (*hook)(void));
 #if defined(TPI_DEBUG)
 /* The tcache's queues and each of their pages, from its thread. */
@@ -896,6 +909,7 @@ typedef struct tpi_decay {
     uint32_t delay_ms;      /* current purge delay; written under the pool lock
                              * with atomic stores, read without it by thread
                              * caches through tpi_decay_delay */
+    uint32_t pressure_gen;  /* tpi_pressure_gen at the last pass (limit.c) */
     uint32_t last_regret;   /* ms of the last doubling */
     uint64_t next_pass;     /* ms before which a pass has nothing due */
     size_t regretted;       /* bytes of regret in the window from window_start */
@@ -903,9 +917,17 @@ typedef struct tpi_decay {
 } tpi_decay;
 
 extern uint64_t (*tpi_clock)(void);
+/* The delay in force: the adapted one, shortened by memory pressure. */
 static inline uint32_t tpi_decay_delay(const tpi_decay *d)
 {
-    return __atomic_load_n(&d->delay_ms, __ATOMIC_RELAXED);
+    return tpi_pressure_delay(__atomic_load_n(&d->delay_ms, __ATOMIC_RELAXED));
+}
+/* A pass is due: its time came, or pressure rose since the last one. */
+static inline bool tpi_decay_due(const tpi_decay *d, uint64_t now)
+{
+    return now >= __atomic_load_n(&d->next_pass, __ATOMIC_RELAXED) ||
+           __atomic_load_n(&d->pressure_gen, __ATOMIC_RELAXED) !=
+               atomic_load_explicit(&tpi_pressure_gen, memory_order_relaxed);
 }
 void tpi_decay_init(tpi_decay *d);
 void tpi_decay_on_regret(tpi_decay *d, uint32_t now, size_t bytes);
@@ -997,6 +1019,8 @@ struct tp_pool {
     _Atomic uint32_t gen;              /* bumped on reset/destroy: stale tcaches */
     char name[TPI_POOL_NAME_MAX];
     size_t memory_limit;               /* 0 = unlimited */
+    tp_oom_handler oom_handler;        /* tp_pool_config's, NULL: the process's */
+    void *oom_arg;
     size_t mapped;                     /* bytes of chunks and huge mappings */
     tpi_decay decay;                   /* purge delay and its adaptation */
     _Atomic uint32_t purge_epoch;      /* bumped by each purge pass: tcaches then
@@ -1036,6 +1060,9 @@ void tpi_tcache_store_unlock(void);
 void tpi_pool_page_abandon(tp_pool *pool, tpi_page *page);
 void tpi_pools_lock_all(void);
 void tpi_pools_each(void (*fn)(tp_pool *pool, void *arg), void *arg);
+/* Up to `cap` live pools into out[], for work done outside the pools lock
+ * (a pool destroyed meanwhile keeps its struct, never unmapped); how many. */
+size_t tpi_pools_list(tp_pool **out, size_t cap);
 void tpi_pools_each_held(void (*fn)(tp_pool *pool, void *arg), void *arg);
 void tpi_pools_add(tp_pool *pool);
 pthread_mutex_t *tpi_pools_mutex(void);
@@ -1070,9 +1097,11 @@ void tpi_pool_usage(tp_pool *pool, tpi_usage *out);
 typedef struct tpi_huge {
     uint64_t magic;        /* TPI_HUGE_MAGIC */
     tp_pool *pool;
-    size_t offset;         /* from the header to the user's block (not a
-                            * pointer to it: Memcheck's leak check would
-                            * count the block reachable through it) */
+    size_t offset : 24;    /* from the header to the user's block, at most a
+                            * chunk (not a pointer to it: Memcheck's leak
+                            * check would count the block reachable through it) */
+    size_t committed_pages : 40; /* OS pages from the header on that the
+                            * requests covered: counted as committed (limit.c) */
     size_t size;           /* usable bytes */
     size_t map_size;       /* bytes mapped from the header on */
     union {                /* the header fits in TPI_HUGE_OFFSET (64) bytes */
@@ -1082,6 +1111,8 @@ typedef struct tpi_huge {
     struct tpi_huge *next; /* pool's huge list */
     struct tpi_huge *prev;
 } tpi_huge;
+
+_Static_assert(TPI_CHUNK_SIZE < ((size_t)1 << 24), "a huge block's offset field is too narrow");
 
 static inline char *tpi_huge_block(const tpi_huge *h)
 {

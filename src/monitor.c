@@ -56,33 +56,23 @@ __attribute__((format(printf, 1, 2))) static void tpi_monitor_say(const char *fm
     va_end(ap);
     if (n > 0 && write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) return;
 }
-/* Pools are gathered outside the pools lock (tp_stats_get takes each
- * pool's own), so first list them. */
-typedef struct tpi_pool_refs {
-    tp_pool *pools[TPI_SHM_POOLS];
-    uint32_t count;
-} tpi_pool_refs;
-
-static void tpi_monitor_list(tp_pool *pool, void *arg)
-{
-    tpi_pool_refs *refs = arg;
-    if (refs->count < TPI_SHM_POOLS) refs->pools[refs->count++] = pool;
-}
 
 static void tpi_monitor_publish(tpi_shm *shm)
 {
     static tpi_shm scratch; /* the monitor thread's only: built, then copied in */
-    tpi_pool_refs refs = {.count = 0};
-    tpi_pools_each(tpi_monitor_list, &refs);
+    /* Pools are gathered outside the pools lock (tp_stats_get takes each
+     * pool's own), so first list them. */
+    static tp_pool *pools[TPI_SHM_POOLS]; /* the monitor thread's only */
+    uint32_t count = (uint32_t)tpi_pools_list(pools, TPI_SHM_POOLS);
     tp_stats_get(NULL, &scratch.process);
-    for (uint32_t i = 0; i < refs.count; i++) tp_stats_get(refs.pools[i], &scratch.pools[i]);
+    for (uint32_t i = 0; i < count; i++) tp_stats_get(pools[i], &scratch.pools[i]);
     /* Odd while writing: the acquire half keeps the writes below after it. */
     atomic_fetch_add_explicit(&shm->seq, 1, memory_order_acq_rel);
-    shm->pool_count = refs.count;
+    shm->pool_count = count;
     shm->updated_ms = tpi_os_clock_ms();
     shm->interval_ms = (uint64_t)TPI_OPTION(publish_interval_ms);
     memcpy(&shm->process, &scratch.process, sizeof shm->process);
-    memcpy(shm->pools, scratch.pools, refs.count * sizeof(tp_stats));
+    memcpy(shm->pools, scratch.pools, count * sizeof(tp_stats));
     atomic_fetch_add_explicit(&shm->seq, 1, memory_order_release);
 }
 

@@ -18,11 +18,13 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
         /* Memory purged lately is needed again: perhaps the delay is too
          * short for this workload (purge.c weighs it). */
         uint32_t now = (uint32_t)tpi_clock();
-        if (tpi_chunk_run_purged_since(c, (unsigned)first, count, now - TPI_REGRET_WINDOW * pool->decay.delay_ms))
-            tpi_decay_on_regret(&pool->decay, now, (size_t)count << TPI_SLICE_SHIFT);
+        bool regret = tpi_chunk_run_purged_since(c, (unsigned)first, count, now - TPI_REGRET_WINDOW * pool->decay.delay_ms);
+        tpi_page *page = tpi_chunk_take_run(c, (unsigned)first, count);
+        if (!page) return NULL; /* the memory limit (limit.c) */
+        if (regret) tpi_decay_on_regret(&pool->decay, now, (size_t)count << TPI_SLICE_SHIFT);
         pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
         tpi_pool_note_peak(pool);
-        return tpi_chunk_take_run(c, (unsigned)first, count);
+        return page;
     }
     if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
     tpi_chunk *c = tpi_chunk_create(pool);
@@ -35,9 +37,11 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
     c->next = pool->chunks;
     if (pool->chunks) pool->chunks->prev = c;
     pool->chunks = c;
+    tpi_page *page = tpi_chunk_take_run(c, 1, count);
+    if (!page) return NULL; /* the memory limit: the empty chunk stays for later */
     pool->page_bytes += (size_t)count << TPI_SLICE_SHIFT;
     tpi_pool_note_peak(pool);
-    return tpi_chunk_take_run(c, 1, count);
+    return page;
 }
 
 /* The slices stay resident until a purge pass finds them due (purge.c). */

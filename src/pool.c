@@ -73,6 +73,8 @@ tp_pool *tp_pool_create(const char *name, const tp_pool_config *config)
     pthread_mutex_lock(&pool->lock);
     tpi_pool_set_name(pool, name);
     pool->memory_limit = config ? config->memory_limit : 0;
+    pool->oom_handler = config ? config->oom_handler : NULL;
+    pool->oom_arg = config ? config->oom_arg : NULL;
     pool->mapped = 0;
     pool->chunks = NULL;
     pool->huge = NULL;

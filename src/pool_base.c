@@ -67,6 +67,24 @@ pthread_mutex_t *tpi_pools_mutex(void)
 }
 
 /* Pools lock held: a new pool struct joins the list, with the next id. */
+typedef struct tpi_pool_list {
+    tp_pool **pools;
+    size_t count, cap;
+} tpi_pool_list;
+
+static void tpi_pools_list_one(tp_pool *pool, void *arg)
+{
+    tpi_pool_list *list = arg;
+    if (list->count < list->cap) list->pools[list->count++] = pool;
+}
+
+size_t tpi_pools_list(tp_pool **out, size_t cap)
+{
+    tpi_pool_list list = {out, 0, cap};
+    tpi_pools_each(tpi_pools_list_one, &list);
+    return list.count;
+}
+
 void tpi_pools_add(tp_pool *pool)
 {
     pool->id = tpi_pools_next_id++;

@@ -55,6 +55,7 @@ static void tpi_process_init(void)
     tpi_decay_init(&tpi_pool_default_instance.runs.decay);
     tpi_lock_give(&tpi_pool_default_instance.runs.lock);
     tpi_stats_init();
+    tpi_limit_refresh(true); /* the cgroup's and machine's limits */
     tpi_threads_init();
     pthread_atfork(tpi_fork_prepare, tpi_fork_parent, tpi_fork_child);
 }

@@ -11,16 +11,19 @@
  */
 #include "internal.h"
 
-#include <time.h>
 
 /* Pool lock held. Purges what has been free for the delay (everything when
  * forced), unmaps empty clean chunks; returns the bytes given back. */
 size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
 {
-    if (!force && now < pool->decay.next_pass) return 0;
+    if (!force && !tpi_decay_due(&pool->decay, now)) return 0;
     /* next_pass is read without the lock by tpi_purge_maybe_unlocked. */
+    __atomic_store_n(&pool->decay.pressure_gen, atomic_load_explicit(&tpi_pressure_gen, memory_order_relaxed),
+                     __ATOMIC_RELAXED);
     uint32_t now32 = (uint32_t)now;
-    uint32_t min_age = force ? 0 : pool->decay.delay_ms;
+    /* The delay in force: memory pressure shortens it (limit.c). */
+    uint32_t delay = tpi_decay_delay(&pool->decay);
+    uint32_t min_age = force ? 0 : delay;
     size_t released = tpi_huge_cache_purge(pool, now, min_age);
     size_t purged = 0;
     tpi_chunk *c = pool->chunks;
@@ -31,7 +34,7 @@ size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
          * delays after its slices were purged, so that taking them back soon
          * still counts as regret; then, or on a forced pass, it is unmapped. */
         if (tpi_chunk_is_empty(c) && tpi_chunk_is_clean(c) &&
-            (force || tpi_chunk_purged_before(c, now32 - 8 * pool->decay.delay_ms))) {
+            (force || tpi_chunk_purged_before(c, now32 - 8 * delay))) {
             tpi_pool_unlink_chunk(pool, c);
             tpi_chunk_destroy(c);
         }
@@ -43,7 +46,7 @@ size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
     }
     tpi_decay_on_pass(&pool->decay, now32);
     atomic_fetch_add_explicit(&pool->purge_epoch, 1, memory_order_relaxed);
-    uint64_t step = pool->decay.delay_ms / 4;
+    uint64_t step = delay / 4;
     __atomic_store_n(&pool->decay.next_pass, now + (step > 10 ? step : 10), __ATOMIC_RELAXED);
     return released + purged;
 }
@@ -60,6 +63,7 @@ size_t tpi_huge_cache_purge(tp_pool *pool, uint64_t now, uint32_t min_age)
             pool->huge_cache_bytes -= h->map_size;
             pool->mapped -= h->map_size;
             released += h->map_size;
+            tpi_limit_release((size_t)h->committed_pages * TPI_OS_PAGE); /* huge.c counted these */
             tpi_os_unmap(h, h->map_size);
         }
         h = next;
@@ -89,7 +93,7 @@ size_t tpi_pool_release_empty_chunks(tp_pool *pool)
 void tpi_purge_maybe(tp_pool *pool)
 {
     uint64_t now = tpi_clock();
-    if (now >= pool->decay.next_pass) tpi_pool_purge(pool, now, false);
+    if (tpi_decay_due(&pool->decay, now)) tpi_pool_purge(pool, now, false);
 }
 
 /* The same from a slow path that holds no lock: the lock is taken only when
@@ -98,7 +102,9 @@ void tpi_purge_maybe_unlocked(tp_pool *pool)
 {
     uint64_t now = tpi_clock();
     tpi_run_heap_purge(pool, now, false);
-    if (now < __atomic_load_n(&pool->decay.next_pass, __ATOMIC_RELAXED)) return;
+    if (!tpi_decay_due(&pool->decay, now)) return;
+    /* As often as passes come (every quarter delay, 10 ms at least). */
+    tpi_limit_refresh(false);
     pthread_mutex_lock(&pool->lock);
     tpi_pool_purge(pool, now, false);
     pthread_mutex_unlock(&pool->lock);
@@ -124,8 +130,9 @@ static void *tpi_background_main(void *arg)
         uint64_t ms = (uint64_t)TPI_OPTION(purge_delay_ms) / 4;
         if (ms < 10) ms = 10;
         if (ms > 1000) ms = 1000;
-        struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-        nanosleep(&t, NULL);
+        /* Woken early by a PSI trigger when the kernel reports stalls. */
+        tpi_limit_wait(ms);
+        tpi_limit_refresh(false);
         tpi_pools_each(tpi_background_visit, NULL);
     }
     return NULL;
@@ -151,4 +158,5 @@ void tpi_background_ensure(void)
 void tpi_background_after_fork(void)
 {
     atomic_store(&tpi_background_started, 0);
+    tpi_limit_after_fork();
 }

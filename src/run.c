@@ -32,6 +32,8 @@ static inline tpi_run_chunk *tpi_run_chunk_of(const void *p)
     return (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
 }
 
+#define TPI_RUN_HEADER_BYTES ((size_t)TPI_RUN_HEADER_PAGES * TPI_OS_PAGE)
+
 static inline unsigned tpi_run_index(const tpi_run_chunk *c, const tpi_run *r)
 {
     return (unsigned)(r - c->runs);
@@ -280,14 +282,17 @@ static void tpi_heap_put(tpi_run_heap *h, tpi_run *r, uint32_t now)
 
 /* Heap lock held. The best-fitting free run for `pages` pages starting on a
  * multiple of `align_pages` pages, cut to that many pages, or (unaligned) up
- * to `most` if it is longer and the cut leaves a usable rest; NULL if none.
- * Taking back memory purged within TPI_REGRET_WINDOW delays counts as regret
- * (purge.c). */
-static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pages, unsigned most, uint32_t now)
+ * to `most` if it is longer and the cut leaves a usable rest; NULL if none,
+ * or (*refused set) when the memory limit refused its clean pages
+ * (limit.c). Taking back memory purged within TPI_REGRET_WINDOW delays
+ * counts as regret (purge.c). */
+static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pages, unsigned most, uint32_t now,
+                              bool *refused)
 {
     unsigned want = pages + align_pages - 1, kind = TPI_RUN_KIND(want);
     unsigned set = 2 * kind + 1, len = tpi_bin_fit(h, set, want);
     if (!len && (set = 2 * kind, len = tpi_bin_fit(h, set, want)) == 0) return NULL;
+    unsigned asked = pages;
     if (align_pages == 1 && len > pages) {
         unsigned cut = len < most ? len : most;
         if (cut >= pages + TPI_RUN_MIN_PAGES) pages = cut;
@@ -306,6 +311,14 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
         size_t align = (size_t)align_pages * TPI_OS_PAGE;
         uintptr_t a = (uintptr_t)tpi_run_addr(c, first);
         start = first + (unsigned)((((a + align - 1) & ~(uintptr_t)(align - 1)) - a) >> 12);
+    }
+    unsigned clean = pages - tpi_run_count_dirty(c, start, pages);
+    if (clean && !tpi_limit_commit((size_t)clean * TPI_OS_PAGE)) {
+        tpi_bin_push(h, free_run, set & 1); /* its tags are untouched */
+        /* Near the limit a refill takes what was asked, not more. */
+        if (pages > asked) return tpi_heap_take(h, asked, 1, asked, now, refused);
+        *refused = true;
+        return NULL;
     }
     tpi_run_clear_tag(free_run);
     if (len > 1) tpi_run_clear_tag(&c->runs[end - 1]);
@@ -344,7 +357,9 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     bool charged = tpi_pool_charge(pool, TPI_CHUNK_SIZE);
     pthread_mutex_unlock(&pool->lock);
     if (!charged) return false;
-    tpi_run_chunk *c = tpi_pool_map(pool, TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0);
+    /* The header counts as committed while the chunk lives (limit.c). */
+    bool committed = tpi_limit_commit(TPI_RUN_HEADER_BYTES);
+    tpi_run_chunk *c = committed ? tpi_pool_map(pool, TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0) : NULL;
     if (c && tpi_secure &&
         (!tpi_os_protect(tpi_run_addr(c, TPI_RUN_HEADER_PAGES), TPI_OS_PAGE) ||
          !tpi_os_protect(tpi_run_addr(c, TPI_RUN_PAGES - 1), TPI_OS_PAGE))) {
@@ -352,6 +367,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
         c = NULL;
     }
     if (!c) {
+        if (committed) tpi_limit_release(TPI_RUN_HEADER_BYTES);
         pthread_mutex_lock(&pool->lock);
         pool->mapped -= TPI_CHUNK_SIZE;
         pthread_mutex_unlock(&pool->lock);
@@ -382,8 +398,11 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     return true;
 }
 
+/* Unmaps a chunk whose pages no longer count as committed (purged, or
+ * released by the caller); its header stops counting too (limit.c). */
 static void tpi_run_chunk_unmap(tpi_run_chunk *c)
 {
+    tpi_limit_release(TPI_RUN_HEADER_BYTES);
     tpi_registry_set((uintptr_t)c, TPI_CHUNK_SIZE, TPI_REG_NONE, TPI_REG_NONE);
     tpi_os_unmap(c, TPI_CHUNK_SIZE);
 }
@@ -396,12 +415,14 @@ void *tpi_run_heap_take(tp_pool *pool, unsigned pages, unsigned align_pages, uns
     tpi_run_heap *h = &pool->runs;
     for (unsigned attempt = 0;; attempt++) {
         uint32_t now = (uint32_t)tpi_clock();
+        bool refused = false;
         tpi_lock_take(&h->lock);
         for (unsigned i = 0; i < count; i++) tpi_heap_put(h, tpi_run_tag(give[i]), now);
         count = 0;
-        tpi_run *r = tpi_heap_take(h, pages, align_pages, most, now);
+        tpi_run *r = tpi_heap_take(h, pages, align_pages, most, now, &refused);
         tpi_lock_give(&h->lock);
         if (r) return tpi_run_addr(tpi_run_chunk_of(r), tpi_run_index(tpi_run_chunk_of(r), r));
+        if (refused) return NULL; /* the memory limit (limit.c) */
         if (attempt == 3 || !tpi_run_heap_grow(pool, TPI_RUN_KIND(pages + align_pages - 1))) return NULL;
     }
 }
@@ -470,6 +491,11 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
             return false;
         }
         unsigned n = next->pages, grow = want - pages;
+        unsigned clean = grow - tpi_run_count_dirty(c, end, grow);
+        if (clean && !tpi_limit_commit((size_t)clean * TPI_OS_PAGE)) {
+            tpi_lock_give(&h->lock);
+            return false;
+        }
         uint32_t freed_ms = next->freed_ms, purged_ms = next->purged_ms;
         tpi_bin_remove(h, next);
         tpi_run_clear_tag(next);
@@ -603,6 +629,7 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
         tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
         h->dirty_bytes -= (size_t)it->dirty * TPI_OS_PAGE;
         *purged += (size_t)it->dirty * TPI_OS_PAGE;
+        tpi_limit_release((size_t)it->dirty * TPI_OS_PAGE);
         it->chunk->purged_ms = now;
         tpi_run_clear_tag(&it->chunk->runs[it->first]);
         if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
@@ -614,17 +641,19 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
 size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
 {
     tpi_run_heap *h = &pool->runs;
-    if (!force && now64 < __atomic_load_n(&h->decay.next_pass, __ATOMIC_RELAXED)) return 0;
+    if (!force && !tpi_decay_due(&h->decay, now64)) return 0;
     uint32_t now = (uint32_t)now64;
     tpi_lock_take(&h->lock);
     /* One pass at a time: a forced one waits for another to finish. */
-    while (h->purging || (!force && now64 < h->decay.next_pass)) {
+    while (h->purging || (!force && !tpi_decay_due(&h->decay, now64))) {
         tpi_lock_give(&h->lock);
         if (!force) return 0;
         sched_yield();
         tpi_lock_take(&h->lock);
     }
     h->purging = true;
+    __atomic_store_n(&h->decay.pressure_gen, atomic_load_explicit(&tpi_pressure_gen, memory_order_relaxed),
+                     __ATOMIC_RELAXED);
     /* Passes every quarter delay; one at a time (the next is not due). */
     uint64_t step = tpi_decay_delay(&h->decay) / 4;
     __atomic_store_n(&h->decay.next_pass, now64 + (step > 10 ? step : 10), __ATOMIC_RELAXED);
@@ -680,7 +709,9 @@ size_t tpi_run_heap_release_empty(tp_pool *pool)
     for (tpi_run_chunk *c = h->chunks, *next; c; c = next) {
         next = c->next;
         if (c->free_pages != tpi_run_capacity()) continue;
-        h->dirty_bytes -= (size_t)tpi_run_count_dirty(c, tpi_run_first_page(), tpi_run_capacity()) * TPI_OS_PAGE;
+        size_t dirty = (size_t)tpi_run_count_dirty(c, tpi_run_first_page(), tpi_run_capacity()) * TPI_OS_PAGE;
+        h->dirty_bytes -= dirty;
+        tpi_limit_release(dirty);
         tpi_bin_remove(h, &c->runs[tpi_run_first_page()]);
         if (c->prev) c->prev->next = c->next; else h->chunks = c->next;
         if (c->next) c->next->prev = c->prev;
@@ -734,6 +765,8 @@ void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
     tpi_run_chunk *c = h->chunks;
     memset(h->bins, 0, sizeof h->bins);
     memset(h->nonempty, 0, sizeof h->nonempty);
+    /* Kept, what was handed out turns dirty: committed all the same. */
+    if (!keep_chunks) tpi_limit_release(h->used_bytes + h->dirty_bytes);
     h->used_bytes = 0;
     if (!keep_chunks) {
         h->chunks = NULL;

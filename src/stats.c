@@ -175,6 +175,17 @@ static void tpi_stats_finish(tp_pool *pool, tp_stats *out, const uint64_t *reque
     }
     out->live_blocks += out->huge_blocks;
     out->frees = out->allocs - out->live_blocks;
+    /* The limits are the process's: every pool shows the same. */
+    tpi_limit_view lim;
+    tpi_limit_get(&lim);
+    out->process_limit_bytes = lim.limit;
+    out->process_limit_source = lim.source;
+    out->process_committed_bytes = lim.committed;
+    out->process_other_bytes = lim.other;
+    out->pressure_percent = lim.pressure;
+    out->psi_some = lim.psi_some;
+    out->limit_refusals = lim.refusals;
+    out->oom_handler_calls = lim.handler_calls;
     tpi_exact_fill_peaks(pool, out);
     if (out->live_requested_bytes > out->live_bytes) out->live_requested_bytes = out->live_bytes; /* busy */
     out->internal_waste_bytes = out->live_bytes - out->live_requested_bytes;

@@ -312,6 +312,22 @@ void tpi_tcache_set_slow_hook(void (*hook)(void))
     __atomic_store_n(&tpi_tcache_slow_hook, hook, __ATOMIC_RELAXED);
 }
 
+/* Called when the slow path fails (alloc.c registers oom.c's recovery). */
+static void *(*tpi_tcache_failure_hook)(size_t size, tpi_tcache *tc);
+
+void tpi_tcache_set_failure_hook(void *(*hook)(size_t size, tpi_tcache *tc))
+{
+    __atomic_store_n(&tpi_tcache_failure_hook, hook, __ATOMIC_RELAXED);
+}
+
+/* An allocation failed (errno set): the API layer's recovery, if it
+ * registered one. Out of line, so the slow path's own cost stays. */
+static tpi_cold void *tpi_tcache_fail(size_t size, tpi_tcache *tc)
+{
+    void *(*hook)(size_t, tpi_tcache *) = __atomic_load_n(&tpi_tcache_failure_hook, __ATOMIC_RELAXED);
+    return hook ? hook(size, tc) : NULL;
+}
+
 /* A thread's tcache (never the empty one: alloc.c sets the thread up first). */
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
@@ -341,7 +357,8 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
     } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE &&
                tpi_run_cache_may_have(&tc->runs, (unsigned)((size + TPI_OS_PAGE - 1) >> 12))) {
         /* A run of a length this thread freed lately, from its cache. */
-        return tpi_run_malloc(tc, size, 0);
+        void *p = tpi_run_malloc(tc, size, 0);
+        return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
     }
     tpi_background_ensure();
     void (*hook)(void) = __atomic_load_n(&tpi_tcache_slow_hook, __ATOMIC_RELAXED);
@@ -362,11 +379,15 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tpi_tcache_decay(tc, true);
             tpi_tcache_purge_free_blocks(tc);
             tpi_run_cache_decay(tc);
+            /* Near a memory limit, cached memory goes back first (limit.c). */
+            if (tpi_pressure_percent() >= TPI_PRESSURE_FLUSH) tpi_tcache_trim(tc);
         }
     }
-    if (size > TPI_LARGE_MAX - extra) return tpi_huge_malloc(tc->pool, size, 0, false);
-    if (size > TPI_SLAB_MAX - extra) return tpi_run_malloc(tc, size, 0);
-    return tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
+    void *p;
+    if (size > TPI_LARGE_MAX - extra) p = tpi_huge_malloc(tc->pool, size, 0, false);
+    else if (size > TPI_SLAB_MAX - extra) p = tpi_run_malloc(tc, size, 0);
+    else p = tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
+    return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
 }
 
 /* Gives every empty page and cached run back to the pool, the current

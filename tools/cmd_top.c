@@ -199,6 +199,24 @@ static void hit_rate(char *buf, uint64_t refills, uint64_t allocs)
     else snprintf(buf, 16, "%.1f%%", refills <= allocs ? 100.0 * (1.0 - (double)refills / (double)allocs) : 0.0);
 }
 
+/* The process's nearest memory limit, its source (the values of
+ * process_limit_source in tierpool.h) and the pressure on it. */
+static void draw_limit(top_view *v, const tp_stats *s)
+{
+    static const char *const sources[] = {"none", "MEMORY_LIMIT", "MEMORY_HIGH", "cgroup max", "cgroup high",
+                                          "machine"};
+    const char *source = s->process_limit_source < sizeof sources / sizeof sources[0]
+                             ? sources[s->process_limit_source] : "?";
+    char limit[16], committed[16], other[16];
+    bytes(limit, s->process_limit_bytes);
+    bytes(committed, s->process_committed_bytes);
+    bytes(other, s->process_other_bytes);
+    if (!s->process_limit_bytes) snprintf(limit, sizeof limit, "none");
+    line(v, "limit   %s (%s)  committed %s  other %s  pressure %llu%%  psi %.2f%%  refused %llu  oom handler %llu",
+         limit, source, committed, other, (unsigned long long)s->pressure_percent, (double)s->psi_some / 100.0,
+         (unsigned long long)s->limit_refusals, (unsigned long long)s->oom_handler_calls);
+}
+
 static void draw_header(top_view *v)
 {
     const tp_stats *s = &v->cur->process;
@@ -235,6 +253,7 @@ static void draw_header(top_view *v)
     line(v, "pages   %llu (%s, peak %s)  huge %llu (%s, cached %s)  purged %s in %llu passes, delay %.1fs",
          (unsigned long long)s->pages, pages, peak, (unsigned long long)s->huge_blocks, huge, cached, purged,
          (unsigned long long)s->purges, (double)s->purge_delay_ms / 1000.0);
+    draw_limit(v, s);
     line(v, "%s", "");
 }
 
@@ -458,6 +477,12 @@ const command cmd_top = {
     "  pages      slab pages in use (bytes, peak), huge blocks (bytes, freed\n"
     "             mappings kept), bytes given back to the OS and in how many\n"
     "             passes, the current purge delay\n"
+    "  limit      the process's nearest memory limit and its source\n"
+    "             (MEMORY_LIMIT, MEMORY_HIGH, cgroup max or high, machine),\n"
+    "             the memory all pools hold committed as limits count it, the\n"
+    "             cgroup's other memory, memory pressure (how far the purge\n"
+    "             delay is shortened), PSI some avg10, commits the hard limit\n"
+    "             refused, out-of-memory handler calls\n"
     "pools:\n"
     "  POOL       the name ('(unnamed ID)' if none), escaped; BLOCKS live blocks;\n"
     "             LIVE, COMMITTED, RESIDENT, MAPPED as above; ALLOCS/S; HIT% the\n"

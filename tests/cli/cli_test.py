@@ -345,7 +345,8 @@ def case_top():
         check(result.returncode == 0, f"top -n 2: exit {result.returncode}: {result.stderr}")
         check(result.stdout.count(f"tierpool top - pid {pid} ") == 2, f"top -n 2 drew: {result.stdout}")
         check("\x1b" not in result.stdout, "escapes written to a pipe")
-        for text in ("POOL", "alpha", "beta", "default", "CLASS", "112", "3072", "fragmentation", "cache hit"):
+        for text in ("POOL", "alpha", "beta", "default", "CLASS", "112", "3072", "fragmentation", "cache hit",
+                     "limit   ", "pressure "):
             check(text in result.stdout, f"no {text!r} in top's frame: {result.stdout}")
         result = tool("top", pid, "--once")
         check(result.returncode == 0 and "allocs  0/s" in result.stdout, f"top --once has no rates: {result.stdout}")

@@ -30,11 +30,11 @@ LAYERS = [
     ("services", ["options.c", "escape.c", "version.c", "size_class.c", "fatal.c", "track.c",
                   "secure.c", "exact.c", "services.c", "lock.c"]),
     ("os", ["os.c"]),
-    ("chunk", ["chunk.c", "page.c"]),
+    ("chunk", ["chunk.c", "page.c", "limit.c"]),
     ("page source", ["decay.c", "pool_base.c", "run.c", "purge.c", "huge.c", "page_source.c"]),
     ("thread cache", ["tcache.c", "tcache_store.c", "run_cache.c", "adapt.c", "thread.c"]),
     ("pool", ["pool.c", "stats.c", "monitor.c", "process.c"]),
-    ("API", ["alloc.c"]),
+    ("API", ["alloc.c", "oom.c"]),
     ("override", ["malloc.c"]),
 ]
 

@@ -27,9 +27,14 @@ mod ffi {
         _private: [u8; 0],
     }
 
+    /// `tp_oom_handler`: the crate sets none (a null pointer).
+    pub type TpOomHandler = Option<unsafe extern "C" fn(*mut TpPool, usize, *mut c_void) -> bool>;
+
     #[repr(C)]
     pub struct TpPoolConfig {
         pub memory_limit: usize,
+        pub oom_handler: TpOomHandler,
+        pub oom_arg: *mut c_void,
     }
 
     pub const TP_STATS_JSON: c_int = 1;
@@ -189,7 +194,7 @@ impl Pool {
             return Err(AllocError);
         }
         cname.push(0);
-        let config = ffi::TpPoolConfig { memory_limit };
+        let config = ffi::TpPoolConfig { memory_limit, oom_handler: None, oom_arg: std::ptr::null_mut() };
         // SAFETY: cname is NUL-terminated; the pool copies it.
         let raw = unsafe { ffi::tp_pool_create(cname.as_ptr() as *const c_char, &config) };
         NonNull::new(raw).map(|raw| Pool { raw }).ok_or(AllocError)
