@@ -648,6 +648,8 @@ typedef struct tpi_run_cache {
     } bins[TPI_RUN_CACHE_REFILL + 1];      /* by length in pages */
 } tpi_run_cache;
 _Static_assert(TPI_RUN_CACHE_REFILL < 64, "a run cache's lengths fit its bitmap");
+_Static_assert((size_t)TPI_RUN_CACHE_REFILL * TPI_OS_PAGE <= TPI_RUN_CACHE_BYTES * 3 / 4,
+               "every run a cache takes fits under its budget after a spill");
 
 struct tpi_tcache;
 struct tpi_run_heap;
@@ -667,11 +669,15 @@ bool tpi_run_resize(struct tpi_tcache *tc, void *p, size_t size);
 /* The run's tag for a pointer of a run chunk, or NULL if p starts no run
  * handed out. */
 tpi_run *tpi_run_of(const void *p);
+/* The run chunk holding p (an address inside one, or one of its tags). */
+static inline tpi_run_chunk *tpi_run_chunk_of(const void *p)
+{
+    return (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
+}
 /* The tag of the run starting at p (a page of a run chunk; no checks). */
 static inline tpi_run *tpi_run_tag(const void *p)
 {
-    tpi_run_chunk *c = (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
-    return &c->runs[((uintptr_t)p & TPI_CHUNK_MASK) >> 12];
+    return &tpi_run_chunk_of(p)->runs[((uintptr_t)p & TPI_CHUNK_MASK) >> 12];
 }
 /* A run's usable bytes: its pages, less secure mode's canary at the end
  * (exact statistics keep the requested size in the tag instead). */
@@ -700,7 +706,7 @@ void *tpi_run_split(void *p, unsigned pages);
 /* The pool a run belongs to. */
 static inline tp_pool *tpi_run_pool(const void *p)
 {
-    return ((const tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK))->pool;
+    return tpi_run_chunk_of(p)->pool;
 }
 /* The heap's side of a thread's large blocks (run.c; run_cache.c is the
  * thread's side). A run of `pages` pages on a multiple of `align_pages`,
@@ -725,8 +731,9 @@ void *tpi_run_cache_pop(struct tpi_tcache *tc, unsigned pages);
  * holds at most `keep` bytes: the shortest first, up to TPI_RUN_SHED_MAX. */
 #define TPI_RUN_SHED_MAX 32u
 unsigned tpi_run_cache_shed(struct tpi_tcache *tc, size_t keep, void **runs);
-/* Keeps the held run p of `pages` pages; false if the cache has no room. */
-bool tpi_run_cache_push(struct tpi_tcache *tc, void *p, unsigned pages);
+/* Keeps the held run p of `pages` pages (up to TPI_RUN_CACHE_REFILL),
+ * giving older runs back to the heap to make room. */
+void tpi_run_cache_push(struct tpi_tcache *tc, void *p, unsigned pages);
 /* Whether a request of `pages` pages may find a run in the cache. */
 static inline bool tpi_run_cache_may_have(const tpi_run_cache *cache, unsigned pages)
 {

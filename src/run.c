@@ -27,11 +27,6 @@
 
 /* ---- tags ------------------------------------------------------------------------ */
 
-static inline tpi_run_chunk *tpi_run_chunk_of(const void *p)
-{
-    return (tpi_run_chunk *)((uintptr_t)p & ~(uintptr_t)TPI_CHUNK_MASK);
-}
-
 #define TPI_RUN_HEADER_BYTES ((size_t)TPI_RUN_HEADER_PAGES * TPI_OS_PAGE)
 
 static inline unsigned tpi_run_index(const tpi_run_chunk *c, const tpi_run *r)
@@ -172,6 +167,20 @@ static unsigned tpi_bin_fit(const tpi_run_heap *h, unsigned set, unsigned n)
         if (++word == TPI_RUN_PAGES / 64) return 0;
         bits = h->nonempty[set][word];
     }
+}
+
+/* The free run with dirty pages after r (the first if r is NULL) in the
+ * order sets, lengths, lists, or NULL: the walk of a purge pass, which
+ * touches only the dirty free runs, never the chunks' tags. */
+static tpi_run *tpi_dirty_next(const tpi_run_heap *h, const tpi_run *r)
+{
+    if (r && r->next) return r->next;
+    unsigned set = r ? 2 * tpi_run_chunk_of(r)->kind + 1 : 1, from = r ? r->pages + 1 : 1;
+    for (; set < 2 * TPI_RUN_KINDS; set += 2, from = 1) {
+        unsigned len = from < TPI_RUN_PAGES ? tpi_bin_fit(h, set, from) : 0;
+        if (len) return h->bins[set][len];
+    }
+    return NULL;
 }
 
 /* ---- the heap ------------------------------------------------------------------------ */
@@ -535,31 +544,19 @@ typedef struct tpi_purge_item {
 } tpi_purge_item;
 
 /* Heap lock held. Takes out of the bins up to TPI_PURGE_BATCH free runs with
- * dirty pages, free for min_age ms at least; they read as used meanwhile.
- * It walks only the sets of dirty runs (their lists and bitmaps), not the
- * chunks' tags: a pass costs in proportion to the free runs it may purge. */
+ * dirty pages, free for min_age ms at least; they read as used meanwhile. A
+ * pass costs in proportion to the free runs it may purge (tpi_dirty_next). */
 static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, tpi_purge_item *items)
 {
     unsigned count = 0;
-    for (unsigned set = 1; set < 2 * TPI_RUN_KINDS; set += 2) {
-        for (unsigned word = 0; word < TPI_RUN_PAGES / 64; word++) {
-            for (uint64_t bits = h->nonempty[set][word]; bits; bits &= bits - 1) {
-                tpi_run *r = h->bins[set][word * 64 + (unsigned)__builtin_ctzll(bits)];
-                while (r) {
-                    tpi_run *next = r->next;
-                    if (now - r->freed_ms >= min_age) {
-                        tpi_run_chunk *c = tpi_run_chunk_of(r);
-                        unsigned first = tpi_run_index(c, r), pages = r->pages;
-                        tpi_bin_remove(h, r);
-                        items[count++] = (tpi_purge_item){c, first, pages, tpi_run_count_dirty(c, first, pages),
-                                                          r->freed_ms};
-                        tpi_run_mark(c, first, pages, TPI_RUN_PURGING);
-                        if (count == TPI_PURGE_BATCH) return count;
-                    }
-                    r = next;
-                }
-            }
-        }
+    for (tpi_run *r = tpi_dirty_next(h, NULL), *next; r && count < TPI_PURGE_BATCH; r = next) {
+        next = tpi_dirty_next(h, r); /* before r leaves its bin */
+        if (now - r->freed_ms < min_age) continue;
+        tpi_run_chunk *c = tpi_run_chunk_of(r);
+        unsigned first = tpi_run_index(c, r), pages = r->pages;
+        tpi_bin_remove(h, r);
+        items[count++] = (tpi_purge_item){c, first, pages, tpi_run_count_dirty(c, first, pages), r->freed_ms};
+        tpi_run_mark(c, first, pages, TPI_RUN_PURGING);
     }
     return count;
 }
@@ -571,15 +568,12 @@ static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_ag
 static uint32_t tpi_purge_age_for(const tpi_run_heap *h, uint32_t now, size_t target)
 {
     size_t by_age[33] = {0}; /* [k]: dirty bytes of runs aged [2^(k-1), 2^k) ms; [0]: age 0 */
-    for (unsigned set = 1; set < 2 * TPI_RUN_KINDS; set += 2)
-        for (unsigned word = 0; word < TPI_RUN_PAGES / 64; word++)
-            for (uint64_t bits = h->nonempty[set][word]; bits; bits &= bits - 1)
-                for (tpi_run *r = h->bins[set][word * 64 + (unsigned)__builtin_ctzll(bits)]; r; r = r->next) {
-                    uint32_t age = now - r->freed_ms;
-                    tpi_run_chunk *c = tpi_run_chunk_of(r);
-                    by_age[age ? 32 - __builtin_clz(age) : 0] +=
-                        (size_t)tpi_run_count_dirty(c, tpi_run_index(c, r), r->pages) * TPI_OS_PAGE;
-                }
+    for (const tpi_run *r = tpi_dirty_next(h, NULL); r; r = tpi_dirty_next(h, r)) {
+        uint32_t age = now - r->freed_ms;
+        tpi_run_chunk *c = tpi_run_chunk_of(r);
+        by_age[age ? 32 - __builtin_clz(age) : 0] +=
+            (size_t)tpi_run_count_dirty(c, tpi_run_index(c, r), r->pages) * TPI_OS_PAGE;
+    }
     /* Keep the youngest buckets while they fit under the target. */
     size_t kept = 0;
     for (unsigned k = 0; k <= 32; k++) {

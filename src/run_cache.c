@@ -51,20 +51,12 @@ static void tpi_run_cache_put(tpi_run_cache *cache, void *p, unsigned pages)
 void *tpi_run_cache_pop(tpi_tcache *tc, unsigned pages)
 {
     tpi_run_cache *cache = &tc->runs;
-    /* Its own length, or one that leaves a rest worth keeping. */
+    /* Its own length, else the shortest longer one. */
     uint64_t fit = cache->lengths & (~(uint64_t)0 << pages);
     if (fit == 0) return NULL;
     unsigned len = (unsigned)__builtin_ctzll(fit);
     void *p = tpi_run_cache_take(cache, len);
-    if (len > pages) {
-        unsigned rest = len - pages;
-        void *q = tpi_run_split(p, pages);
-        /* A full stack for the rest is rare: the heap takes it then. */
-        if (cache->bins[rest].count < TPI_RUN_CACHE_DEPTH)
-            tpi_run_cache_put(cache, q, rest);
-        else
-            tpi_run_heap_free_batch(tc->pool, &q, 1);
-    }
+    if (len > pages) tpi_run_cache_push(tc, tpi_run_split(p, pages), len - pages);
     atomic_store_explicit(&tpi_run_tag(p)->state, TPI_RUN_USED, memory_order_relaxed);
     return p;
 }
@@ -113,17 +105,15 @@ static void tpi_run_cache_spill(tpi_tcache *tc, size_t keep, unsigned only)
     if (count) tpi_run_heap_free_batch(tc->pool, batch, count);
 }
 
-bool tpi_run_cache_push(tpi_tcache *tc, void *p, unsigned pages)
+void tpi_run_cache_push(tpi_tcache *tc, void *p, unsigned pages)
 {
     tpi_run_cache *cache = &tc->runs;
     size_t bytes = (size_t)pages * TPI_OS_PAGE;
-    if (bytes > TPI_RUN_CACHE_BYTES) return false;
     if (cache->bins[pages].count == TPI_RUN_CACHE_DEPTH) tpi_run_cache_spill(tc, 0, pages);
     /* Down to three quarters of the budget, so that the next frees fit. */
-    size_t keep = TPI_RUN_CACHE_BYTES * 3 / 4 > bytes ? TPI_RUN_CACHE_BYTES * 3 / 4 - bytes : 0;
+    size_t keep = TPI_RUN_CACHE_BYTES * 3 / 4 - bytes;
     while (cache->bytes + bytes > TPI_RUN_CACHE_BYTES) tpi_run_cache_spill(tc, keep, 0);
     tpi_run_cache_put(cache, p, pages);
-    return true;
 }
 
 void tpi_run_cache_decay(tpi_tcache *tc)
@@ -167,10 +157,7 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
             return NULL;
         }
         unsigned got = tpi_run_tag(p)->pages;
-        if (got > pages) {
-            void *q = tpi_run_split(p, pages);
-            if (!tpi_run_cache_push(tc, q, got - pages)) tpi_run_heap_free_batch(pool, &q, 1);
-        }
+        if (got > pages) tpi_run_cache_push(tc, tpi_run_split(p, pages), got - pages);
     }
     tpi_run *r = tpi_run_tag(p);
     r->class_index = (uint8_t)cls;
@@ -201,7 +188,10 @@ void tpi_run_free(tpi_tcache *tc, void *p)
     if (tc) {
         tc->counters[cls].run_frees++;
         tc->counters[cls].run_bytes -= usable;
-        if (pages <= TPI_RUN_CACHE_PAGES && tpi_run_cache_push(tc, p, pages)) return;
+        if (pages <= TPI_RUN_CACHE_PAGES) {
+            tpi_run_cache_push(tc, p, pages);
+            return;
+        }
     }
     tpi_run_heap_free(p, tc != NULL);
 }
