@@ -15,10 +15,12 @@ static void tpi_fork_prepare(void)
     tpi_threads_lock();
     tpi_pools_lock_all();
     tpi_tcache_store_lock();
+    tpi_sample_fork_prepare();
 }
 
 static void tpi_fork_parent(void)
 {
+    tpi_sample_fork_parent();
     tpi_tcache_store_unlock();
     tpi_pools_unlock_all();
     tpi_threads_unlock();
@@ -36,6 +38,7 @@ static void tpi_fork_child(void)
     tpi_monitor_after_fork();
     /* Repairs what a thread of the parent left half done (a purge pass). */
     tpi_pools_each_held(tpi_run_heap_after_fork_of, NULL);
+    tpi_sample_fork_child();
     tpi_tcache_store_unlock();
     tpi_pools_unlock_all();
     tpi_threads_unlock();

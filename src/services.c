@@ -20,6 +20,8 @@ static void tpi_services_start(void)
      * words checked. */
     tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind;
 #endif
+    /* A profile written at exit needs samples to write. */
+    if (TPI_OPTION(profile_at_exit)) __atomic_store_n(&tpi_options.profile, 1, __ATOMIC_RELAXED);
     if (TPI_OPTION(verbose)) tpi_options_print();
 }
 
