@@ -363,7 +363,7 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     return p;
 }
 
-static void *tpi_tcache_malloc_from(tpi_tcache *tc, unsigned cls, size_t size, bool batch)
+static inline void *tpi_tcache_malloc_from(tpi_tcache *tc, unsigned cls, size_t size, bool batch)
 {
     tpi_page *page = tc->current[cls];
     if (!page->free && !(page != &tpi_page_empty && tpi_page_refill(tc, page))) {
