@@ -426,7 +426,11 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
     } else if (size <= usable && size >= usable / 2) {
         if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, usable);
         if (tpi_stats_exact) tpi_exact_on_slab_resize(tp_pool_of(p), tpi_page_of(p), p, size);
-        if (atomic_load_explicit(&tpi_page_of(p)->sampled, memory_order_relaxed)) tpi_sample_move(p, p, size);
+        /* A slab block, or a huge one kept for a size it still fits. */
+        bool slab = tpi_registry_get((uintptr_t)p) == TPI_REG_SLAB;
+        if (slab ? atomic_load_explicit(&tpi_page_of(p)->sampled, memory_order_relaxed) != 0
+                 : atomic_load_explicit(&tpi_sample_large_live, memory_order_relaxed) != 0)
+            tpi_sample_move(p, p, size);
         return p;
     }
     void *q = tp_pool_malloc(pool, size);

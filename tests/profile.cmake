@@ -18,6 +18,9 @@ else()
   target_include_directories(profile_prog PRIVATE ${PROJECT_SOURCE_DIR}/include ${PROJECT_BINARY_DIR}/include)
 endif()
 
+# The live set exactly: every allocation a sample (PROFILE_SAMPLE=1).
+tp_add_test(test_profile LIB tierpool LABELS profile api)
+
 foreach(case outside pool fork threads unwinder at_exit)
   tp_test(profile_${case} LABELS profile TIMEOUT 240 SKIP_RETURN_CODE 77
     COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/profile/profile_test.py ${case} --prog $<TARGET_FILE:profile_prog> --tool $<TARGET_FILE:tierpool-cli>
