@@ -220,8 +220,10 @@ static void *tpi_monitor_main(void *arg)
             slice = ms < TPI_SHM_PROFILE_POLL_MS ? ms : TPI_SHM_PROFILE_POLL_MS;
             struct timespec t = {0, (long)slice * 1000000L};
             nanosleep(&t, NULL);
+            /* Read only while whole: a truncated file would raise SIGBUS
+             * (tpi_monitor_intact). */
             pthread_mutex_lock(&tpi_monitor_lock);
-            tpi_shm *shm = tpi_monitor_exiting ? NULL : tpi_monitor_shm;
+            tpi_shm *shm = !tpi_monitor_exiting && tpi_monitor_shm && tpi_monitor_intact() ? tpi_monitor_shm : NULL;
             pthread_mutex_unlock(&tpi_monitor_lock);
             if (shm) tpi_monitor_profile(shm);
         }

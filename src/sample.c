@@ -242,6 +242,9 @@ static void tpi_sample_release(tpi_sample *r)
 
 /* tierpool's own code: frames in it are cut from the top of a stack. */
 static uintptr_t tpi_self_lo, tpi_self_hi;
+/* Whether the program itself holds tierpool (a static link): the range
+ * then holds some of the program's code as well. */
+static bool tpi_self_in_program;
 /* Linked into the program itself: the lowest entry point the API noted. */
 static _Atomic uintptr_t tpi_self_static_lo = UINTPTR_MAX;
 
@@ -276,6 +279,7 @@ static int tpi_self_find(struct dl_phdr_info *info, size_t size, void *arg)
     uintptr_t static_lo = atomic_load_explicit(&tpi_self_static_lo, memory_order_relaxed);
     tpi_self_lo = program && static_lo != UINTPTR_MAX ? static_lo : lo;
     tpi_self_hi = hi;
+    tpi_self_in_program = program;
     return 1;
 }
 
@@ -284,10 +288,15 @@ static void tpi_self_init(void)
     dl_iterate_phdr(tpi_self_find, NULL);
 }
 
+/* Frames past the first TPI_SAMPLE_FRAMES of the caller's kept while
+ * unwinding: tierpool's own, and what it calls (the unwinder itself, which
+ * a program may wrap, or an out-of-memory handler that allocates). */
+#define TPI_UNWIND_SLACK 16
+
 typedef struct tpi_unwind {
-    uintptr_t *frames;
+    uintptr_t frames[TPI_SAMPLE_FRAMES + TPI_UNWIND_SLACK];
     unsigned depth;
-    bool past_self;
+    unsigned start;     /* the first frame past tierpool's own */
 } tpi_unwind;
 
 static _Unwind_Reason_Code tpi_unwind_step(struct _Unwind_Context *ctx, void *arg)
@@ -295,12 +304,16 @@ static _Unwind_Reason_Code tpi_unwind_step(struct _Unwind_Context *ctx, void *ar
     tpi_unwind *u = arg;
     uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
     if (ip == 0) return _URC_END_OF_STACK;
-    if (!u->past_self) {
-        if (ip >= tpi_self_lo && ip < tpi_self_hi) return _URC_NO_REASON;
-        u->past_self = true;
-    }
+    bool self = ip >= tpi_self_lo && ip < tpi_self_hi;
+    /* In a shared object every frame of ours is cut, with those above it
+     * (a wrapper of the unwinder, say); linked into the program, only the
+     * leading ones (a function of the program may lie in the range). */
+    if (self && (u->start == u->depth || (!tpi_self_in_program && u->depth < TPI_UNWIND_SLACK)))
+        u->start = u->depth + 1;
     u->frames[u->depth++] = ip;
-    return u->depth < TPI_SAMPLE_FRAMES ? _URC_NO_REASON : _URC_END_OF_STACK;
+    return u->depth - u->start < TPI_SAMPLE_FRAMES && u->depth < sizeof u->frames / sizeof u->frames[0]
+               ? _URC_NO_REASON
+               : _URC_END_OF_STACK;
 }
 
 static TPI_TLS bool tpi_sample_busy; /* this thread is recording a sample */
@@ -313,10 +326,11 @@ bool tpi_sample_add(tp_pool *pool, const void *p, size_t size, size_t charged, b
     tpi_sample_busy = true;
     static pthread_once_t self_once = PTHREAD_ONCE_INIT;
     pthread_once(&self_once, tpi_self_init);
-    uintptr_t frames[TPI_SAMPLE_FRAMES];
-    tpi_unwind u = {frames, 0, false};
+    tpi_unwind u;
+    u.depth = u.start = 0;
     _Unwind_Backtrace(tpi_unwind_step, &u);
-    tpi_sample_stack *st = tpi_stack_get(pool, frames, u.depth);
+    if (u.start > u.depth) u.start = u.depth;
+    tpi_sample_stack *st = tpi_stack_get(pool, u.frames + u.start, u.depth - u.start);
     tpi_sample *r = st ? tpi_sample_new() : NULL;
     if (!r) {
         tpi_sample_busy = false;

@@ -37,30 +37,30 @@ static void sample_everything(void)
     CHECK_EQ(tp_option_set("PROFILE", "1"), 0);
 }
 
+/* The pool's profile says `objects` blocks of `bytes` in all are live, and
+ * `allocated` blocks (-1: any number) were allocated since the mark. */
+static void expect(tp_pool *pool, long long objects, long long bytes, long long allocated)
+{
+    totals t = profile_of(pool);
+    CHECK_EQ(t.objects, objects);
+    CHECK_EQ(t.bytes, bytes);
+    if (allocated >= 0) CHECK_EQ(t.alloc_objects, allocated);
+}
+
 static void test_live_and_free(void)
 {
     sample_everything();
     tp_pool *pool = tp_pool_create("live", NULL);
     void *p[100];
     for (int i = 0; i < 100; i++) p[i] = tp_pool_malloc(pool, 100);
-    totals t = profile_of(pool);
-    CHECK_EQ(t.objects, 100);
-    CHECK_EQ(t.bytes, 10000);
-    CHECK_EQ(t.alloc_objects, 100);
-    CHECK_EQ(t.alloc_bytes, 10000);
+    expect(pool, 100, 10000, 100);
+    CHECK_EQ(profile_of(pool).alloc_bytes, 10000);
     for (int i = 0; i < 50; i++) tp_free(p[i]);
-    t = profile_of(pool);
-    CHECK_EQ(t.objects, 50);
-    CHECK_EQ(t.bytes, 5000);
-    CHECK_EQ(t.alloc_objects, 100);
+    expect(pool, 50, 5000, 100);
     tp_profile_mark();
-    t = profile_of(pool);
-    CHECK_EQ(t.objects, 50);
-    CHECK_EQ(t.alloc_objects, 0);
+    expect(pool, 50, 5000, 0);
     for (int i = 50; i < 100; i++) tp_free(p[i]);
-    t = profile_of(pool);
-    CHECK_EQ(t.objects, 0);
-    CHECK_EQ(t.bytes, 0);
+    expect(pool, 0, 0, 0);
     tp_pool_destroy(pool);
 }
 
@@ -110,9 +110,7 @@ static void test_thread_exit(void)
     pthread_t t;
     CHECK_EQ(pthread_create(&t, NULL, alloc_all, &b), 0);
     pthread_join(t, NULL);
-    totals s = profile_of(pool);
-    CHECK_EQ(s.objects, 50);
-    CHECK_EQ(s.bytes, 50 * 48);
+    expect(pool, 50, 50 * 48, -1);
     free_all(&b);
     CHECK_EQ(profile_of(pool).objects, 0);
     tp_pool_destroy(pool);
@@ -125,21 +123,15 @@ static void test_tiers_and_realloc(void)
     tp_pool *pool = tp_pool_create("tiers", NULL);
     void *slab = tp_pool_malloc(pool, 5000), *run = tp_pool_malloc(pool, 20000);
     void *huge = tp_pool_malloc(pool, 3 << 20);
-    totals t = profile_of(pool);
-    CHECK_EQ(t.objects, 3);
-    CHECK_EQ(t.bytes, 5000 + 20000 + (3 << 20));
+    expect(pool, 3, 5000 + 20000 + (3 << 20), 3);
     run = tp_pool_realloc(pool, run, 16000);  /* in place: the run shrinks */
     huge = tp_pool_realloc(pool, huge, 6 << 20); /* grown by mremap, perhaps moved */
     slab = tp_pool_realloc(pool, slab, 4000); /* kept: it still fits */
-    t = profile_of(pool);
-    CHECK_EQ(t.objects, 3);
-    CHECK_EQ(t.bytes, 4000 + 16000 + (6 << 20));
+    expect(pool, 3, 4000 + 16000 + (6 << 20), -1);
     tp_free(slab);
     tp_free(run);
     tp_free(huge);
-    t = profile_of(pool);
-    CHECK_EQ(t.objects, 0);
-    CHECK_EQ(t.bytes, 0);
+    expect(pool, 0, 0, -1);
     tp_pool_destroy(pool);
 }
 
