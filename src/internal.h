@@ -834,10 +834,12 @@ typedef struct tpi_sample_totals {
 void tpi_sample_each(tp_pool *pool, void (*fn)(void *arg, const tpi_sample_totals *t), void *arg);
 /* The allocations counted since start restart from zero. */
 void tpi_sample_mark(void);
-/* fork: every lock of the live set, taken and given back (process.c). */
+/* fork: every lock of the live set, taken and given back (process.c): the
+ * writer's before every other lock of the engine, the rest after them. */
+void tpi_sample_fork_prepare_writer(void);
 void tpi_sample_fork_prepare(void);
-void tpi_sample_fork_parent(void);
-void tpi_sample_fork_child(void);
+void tpi_sample_fork_done(void);
+void tpi_sample_fork_done_writer(void);
 
 /* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
 

@@ -454,26 +454,33 @@ void tpi_sample_mark(void)
 
 /* ---- fork ------------------------------------------------------------------------------- */
 
-void tpi_sample_fork_prepare(void)
+/* The writer's lock comes first of all the engine's: a writer holds it while
+ * its callback allocates, which may take any lock below. The others are
+ * taken last: nothing is locked while one of them is held. */
+void tpi_sample_fork_prepare_writer(void)
 {
     pthread_mutex_lock(&tpi_sample_writer);
+}
+
+void tpi_sample_fork_prepare(void)
+{
     tpi_lock_take(&tpi_stack_lock);
     for (size_t s = 0; s < TPI_SAMPLE_SHARDS; s++) tpi_lock_take(&tpi_sample_shards[s].lock);
     tpi_lock_take(&tpi_sample_arena_lock);
 }
 
-void tpi_sample_fork_parent(void)
+/* In the parent and in the child, which has one thread: the locks were all
+ * taken by the thread that forked, which gives them back. A thread of the
+ * parent that was recording a sample is gone from the child; its guard was
+ * its own. */
+void tpi_sample_fork_done(void)
 {
     tpi_lock_give(&tpi_sample_arena_lock);
     for (size_t s = 0; s < TPI_SAMPLE_SHARDS; s++) tpi_lock_give(&tpi_sample_shards[s].lock);
     tpi_lock_give(&tpi_stack_lock);
-    pthread_mutex_unlock(&tpi_sample_writer);
 }
 
-/* The child has one thread, and the locks its parent's threads held were
- * taken by the one that forked: given back, as in the parent. A thread of
- * the parent that was recording a sample is gone; its guard was its own. */
-void tpi_sample_fork_child(void)
+void tpi_sample_fork_done_writer(void)
 {
-    tpi_sample_fork_parent();
+    pthread_mutex_unlock(&tpi_sample_writer);
 }

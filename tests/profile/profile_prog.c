@@ -11,7 +11,8 @@
  *
  * prints "ready <pid>" and waits for a line on stdin, then frees it all and
  * exits. With "fork" it also forks children that allocate and sample while
- * the parent's threads do; with "threads" threads that sample and exit.
+ * the parent's threads do and another writes profiles; with "threads"
+ * threads that sample and exit.
  * With "unwinder" the program defines _Unwind_Backtrace, which allocates
  * before it unwinds (as libgcc's may on first use): the library's calls to
  * it land here, and must neither recurse nor deadlock.
@@ -95,6 +96,21 @@ static void *churn(void *arg)
     return NULL;
 }
 
+static int profiling_done;
+
+/* Writes profiles while the program forks: the writer allocates (stdio)
+ * while it holds the live set's writer lock. */
+static void *profile_repeatedly(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&profiling_done, __ATOMIC_RELAXED)) {
+        FILE *out = fopen("/dev/null", "w");
+        if (!out || tp_profile_write(out, NULL) != 0) exit(7);
+        fclose(out);
+    }
+    return NULL;
+}
+
 static void start_churners(pthread_t *t, int n)
 {
     for (int i = 0; i < n; i++)
@@ -115,6 +131,8 @@ int main(int argc, char **argv)
     bool churning = strcmp(mode, "fork") == 0 || strcmp(mode, "threads") == 0;
     if (churning) start_churners(threads, 4);
     if (strcmp(mode, "fork") == 0) {
+        pthread_t profiler;
+        if (pthread_create(&profiler, NULL, profile_repeatedly, NULL) != 0) return 3;
         for (int i = 0; i < 8; i++) {
             pid_t child = fork();
             if (child < 0) return 4;
@@ -129,6 +147,8 @@ int main(int argc, char **argv)
                 return 5;
             }
         }
+        __atomic_store_n(&profiling_done, 1, __ATOMIC_RELAXED);
+        pthread_join(profiler, NULL);
     }
     site_small();
     site_large();

@@ -19,8 +19,8 @@ Cases:
              each within 10% of the truth
   pool       the same with --pool profiled: site_pool alone; an unknown
              pool is an error
-  fork       the program forks children that sample while its threads do;
-             the parent's profile is still right
+  fork       the program forks children that sample while its threads do
+             and another writes profiles; the parent's profile is still right
   threads    threads sample and exit while the sites allocate
   unwinder   the program's own _Unwind_Backtrace allocates before unwinding
              (as libgcc's may on first use): no recursion, no deadlock
