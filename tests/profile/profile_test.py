@@ -129,6 +129,11 @@ def main():
         return
 
     mode = {"outside": "", "pool": "", "fork": "fork", "threads": "threads", "unwinder": "unwinder"}[case]
+    if case == "fork":
+        # A child forked while threads run: ThreadSanitizer counts the
+        # parent's threads, absent in the child, as leaked at its exit, and
+        # refuses the child's monitor thread unless told otherwise.
+        env["TSAN_OPTIONS"] = env.get("TSAN_OPTIONS", "") + ":report_thread_leaks=0:die_after_fork=0"
     p = Program(args.prog, mode, env)
     try:
         tool = [args.tool, "profile", str(p.pid), "-o", heap]
