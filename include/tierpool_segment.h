@@ -37,7 +37,8 @@
 
 /* `tierpool profile PID`: the tool writes the file's absolute name and the
  * pool's (empty: every pool), then bumps `request`. The process's monitor
- * thread looks every TPI_SHM_PROFILE_POLL_MS, writes the heap profile to the
+ * thread looks every TPI_SHM_PROFILE_POLL_MS while the process samples
+ * (else once per publishing interval), writes the heap profile to the
  * file, stores `status` (0 or an errno) and then sets `done` to the
  * request's number. */
 #define TPI_SHM_PATH_MAX 1024

@@ -214,10 +214,11 @@ static void *tpi_monitor_main(void *arg)
             pthread_mutex_unlock(&tpi_monitor_lock);
             if (tpi_monitor_shm) tpi_monitor_publish(tpi_monitor_shm);
         }
-        /* The interval, in slices short enough that a profile request is
-         * answered at once. */
+        /* The interval; while the process samples for heap profiles, in
+         * slices short enough that a request is answered at once (else one
+         * is answered once an interval, with a profile of nothing). */
         for (uint64_t ms = (uint64_t)TPI_OPTION(publish_interval_ms), slice; ms > 0; ms -= slice) {
-            slice = ms < TPI_SHM_PROFILE_POLL_MS ? ms : TPI_SHM_PROFILE_POLL_MS;
+            slice = ms < TPI_SHM_PROFILE_POLL_MS || !TPI_OPTION(profile) ? ms : TPI_SHM_PROFILE_POLL_MS;
             struct timespec t = {0, (long)slice * 1000000L};
             nanosleep(&t, NULL);
             /* Read only while whole: a truncated file would raise SIGBUS

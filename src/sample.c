@@ -11,9 +11,10 @@
  * the allocations counted since start beside each. Records and stacks live
  * in memory mapped for them, never in the heap being profiled.
  *
- * Stacks come from the unwinder (_Unwind_Backtrace), since distribution
- * binaries seldom keep frame pointers. Its first use may allocate (libgcc
- * looks up the unwind tables, the loader binds symbols), so each thread
+ * Stacks come from the unwinder (glibc's backtrace, which loads libgcc's
+ * _Unwind_Backtrace on first use, so that the libraries need no more than
+ * libc), since distribution binaries seldom keep frame pointers. Its first
+ * use allocates (dlopen of libgcc_s, the unwind tables), so each thread
  * records with a guard set: an allocation made while its thread records is
  * never a sample, and no lock of the live set is held while unwinding. The
  * frames of tierpool itself (the object holding this code, or for a static
@@ -23,9 +24,9 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <execinfo.h>
 #include <link.h>
 #include <string.h>
-#include <unwind.h>
 
 /* ---- intervals ------------------------------------------------------------------ */
 
@@ -288,32 +289,24 @@ static void tpi_self_init(void)
     dl_iterate_phdr(tpi_self_find, NULL);
 }
 
-/* Frames past the first TPI_SAMPLE_FRAMES of the caller's kept while
- * unwinding: tierpool's own, and what it calls (the unwinder itself, which
+/* Frames past the first TPI_SAMPLE_FRAMES of the caller's taken from the
+ * unwinder: tierpool's own, and what it calls (the unwinder itself, which
  * a program may wrap, or an out-of-memory handler that allocates). */
 #define TPI_UNWIND_SLACK 16
 
-typedef struct tpi_unwind {
-    uintptr_t frames[TPI_SAMPLE_FRAMES + TPI_UNWIND_SLACK];
-    unsigned depth;
-    unsigned start;     /* the first frame past tierpool's own */
-} tpi_unwind;
-
-static _Unwind_Reason_Code tpi_unwind_step(struct _Unwind_Context *ctx, void *arg)
+/* The first of the caller's frames in frames[0, depth): past tierpool's
+ * own. In a shared object every frame of ours near the top is cut, with
+ * those above it (a wrapper of the unwinder, say); linked into the program,
+ * only the leading ones (a function of the program may lie in the range). */
+static unsigned tpi_unwind_start(void *const *frames, unsigned depth)
 {
-    tpi_unwind *u = arg;
-    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
-    if (ip == 0) return _URC_END_OF_STACK;
-    bool self = ip >= tpi_self_lo && ip < tpi_self_hi;
-    /* In a shared object every frame of ours is cut, with those above it
-     * (a wrapper of the unwinder, say); linked into the program, only the
-     * leading ones (a function of the program may lie in the range). */
-    if (self && (u->start == u->depth || (!tpi_self_in_program && u->depth < TPI_UNWIND_SLACK)))
-        u->start = u->depth + 1;
-    u->frames[u->depth++] = ip;
-    return u->depth - u->start < TPI_SAMPLE_FRAMES && u->depth < sizeof u->frames / sizeof u->frames[0]
-               ? _URC_NO_REASON
-               : _URC_END_OF_STACK;
+    unsigned start = 0;
+    for (unsigned i = 0; i < depth; i++) {
+        uintptr_t ip = (uintptr_t)frames[i];
+        bool self = ip >= tpi_self_lo && ip < tpi_self_hi;
+        if (self && (start == i || (!tpi_self_in_program && i < TPI_UNWIND_SLACK))) start = i + 1;
+    }
+    return start;
 }
 
 static TPI_TLS bool tpi_sample_busy; /* this thread is recording a sample */
@@ -326,11 +319,13 @@ bool tpi_sample_add(tp_pool *pool, const void *p, size_t size, size_t charged, b
     tpi_sample_busy = true;
     static pthread_once_t self_once = PTHREAD_ONCE_INIT;
     pthread_once(&self_once, tpi_self_init);
-    tpi_unwind u;
-    u.depth = u.start = 0;
-    _Unwind_Backtrace(tpi_unwind_step, &u);
-    if (u.start > u.depth) u.start = u.depth;
-    tpi_sample_stack *st = tpi_stack_get(pool, u.frames + u.start, u.depth - u.start);
+    void *frames[TPI_SAMPLE_FRAMES + TPI_UNWIND_SLACK];
+    int got = backtrace(frames, (int)(sizeof frames / sizeof frames[0]));
+    unsigned depth = got > 0 ? (unsigned)got : 0, start = tpi_unwind_start(frames, depth);
+    if (depth - start > TPI_SAMPLE_FRAMES) depth = start + TPI_SAMPLE_FRAMES;
+    uintptr_t ips[TPI_SAMPLE_FRAMES];
+    for (unsigned i = start; i < depth; i++) ips[i - start] = (uintptr_t)frames[i];
+    tpi_sample_stack *st = tpi_stack_get(pool, ips, depth - start);
     tpi_sample *r = st ? tpi_sample_new() : NULL;
     if (!r) {
         tpi_sample_busy = false;

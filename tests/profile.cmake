@@ -7,7 +7,7 @@
 # (tools/install-deps.sh installs it).
 add_executable(profile_prog ${CMAKE_CURRENT_SOURCE_DIR}/profile/profile_prog.c)
 target_compile_options(profile_prog PRIVATE ${TP_WARNINGS})
-# Its _Unwind_Backtrace must be seen by the library (the "unwinder" case).
+# Its backtrace must be seen by the library (the "unwinder" case).
 set_target_properties(profile_prog PROPERTIES ENABLE_EXPORTS ON)
 if(TP_SANITIZE)
   # The sanitizer's runtime owns malloc: the sites call tp_malloc.

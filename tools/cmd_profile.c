@@ -88,6 +88,16 @@ static int profile(int argc, char **argv)
         fprintf(stderr, "tierpool profile: process %ld could not write %s: %s\n", (long)pid, path, strerror(err));
         return 1;
     }
+    /* A process that does not sample writes a profile of nothing. */
+    long long objects = -1, bytes = -1, allocated = -1;
+    FILE *written = fopen(path, "r");
+    if (written) {
+        if (fscanf(written, "heap profile: %lld: %lld [%lld:", &objects, &bytes, &allocated) != 3) objects = -1;
+        fclose(written);
+    }
+    if (objects == 0 && allocated == 0)
+        fprintf(stderr, "tierpool profile: the profile is empty: does process %ld sample (TIERPOOL_PROFILE=1)?\n",
+                (long)pid);
     char exe[PATH_MAX], link[64];
     snprintf(link, sizeof link, "/proc/%ld/exe", (long)pid);
     ssize_t len = readlink(link, exe, sizeof exe - 1);
@@ -104,7 +114,8 @@ const command cmd_profile = {
     "  -o, --output FILE    where the process writes the profile (default\n"
     "                       tierpool-PID.heap in the current folder)\n"
     "  --pool NAME          the blocks of the pool named NAME only (default: every pool)\n"
-    "  --timeout DURATION   how long to wait for the answer (default 10s)\n"
+    "  --timeout DURATION   how long to wait for the answer (default 10s; a process\n"
+    "                       that does not sample answers once per publishing interval)\n"
     "\n"
     "PID must publish its statistics (TIERPOOL_PUBLISH=1 or tp_monitor_start())\n"
     "and sample allocations (TIERPOOL_PROFILE=1; one sample per TIERPOOL_PROFILE_SAMPLE\n"

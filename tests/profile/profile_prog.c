@@ -13,9 +13,9 @@
  * exits. With "fork" it also forks children that allocate and sample while
  * the parent's threads do and another writes profiles; with "threads"
  * threads that sample and exit.
- * With "unwinder" the program defines _Unwind_Backtrace, which allocates
- * before it unwinds (as libgcc's may on first use): the library's calls to
- * it land here, and must neither recurse nor deadlock.
+ * With "unwinder" the program defines backtrace, which allocates before it
+ * unwinds (as glibc's does on first use, loading libgcc): the library's
+ * calls to it land here, and must neither recurse nor deadlock.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <unwind.h>
 
 #include "tierpool.h"
 
@@ -63,12 +62,13 @@ __attribute__((noinline)) static void site_pool(tp_pool *pool)
 
 static int unwinder_calls;
 
-/* Interposes libgcc's: allocates, then unwinds with the real one. */
-_Unwind_Reason_Code _Unwind_Backtrace(_Unwind_Trace_Fn fn, void *arg);
-_Unwind_Reason_Code _Unwind_Backtrace(_Unwind_Trace_Fn fn, void *arg)
+/* Interposes glibc's backtrace, which the library unwinds with: allocates,
+ * then unwinds with the real one. */
+int backtrace(void **buffer, int size);
+int backtrace(void **buffer, int size)
 {
-    static _Unwind_Reason_Code (*real)(_Unwind_Trace_Fn, void *);
-    if (!real) real = (_Unwind_Reason_Code(*)(_Unwind_Trace_Fn, void *))dlsym(RTLD_NEXT, "_Unwind_Backtrace");
+    static int (*real)(void **, int);
+    if (!real) real = (int (*)(void **, int))dlsym(RTLD_NEXT, "backtrace");
     __atomic_fetch_add(&unwinder_calls, 1, __ATOMIC_RELAXED);
     /* Through volatile pointers: the compiler drops a malloc whose block is
      * freed unused. */
@@ -79,7 +79,7 @@ _Unwind_Reason_Code _Unwind_Backtrace(_Unwind_Trace_Fn fn, void *arg)
     release(c);
     release(b);
     release(a);
-    return real(fn, arg);
+    return real(buffer, size);
 }
 
 /* Allocates and frees, sampling as it goes, then exits (threads, fork). */
@@ -155,7 +155,7 @@ int main(int argc, char **argv)
     site_pool(pool);
     if (churning) join_churners(threads, 4);
     if (strcmp(mode, "unwinder") == 0 && unwinder_calls == 0) {
-        fprintf(stderr, "the library never called _Unwind_Backtrace\n");
+        fprintf(stderr, "the library never called backtrace\n");
         return 6;
     }
     printf("ready %ld\n", (long)getpid());

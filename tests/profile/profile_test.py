@@ -22,8 +22,8 @@ Cases:
   fork       the program forks children that sample while its threads do
              and another writes profiles; the parent's profile is still right
   threads    threads sample and exit while the sites allocate
-  unwinder   the program's own _Unwind_Backtrace allocates before unwinding
-             (as libgcc's may on first use): no recursion, no deadlock
+  unwinder   the program's own backtrace allocates before unwinding (as
+             glibc's does on first use): no recursion, no deadlock
   at_exit    TIERPOOL_PROFILE_AT_EXIT=FILE-%p.heap: the file is written at
              exit (after the frees) and its allocations since start name the
              three sites
