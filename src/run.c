@@ -90,30 +90,43 @@ static inline unsigned tpi_popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101ULL) >> 56);
 }
 
+/* The dirty-bit words of [first, first + pages) are words first >> 6 ..
+ * (end - 1) >> 6: all bits of the inner ones, the range's part of the two
+ * at the ends. Whole words keep a scan of a chunk-long run at 16 loads. */
+static inline uint64_t tpi_dirty_head_mask(unsigned first)
+{
+    return ~(uint64_t)0 << (first & 63);
+}
+
+static inline uint64_t tpi_dirty_tail_mask(unsigned end)
+{
+    return ~(uint64_t)0 >> (63 - ((end - 1) & 63));
+}
+
 /* Sets (or clears) the dirty bits of [first, first + pages); returns how
  * many changed. */
 static unsigned tpi_run_set_dirty(tpi_run_chunk *c, unsigned first, unsigned pages, bool dirty)
 {
-    unsigned changed = 0;
-    for (unsigned i = first; i < first + pages;) {
-        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-        uint64_t *w = &c->dirty[i >> 6];
-        changed += tpi_popcount64(dirty ? mask & ~*w : mask & *w);
-        *w = dirty ? *w | mask : *w & ~mask;
-        i += n;
+    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, changed = 0;
+    for (; w <= last; w++) {
+        uint64_t mask = ~(uint64_t)0;
+        if (w == first >> 6) mask &= tpi_dirty_head_mask(first);
+        if (w == last) mask &= tpi_dirty_tail_mask(end);
+        uint64_t *word = &c->dirty[w];
+        changed += tpi_popcount64(dirty ? mask & ~*word : mask & *word);
+        *word = dirty ? *word | mask : *word & ~mask;
     }
     return changed;
 }
 
 static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    unsigned count = 0;
-    for (unsigned i = first; i < first + pages;) {
-        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-        count += tpi_popcount64(c->dirty[i >> 6] & mask);
-        i += n;
+    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, count = 0;
+    for (; w <= last; w++) {
+        uint64_t mask = ~(uint64_t)0;
+        if (w == first >> 6) mask &= tpi_dirty_head_mask(first);
+        if (w == last) mask &= tpi_dirty_tail_mask(end);
+        count += tpi_popcount64(c->dirty[w] & mask);
     }
     return count;
 }
@@ -121,13 +134,12 @@ static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsi
 /* Whether a page of [first, first + pages) is dirty. */
 static bool tpi_run_any_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    for (unsigned i = first; i < first + pages;) {
-        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-        if (c->dirty[i >> 6] & mask) return true;
-        i += n;
-    }
-    return false;
+    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6;
+    if (w == last) return (c->dirty[w] & tpi_dirty_head_mask(first) & tpi_dirty_tail_mask(end)) != 0;
+    if (c->dirty[w] & tpi_dirty_head_mask(first)) return true;
+    for (w++; w < last; w++)
+        if (c->dirty[w]) return true;
+    return (c->dirty[last] & tpi_dirty_tail_mask(end)) != 0;
 }
 
 /* ---- bins ------------------------------------------------------------------------- */
@@ -211,22 +223,25 @@ static uint32_t tpi_earlier(uint32_t a, uint32_t b)
 }
 
 /* Heap lock held. Makes [first, first + pages) of c a free run, merged with
- * the free runs on either side, in its bin. A merged run's freed_ms is that
+ * the free runs on either side, in its bin; maybe_dirty false says its pages
+ * are all clean. A neighbour's dirty flag (tpi_bin_push) stands for its
+ * pages, so a merge never scans the bitmap of a long free run, the cost of
+ * a large free beside the rest of a chunk. A merged run's freed_ms is that
  * of its oldest part with dirty pages (`freed_ms` for the new part, if it
  * is dirty), so a purge pass finds old dirty pages that keep gaining free
  * neighbours; purged_ms is the latest purge of any part. */
-static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, uint32_t freed_ms,
-                            uint32_t purged_ms)
+static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, bool maybe_dirty,
+                            uint32_t freed_ms, uint32_t purged_ms)
 {
     unsigned end = first + pages;
-    bool dirty = tpi_run_any_dirty(c, first, pages);
+    bool dirty = maybe_dirty && tpi_run_any_dirty(c, first, pages);
     tpi_run *left = &c->runs[first - 1]; /* the header's last tag when first is the first run page */
     if (tpi_run_state(left) == TPI_RUN_FREE) {
         unsigned n = left->pages;
         tpi_run *head = &c->runs[first - n];
         tpi_bin_remove(h, head);
         purged_ms = tpi_later(head->purged_ms, purged_ms);
-        if (tpi_run_any_dirty(c, first - n, n)) {
+        if (head->dirty) {
             freed_ms = dirty ? tpi_earlier(freed_ms, head->freed_ms) : head->freed_ms;
             dirty = true;
         }
@@ -240,7 +255,7 @@ static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, u
             unsigned n = right->pages;
             tpi_bin_remove(h, right);
             purged_ms = tpi_later(right->purged_ms, purged_ms);
-            if (tpi_run_any_dirty(c, end, n)) {
+            if (right->dirty) {
                 freed_ms = dirty ? tpi_earlier(freed_ms, right->freed_ms) : right->freed_ms;
                 dirty = true;
             }
@@ -285,7 +300,7 @@ static void tpi_heap_put(tpi_run_heap *h, tpi_run *r, uint32_t now)
     c->free_pages += pages;
     if (pages > 1) tpi_run_clear_tag(&c->runs[first + pages - 1]);
     tpi_run_clear_tag(r);
-    tpi_heap_insert(h, c, first, pages, now, 0);
+    tpi_heap_insert(h, c, first, pages, true, now, 0);
     if (h->dirty_bytes > tpi_run_dirty_cap(h)) __atomic_store_n(&h->decay.next_pass, 0, __ATOMIC_RELAXED);
 }
 
@@ -336,8 +351,8 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
     if (purged_ms && dirty < pages && now - purged_ms < TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay))
         tpi_decay_on_regret(&h->decay, now, (size_t)(pages - dirty) * TPI_OS_PAGE);
     /* The rest stays free: the head before an aligned start, and the tail. */
-    if (start > first) tpi_heap_insert(h, c, first, start - first, freed_ms, purged_ms);
-    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, freed_ms, purged_ms);
+    if (start > first) tpi_heap_insert(h, c, first, start - first, set & 1, freed_ms, purged_ms);
+    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, set & 1, freed_ms, purged_ms);
     c->free_pages -= pages;
     h->used_bytes += (size_t)pages * TPI_OS_PAGE;
     if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
@@ -402,7 +417,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     h->chunks = c;
     h->mapped_chunks++;
     c->free_pages = pages;
-    tpi_heap_insert(h, c, first, pages, (uint32_t)tpi_clock(), 0);
+    tpi_heap_insert(h, c, first, pages, false, (uint32_t)tpi_clock(), 0);
     tpi_lock_give(&h->lock);
     return true;
 }
@@ -490,7 +505,7 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
         h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first + want, pages - want, true) * TPI_OS_PAGE;
         h->used_bytes -= (size_t)(pages - want) * TPI_OS_PAGE;
         c->free_pages += pages - want;
-        tpi_heap_insert(h, c, first + want, pages - want, now, 0);
+        tpi_heap_insert(h, c, first + want, pages - want, true, now, 0);
     } else if (want > pages) {
         /* The free run that follows, if long enough, lends the pages. */
         unsigned end = first + pages;
@@ -506,12 +521,13 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
             return false;
         }
         uint32_t freed_ms = next->freed_ms, purged_ms = next->purged_ms;
+        bool next_dirty = next->dirty;
         tpi_bin_remove(h, next);
         tpi_run_clear_tag(next);
         if (n > 1) tpi_run_clear_tag(&c->runs[end + n - 1]);
         if (pages > 1) tpi_run_clear_tag(&c->runs[end - 1]);
         h->dirty_bytes -= (size_t)tpi_run_set_dirty(c, end, grow, false) * TPI_OS_PAGE;
-        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, freed_ms, purged_ms);
+        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, next_dirty, freed_ms, purged_ms);
         tpi_run_mark(c, first, want, TPI_RUN_USED);
         h->used_bytes += (size_t)grow * TPI_OS_PAGE;
         if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
@@ -627,7 +643,7 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
         it->chunk->purged_ms = now;
         tpi_run_clear_tag(&it->chunk->runs[it->first]);
         if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
-        tpi_heap_insert(h, it->chunk, it->first, it->pages, it->freed_ms, now ? now : 1);
+        tpi_heap_insert(h, it->chunk, it->first, it->pages, false, it->freed_ms, now ? now : 1);
     }
     return count;
 }
@@ -739,7 +755,7 @@ void tpi_run_heap_after_fork(tpi_run_heap *h)
             if (tpi_run_state(r) == TPI_RUN_PURGING) {
                 tpi_run_clear_tag(r);
                 if (pages > 1) tpi_run_clear_tag(&c->runs[i + pages - 1]);
-                tpi_heap_insert(h, c, i, pages, now, 0);
+                tpi_heap_insert(h, c, i, pages, true, now, 0);
             }
             i += pages;
         }
@@ -784,7 +800,7 @@ void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
             }
             c->free_pages = pages;
             tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
-            tpi_heap_insert(h, c, first, pages, now, 0);
+            tpi_heap_insert(h, c, first, pages, true, now, 0);
         } else {
             pool->mapped -= TPI_CHUNK_SIZE;
             tpi_run_chunk_unmap(c);
