@@ -373,14 +373,24 @@ static unsigned tpi_run_capacity(void)
     return TPI_RUN_MAX_PAGES - (tpi_secure ? 2u : 0u);
 }
 
+static size_t tpi_run_heap_purge_now(tpi_run_heap *h, unsigned kind);
+
 /* Maps, charges and links a new chunk of a kind, one free run; no lock
  * held. */
 static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
 {
+    /* Before the footprint grows by a chunk, the free memory runs of this
+     * kind cannot use goes back now rather than after the delay: the slab
+     * chunks' free slices and the other kind's dirty free runs. A program
+     * that moves from small blocks to large ones, or from large runs to
+     * short ones, does not hold both (the slab side does the same when it
+     * grows: page_source.c). Growth is rare: once per 4 MiB chunk. */
     pthread_mutex_lock(&pool->lock);
+    tpi_pool_purge_free_slices(pool);
     bool charged = tpi_pool_charge(pool, TPI_CHUNK_SIZE);
     pthread_mutex_unlock(&pool->lock);
     if (!charged) return false;
+    tpi_run_heap_purge_now(&pool->runs, 1 - kind);
     /* The header counts as committed while the chunk lives (limit.c). */
     bool committed = tpi_limit_commit(TPI_RUN_HEADER_BYTES);
     tpi_run_chunk *c = committed ? tpi_pool_map(pool, TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0) : NULL;
@@ -560,15 +570,17 @@ typedef struct tpi_purge_item {
 } tpi_purge_item;
 
 /* Heap lock held. Takes out of the bins up to TPI_PURGE_BATCH free runs with
- * dirty pages, free for min_age ms at least; they read as used meanwhile. A
- * pass costs in proportion to the free runs it may purge (tpi_dirty_next). */
-static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, tpi_purge_item *items)
+ * dirty pages, free for min_age ms at least, in chunks of a kind (any when
+ * kind is TPI_RUN_KINDS); they read as used meanwhile. A pass costs in
+ * proportion to the free runs it may purge (tpi_dirty_next). */
+static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, unsigned kind,
+                                  tpi_purge_item *items)
 {
     unsigned count = 0;
     for (tpi_run *r = tpi_dirty_next(h, NULL), *next; r && count < TPI_PURGE_BATCH; r = next) {
         next = tpi_dirty_next(h, r); /* before r leaves its bin */
-        if (now - r->freed_ms < min_age) continue;
         tpi_run_chunk *c = tpi_run_chunk_of(r);
+        if (now - r->freed_ms < min_age || (kind < TPI_RUN_KINDS && c->kind != kind)) continue;
         unsigned first = tpi_run_index(c, r), pages = r->pages;
         tpi_bin_remove(h, r);
         items[count++] = (tpi_purge_item){c, first, pages, tpi_run_count_dirty(c, first, pages), r->freed_ms};
@@ -623,12 +635,12 @@ static tpi_run_chunk *tpi_purge_idle_chunks(tpi_run_heap *h, uint32_t now, bool 
 }
 
 /* Heap lock held (dropped meanwhile). Purges one batch of free runs free
- * for min_age ms with dirty pages, adding the bytes to *purged; returns how
- * many runs it purged. */
-static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age, size_t *purged)
+ * for min_age ms with dirty pages (of a kind, as tpi_purge_collect), adding
+ * the bytes to *purged; returns how many runs it purged. */
+static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age, unsigned kind, size_t *purged)
 {
     tpi_purge_item items[TPI_PURGE_BATCH];
-    unsigned count = tpi_purge_collect(h, now, min_age, items);
+    unsigned count = tpi_purge_collect(h, now, min_age, kind, items);
     if (count == 0) return 0;
     tpi_lock_give(&h->lock);
     for (unsigned i = 0; i < count; i++)
@@ -646,6 +658,38 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
         tpi_heap_insert(h, it->chunk, it->first, it->pages, false, it->freed_ms, now ? now : 1);
     }
     return count;
+}
+
+static void tpi_run_heap_count_purge(tpi_run_heap *h, size_t purged)
+{
+    if (purged) {
+        h->purged_bytes += purged;
+        h->purges++;
+    }
+}
+
+/* Purges, now, every dirty free run in chunks of a kind (any: TPI_RUN_KINDS),
+ * unless a pass is running; maps and unmaps nothing, so the pool lock may
+ * be held. */
+static size_t tpi_run_heap_purge_now(tpi_run_heap *h, unsigned kind)
+{
+    uint32_t now = (uint32_t)tpi_clock();
+    size_t purged = 0;
+    tpi_lock_take(&h->lock);
+    if (!h->purging && h->dirty_bytes) {
+        h->purging = true;
+        while (tpi_purge_round(h, now, 0, kind, &purged)) {
+        }
+        tpi_run_heap_count_purge(h, purged);
+        h->purging = false;
+    }
+    tpi_lock_give(&h->lock);
+    return purged;
+}
+
+size_t tpi_run_heap_purge_dirty(tp_pool *pool)
+{
+    return tpi_run_heap_purge_now(&pool->runs, TPI_RUN_KINDS);
 }
 
 size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
@@ -677,12 +721,9 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
         uint32_t age = tpi_purge_age_for(h, now, cap > slack ? cap - slack : 0);
         if (age < min_age) min_age = age;
     }
-    while (tpi_purge_round(h, now, min_age, &purged)) {
+    while (tpi_purge_round(h, now, min_age, TPI_RUN_KINDS, &purged)) {
     }
-    if (purged) {
-        h->purged_bytes += purged;
-        h->purges++;
-    }
+    tpi_run_heap_count_purge(h, purged);
     tpi_decay_on_pass(&h->decay, now);
     if (now - h->window_start >= TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay)) {
         h->window_peak[1] = h->window_peak[0];
