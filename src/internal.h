@@ -409,7 +409,9 @@ uint32_t tpi_page_collect(tpi_page *page);
 uint32_t tpi_page_remote_count(const tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
-size_t tpi_page_purge_free(tpi_page *page);
+/* Purges the OS pages of a page that hold only free blocks: blocks free
+ * since the last look (aged), or every free block when `every`; the bytes. */
+size_t tpi_page_purge_free(tpi_page *page, bool every);
 /* A free block's second word: tpi_page_purge_free's mark of its age. */
 static inline uintptr_t *tpi_block_age_word(tpi_block *b)
 {
