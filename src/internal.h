@@ -186,6 +186,9 @@ void tpi_stats_init(void);
 /* escape.c: the length of the longest prefix of s of at most max bytes that
  * does not split a UTF-8 character. */
 size_t tpi_utf8_prefix(const char *s, size_t max);
+/* escape.c: the strings after cap (up to a NULL) joined into out[cap]; false
+ * if they did not fit (out holds what did). */
+bool tpi_concat(char *out, size_t cap, ...) __attribute__((sentinel));
 /* services.c: the options and the modes they decide (secure, exact
  * statistics, Memcheck, slow_only), once. */
 void tpi_services_init(void);
