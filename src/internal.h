@@ -197,6 +197,9 @@ void tpi_stats_init(void);
 /* escape.c: the length of the longest prefix of s of at most max bytes that
  * does not split a UTF-8 character. */
 size_t tpi_utf8_prefix(const char *s, size_t max);
+/* escape.c: the strings after cap (up to a NULL) joined into out[cap]; false
+ * if they did not fit (out holds what did). */
+bool tpi_concat(char *out, size_t cap, ...) __attribute__((sentinel));
 /* services.c: the options and the modes they decide (secure, exact
  * statistics, Memcheck, slow_only), once. */
 void tpi_services_init(void);
@@ -427,7 +430,9 @@ uint32_t tpi_page_collect(tpi_page *page);
 uint32_t tpi_page_remote_count(const tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
-size_t tpi_page_purge_free(tpi_page *page);
+/* Purges the OS pages of a page that hold only free blocks: blocks free
+ * since the last look (aged), or every free block when `every`; the bytes. */
+size_t tpi_page_purge_free(tpi_page *page, bool every);
 /* A free block's second word: tpi_page_purge_free's mark of its age. */
 static inline uintptr_t *tpi_block_age_word(tpi_block *b)
 {
@@ -706,6 +711,9 @@ static inline size_t tpi_run_usable(const tpi_run *run)
 /* Purges runs free for `min_age` ms (all when force) and unmaps chunks left
  * empty; no lock held on entry. Returns the bytes given back. */
 size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now, bool force);
+/* Purges every dirty free run now (the slab side grows: page_source.c); the
+ * pool lock may be held. Returns the bytes purged. */
+size_t tpi_run_heap_purge_dirty(tp_pool *pool);
 /* Pool cleared (reset or destroy, both locks held): every run is free; the
  * chunks are unmapped unless kept. */
 void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks);
@@ -1182,6 +1190,9 @@ void tpi_pools_add(tp_pool *pool);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
+/* Pool lock held: purges the free slices of the pool's slab chunks now;
+ * returns the bytes. */
+size_t tpi_pool_purge_free_slices(tp_pool *pool);
 size_t tpi_pool_reclaim(tp_pool *pool);
 /* pool.c's reclaim, which process.c registers for tpi_pool_reclaim. */
 void tpi_pool_set_reclaim(size_t (*fn)(tp_pool *pool));
