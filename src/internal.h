@@ -665,6 +665,8 @@ typedef struct tpi_run_cache {
     size_t bytes;                          /* held in all */
     size_t low_bytes;                      /* fewest held since the last look: not needed */
     uint64_t lengths;                      /* bit per length with a run on its stack */
+    void *last_long;                       /* a freed run longer than TPI_RUN_CACHE_PAGES, or NULL */
+    uint32_t asked_long;                   /* pages of the last request for such a run */
     struct {
         uint8_t count;                     /* runs on the stack */
         void *runs[TPI_RUN_CACHE_DEPTH];
