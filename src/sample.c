@@ -11,10 +11,10 @@
  * the allocations counted since start beside each. Records and stacks live
  * in memory mapped for them, never in the heap being profiled.
  *
- * Stacks come from the unwinder (glibc's backtrace, which loads libgcc's
- * _Unwind_Backtrace on first use, so that the libraries need no more than
- * libc), since distribution binaries seldom keep frame pointers. Its first
- * use allocates (dlopen of libgcc_s, the unwind tables), so each thread
+ * Stacks come from the unwinder (libgcc's _Unwind_Backtrace, or glibc's
+ * backtrace, which loads it: tpi_unwind), since distribution binaries
+ * seldom keep frame pointers. Its first use allocates (dlopen of
+ * libgcc_s, the unwind tables), so each thread
  * records with a guard set: an allocation made while its thread records is
  * never a sample, and no lock of the live set is held while unwinding. The
  * frames of tierpool itself (the object holding this code, or for a static
@@ -27,6 +27,7 @@
 #include <execinfo.h>
 #include <link.h>
 #include <string.h>
+#include <unwind.h>
 
 /* ---- intervals ------------------------------------------------------------------ */
 
@@ -284,9 +285,57 @@ static int tpi_self_find(struct dl_phdr_info *info, size_t size, void *arg)
     return 1;
 }
 
+/* Whether the program has a dynamic loader (PT_INTERP): glibc's backtrace
+ * loads libgcc_s with dlopen, which a static program cannot do safely. */
+static bool tpi_program_dynamic;
+
+static int tpi_program_find(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    for (int i = 0; i < info->dlpi_phnum; i++) tpi_program_dynamic |= info->dlpi_phdr[i].p_type == PT_INTERP;
+    return 1; /* the program comes first */
+}
+
 static void tpi_self_init(void)
 {
     dl_iterate_phdr(tpi_self_find, NULL);
+    dl_iterate_phdr(tpi_program_find, NULL);
+}
+
+/* The unwinder: libgcc's _Unwind_Backtrace where the process has it (a weak
+ * reference, so the libraries need nothing but libc: C++ programs and the
+ * sanitizers' runtimes load libgcc_s), else glibc's backtrace, which loads
+ * it on first use, in a program with a loader; a static program without
+ * libgcc's unwinder linked in records no stacks. */
+#pragma weak _Unwind_Backtrace
+#pragma weak _Unwind_GetIP
+
+typedef struct tpi_unwinding {
+    void **frames;
+    unsigned depth, cap;
+} tpi_unwinding;
+
+static _Unwind_Reason_Code tpi_unwind_step(struct _Unwind_Context *ctx, void *arg)
+{
+    tpi_unwinding *u = arg;
+    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+    if (ip == 0 || u->depth == u->cap) return _URC_END_OF_STACK;
+    u->frames[u->depth++] = (void *)ip;
+    return _URC_NO_REASON;
+}
+
+/* Return addresses of the caller's stack, innermost first, into frames[cap]. */
+static unsigned tpi_unwind(void **frames, unsigned cap)
+{
+    if (_Unwind_Backtrace && _Unwind_GetIP) {
+        tpi_unwinding u = {frames, 0, cap};
+        _Unwind_Backtrace(tpi_unwind_step, &u);
+        return u.depth;
+    }
+    if (!tpi_program_dynamic) return 0;
+    int got = backtrace(frames, (int)cap);
+    return got > 0 ? (unsigned)got : 0;
 }
 
 /* Frames past the first TPI_SAMPLE_FRAMES of the caller's taken from the
@@ -311,17 +360,26 @@ static unsigned tpi_unwind_start(void *const *frames, unsigned depth)
 
 static TPI_TLS bool tpi_sample_busy; /* this thread is recording a sample */
 
+/* Samples are recorded from the first constructor on: before it, a static
+ * program's C library is still setting up (its allocations at start), and
+ * the unwinder aborts there. */
+static _Atomic bool tpi_sample_ready;
+
+__attribute__((constructor)) static void tpi_sample_start(void)
+{
+    atomic_store_explicit(&tpi_sample_ready, true, memory_order_relaxed);
+}
+
 /* ---- the calls ------------------------------------------------------------------------- */
 
 bool tpi_sample_add(tp_pool *pool, const void *p, size_t size, size_t charged, bool large)
 {
-    if (tpi_sample_busy) return false;
+    if (tpi_sample_busy || !atomic_load_explicit(&tpi_sample_ready, memory_order_relaxed)) return false;
     tpi_sample_busy = true;
     static pthread_once_t self_once = PTHREAD_ONCE_INIT;
     pthread_once(&self_once, tpi_self_init);
     void *frames[TPI_SAMPLE_FRAMES + TPI_UNWIND_SLACK];
-    int got = backtrace(frames, (int)(sizeof frames / sizeof frames[0]));
-    unsigned depth = got > 0 ? (unsigned)got : 0, start = tpi_unwind_start(frames, depth);
+    unsigned depth = tpi_unwind(frames, sizeof frames / sizeof frames[0]), start = tpi_unwind_start(frames, depth);
     if (depth - start > TPI_SAMPLE_FRAMES) depth = start + TPI_SAMPLE_FRAMES;
     uintptr_t ips[TPI_SAMPLE_FRAMES];
     for (unsigned i = start; i < depth; i++) ips[i - start] = (uintptr_t)frames[i];

@@ -13,9 +13,14 @@
  * exits. With "fork" it also forks children that allocate and sample while
  * the parent's threads do and another writes profiles; with "threads"
  * threads that sample and exit.
- * With "unwinder" the program defines backtrace, which allocates before it
- * unwinds (as glibc's does on first use, loading libgcc): the library's
- * calls to it land here, and must neither recurse nor deadlock.
+ *
+ * Built with PROFILE_UNWINDER (profile_prog_unwinder), the program defines
+ * _Unwind_Backtrace, which allocates small, large and huge blocks before it
+ * unwinds (libgcc's and glibc's backtrace allocate on first use): the
+ * library's calls land here, and must neither recurse nor deadlock.
+ * Without it, the library unwinds with glibc's backtrace where libgcc_s is
+ * not loaded (a C program) and with libgcc's unwinder where it is (the
+ * sanitizers' runtimes load it).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -60,15 +65,39 @@ __attribute__((noinline)) static void site_pool(tp_pool *pool)
     for (int i = 0; i < POOL_COUNT; i++) pool_blocks[i] = tp_pool_malloc(pool, POOL_SIZE);
 }
 
+#if defined(PROFILE_UNWINDER)
+#include <unwind.h>
+
 static int unwinder_calls;
 
-/* Interposes glibc's backtrace, which the library unwinds with: allocates,
- * then unwinds with the real one. */
-int backtrace(void **buffer, int size);
-int backtrace(void **buffer, int size)
+/* libgcc's function `name`, loaded if need be. */
+static void *libgcc(const char *name)
 {
-    static int (*real)(void **, int);
-    if (!real) real = (int (*)(void **, int))dlsym(RTLD_NEXT, "backtrace");
+    void *f = dlsym(RTLD_NEXT, name);
+    if (!f) {
+        void *gcc = dlopen("libgcc_s.so.1", RTLD_NOW);
+        if (gcc) f = dlsym(gcc, name);
+    }
+    if (!f) abort();
+    return f;
+}
+
+/* The library reaches libgcc's unwinder through weak references: these
+ * definitions are the ones it finds. */
+_Unwind_Ptr _Unwind_GetIP(struct _Unwind_Context *ctx);
+_Unwind_Ptr _Unwind_GetIP(struct _Unwind_Context *ctx)
+{
+    static _Unwind_Ptr (*real)(struct _Unwind_Context *);
+    if (!real) real = (_Unwind_Ptr(*)(struct _Unwind_Context *))libgcc("_Unwind_GetIP");
+    return real(ctx);
+}
+
+/* Allocates, then unwinds with the real one. */
+_Unwind_Reason_Code _Unwind_Backtrace(_Unwind_Trace_Fn fn, void *arg);
+_Unwind_Reason_Code _Unwind_Backtrace(_Unwind_Trace_Fn fn, void *arg)
+{
+    static _Unwind_Reason_Code (*real)(_Unwind_Trace_Fn, void *);
+    if (!real) real = (_Unwind_Reason_Code(*)(_Unwind_Trace_Fn, void *))libgcc("_Unwind_Backtrace");
     __atomic_fetch_add(&unwinder_calls, 1, __ATOMIC_RELAXED);
     /* Through volatile pointers: the compiler drops a malloc whose block is
      * freed unused. */
@@ -79,8 +108,9 @@ int backtrace(void **buffer, int size)
     release(c);
     release(b);
     release(a);
-    return real(buffer, size);
+    return real(fn, arg);
 }
+#endif
 
 /* Allocates and frees, sampling as it goes, then exits (threads, fork). */
 static void *churn(void *arg)
@@ -154,10 +184,12 @@ int main(int argc, char **argv)
     site_large();
     site_pool(pool);
     if (churning) join_churners(threads, 4);
-    if (strcmp(mode, "unwinder") == 0 && unwinder_calls == 0) {
-        fprintf(stderr, "the library never called backtrace\n");
+#if defined(PROFILE_UNWINDER)
+    if (unwinder_calls == 0) {
+        fprintf(stderr, "the library never called _Unwind_Backtrace\n");
         return 6;
     }
+#endif
     printf("ready %ld\n", (long)getpid());
     fflush(stdout);
     char line[64];

@@ -22,8 +22,9 @@ Cases:
   fork       the program forks children that sample while its threads do
              and another writes profiles; the parent's profile is still right
   threads    threads sample and exit while the sites allocate
-  unwinder   the program's own backtrace allocates before unwinding (as
-             glibc's does on first use): no recursion, no deadlock
+  unwinder   (profile_prog_unwinder) the program's own _Unwind_Backtrace
+             allocates before unwinding (as the unwinder may on first use):
+             no recursion, no deadlock
   at_exit    TIERPOOL_PROFILE_AT_EXIT=FILE-%p.heap: the file is written at
              exit (after the frees) and its allocations since start name the
              three sites
@@ -128,7 +129,7 @@ def main():
             fail("blocks freed before exit are still live in the profile")
         return
 
-    mode = {"outside": "", "pool": "", "fork": "fork", "threads": "threads", "unwinder": "unwinder"}[case]
+    mode = {"outside": "", "pool": "", "fork": "fork", "threads": "threads", "unwinder": ""}[case]
     if case == "fork":
         # A child forked while threads run: ThreadSanitizer counts the
         # parent's threads, absent in the child, as leaked at its exit, and
