@@ -914,6 +914,7 @@ typedef struct tpi_tcache {
     struct tpi_tcache *live_prev;
     uint32_t ticks;                       /* page events so far: adapt.c's clock */
     uint32_t slow_calls;                  /* malloc slow paths, to pace clock reads */
+    uint32_t recycled_at[TPI_SLAB_CLASSES]; /* slow_calls at a class's last recycle of its own frees */
     uint32_t purge_epoch;                 /* the pool's purge_epoch last acted on */
     uint32_t last_decay_ms;               /* when it last shrank after a pass */
     struct tpi_tcache *next_free;         /* pool's list of unused tcaches */

@@ -12,8 +12,9 @@
  * page is touched, and made resident, only about as fast as it is used (a
  * program that uses a few blocks of many classes holds an OS page of each,
  * not four). A thread that reuses a few blocks cycles through all the blocks
- * carved so far between two slow paths; on such a hot page the slow path
- * carves more, up to TPI_CARVE_CYCLE_BYTES, before it recycles the freed
+ * carved so far between two slow paths; on such a hot page (a class its
+ * thread cycles tightly, which tcache.c tells) the slow path carves more, up
+ * to TPI_CARVE_CYCLE_BYTES, before it recycles the freed
  * ones (tpi_page_lengthen_cycle): a malloc+free pair of 64 B pays one slow
  * path per 256 pairs, as it would with 16 KiB carved at once. Larger blocks
  * take a slow path anyway. */

@@ -4,7 +4,8 @@
  * the direct[] table of the malloc fast path, page ownership and queues
  * (avail, full, back to avail on a free), pages going back to the pool when
  * their blocks all come back, the one-slice current page kept, the bound on
- * kept empty pages, and stale tcaches after a pool reset.
+ * kept empty pages, stale tcaches after a pool reset, and how far a
+ * recycling class carves.
  */
 #include "../src/internal.h"
 #include "test.h"
@@ -160,8 +161,32 @@ static void test_stale_after_reset(void)
     tp_pool_destroy(again);
 }
 
+/* A class cycled tightly (malloc+free of one size) carves up to 16 KiB
+ * before it recycles its frees; one recycled now and then among other
+ * classes keeps the OS page it carved first (tcache.c, TPI_CYCLE_HOT_CALLS). */
+static void test_cycle_length(void)
+{
+    tp_pool *tight = tp_pool_create("cycle-tight", NULL);
+    for (int i = 0; i < 5000; i++) tp_free(tp_pool_malloc(tight, 64));
+    tpi_page *page = tpi_thread_tcache(tight)->current[tpi_class_of(64)];
+    CHECK_GE((size_t)page->carved * page->block_size, 16 * KiB);
+    tp_pool_destroy(tight);
+
+    tp_pool *mixed = tp_pool_create("cycle-mixed", NULL);
+    enum { SIZES = 8 };
+    void *blocks[SIZES];
+    for (int i = 0; i < 5000; i++) {
+        for (int k = 0; k < SIZES; k++) blocks[k] = tp_pool_malloc(mixed, (size_t)(k + 1) * 16);
+        for (int k = 0; k < SIZES; k++) tp_free(blocks[k]);
+    }
+    page = tpi_thread_tcache(mixed)->current[tpi_class_of(64)];
+    CHECK_LE((size_t)page->carved * page->block_size, TPI_OS_PAGE);
+    tp_pool_destroy(mixed);
+}
+
 TEST_MAIN(
     CASE(direct),
     CASE(full_page),
     CASE(empty_pages),
-    CASE(stale_after_reset))
+    CASE(stale_after_reset),
+    CASE(cycle_length))
