@@ -469,7 +469,8 @@ static inline bool tpi_page_at_block(const tpi_page *page, size_t offset)
 #else
 extern bool tpi_secure;
 /* Every malloc and free takes a slow path: secure mode, exact statistics,
- * or running under Memcheck (track.h). Set once at process start, before any page exists. */
+ * running under Memcheck (track.h), or passthrough (services.c). Set once at
+ * process start, before any page exists. */
 extern bool tpi_slow_only;
 #endif
 extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */

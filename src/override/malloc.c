@@ -14,13 +14,15 @@
  *   bug from an allocator bug. The first call of the process decides (the
  *   engine reads its options then), once. malloc and free are the engine's
  *   fast paths themselves (alloc.h), inline here in front of this file's
- *   slow paths, and cost nothing more: a thread's malloc can pop a block
- *   only from a tcache the engine set up for it, which the slow path below
- *   does only once tierpool is in charge; until then, and always with
- *   passthrough, the thread's tcache is the empty one and every malloc comes
- *   here. A free that pops nothing (not a slab block of the thread's) comes
- *   here too. The other entry points test one global word that is
- *   TPO_TIERPOOL from then on, one predictable branch.
+ *   slow paths, and cost nothing more. A thread's malloc pops a block only
+ *   from a tcache the engine set up for it, which the slow path below lets
+ *   it do only once tierpool is in charge: until then the thread's tcache
+ *   is the empty one and every malloc comes here; with passthrough the
+ *   engine keeps every tcache's fast path closed, as in secure mode
+ *   (tpi_slow_only), so a thread that used the tp_ API still comes here. A
+ *   free the fast path does not take (anything but a slab block of the
+ *   calling thread's) comes here too. The other entry points test one
+ *   global word that is TPO_TIERPOOL from then on, one predictable branch.
  * - A pointer the chunk registry does not know, given to free, realloc or
  *   malloc_usable_size, goes to glibc's free when it provably is glibc's
  *   (tpo_glibc_owns); otherwise it is reported and aborts, as always in
