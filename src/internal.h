@@ -689,6 +689,9 @@ static inline size_t tpi_run_usable(const tpi_run *run)
 /* Purges runs free for `min_age` ms (all when force) and unmaps chunks left
  * empty; no lock held on entry. Returns the bytes given back. */
 size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now, bool force);
+/* Purges every dirty free run now (the slab side grows: page_source.c); the
+ * pool lock may be held. Returns the bytes purged. */
+size_t tpi_run_heap_purge_dirty(tp_pool *pool);
 /* Pool cleared (reset or destroy, both locks held): every run is free; the
  * chunks are unmapped unless kept. */
 void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks);
@@ -1090,6 +1093,9 @@ void tpi_pools_add(tp_pool *pool);
 pthread_mutex_t *tpi_pools_mutex(void);
 void tpi_pools_unlock_all(void);
 bool tpi_pool_charge(tp_pool *pool, size_t bytes);
+/* Pool lock held: purges the free slices of the pool's slab chunks now;
+ * returns the bytes. */
+size_t tpi_pool_purge_free_slices(tp_pool *pool);
 size_t tpi_pool_reclaim(tp_pool *pool);
 /* pool.c's reclaim, which process.c registers for tpi_pool_reclaim. */
 void tpi_pool_set_reclaim(size_t (*fn)(tp_pool *pool));

@@ -26,6 +26,10 @@ static tpi_page *tpi_pool_take_slices(tp_pool *pool, unsigned count)
         tpi_pool_note_peak(pool);
         return page;
     }
+    /* Before the footprint grows by a chunk, the run heap's dirty free runs,
+     * which slab pages cannot use, go back (run.c does the same the other
+     * way: tpi_run_heap_grow). */
+    tpi_run_heap_purge_dirty(pool);
     if (!tpi_pool_charge(pool, TPI_CHUNK_SIZE)) return NULL;
     tpi_chunk *c = tpi_chunk_create(pool);
     if (!c && tpi_pool_reclaim(pool)) c = tpi_chunk_create(pool); /* as tpi_pool_map */

@@ -126,6 +126,20 @@ bool tpi_pool_charge(tp_pool *pool, size_t bytes)
     return true;
 }
 
+/* Pool lock held. Before the pool maps a run chunk, the free slices of its
+ * slab chunks, which runs cannot use, go back (run.c, tpi_run_heap_grow). */
+size_t tpi_pool_purge_free_slices(tp_pool *pool)
+{
+    uint32_t now = (uint32_t)tpi_clock();
+    size_t purged = 0;
+    for (tpi_chunk *c = pool->chunks; c; c = c->next) purged += tpi_chunk_purge(c, now, 0);
+    if (purged) {
+        pool->purged_bytes += purged;
+        pool->purges++;
+    }
+    return purged;
+}
+
 /* A mapping for the pool, no lock held. When the OS refuses it (RLIMIT_AS,
  * strict overcommit), what the pool keeps without use goes back and the
  * mapping is tried once more: memory the program freed, still held as

@@ -90,30 +90,43 @@ static inline unsigned tpi_popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101ULL) >> 56);
 }
 
+/* The dirty-bit words of [first, first + pages) are words first >> 6 ..
+ * (end - 1) >> 6: all bits of the inner ones, the range's part of the two
+ * at the ends. Whole words keep a scan of a chunk-long run at 16 loads. */
+static inline uint64_t tpi_dirty_head_mask(unsigned first)
+{
+    return ~(uint64_t)0 << (first & 63);
+}
+
+static inline uint64_t tpi_dirty_tail_mask(unsigned end)
+{
+    return ~(uint64_t)0 >> (63 - ((end - 1) & 63));
+}
+
 /* Sets (or clears) the dirty bits of [first, first + pages); returns how
  * many changed. */
 static unsigned tpi_run_set_dirty(tpi_run_chunk *c, unsigned first, unsigned pages, bool dirty)
 {
-    unsigned changed = 0;
-    for (unsigned i = first; i < first + pages;) {
-        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-        uint64_t *w = &c->dirty[i >> 6];
-        changed += tpi_popcount64(dirty ? mask & ~*w : mask & *w);
-        *w = dirty ? *w | mask : *w & ~mask;
-        i += n;
+    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, changed = 0;
+    for (; w <= last; w++) {
+        uint64_t mask = ~(uint64_t)0;
+        if (w == first >> 6) mask &= tpi_dirty_head_mask(first);
+        if (w == last) mask &= tpi_dirty_tail_mask(end);
+        uint64_t *word = &c->dirty[w];
+        changed += tpi_popcount64(dirty ? mask & ~*word : mask & *word);
+        *word = dirty ? *word | mask : *word & ~mask;
     }
     return changed;
 }
 
 static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    unsigned count = 0;
-    for (unsigned i = first; i < first + pages;) {
-        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-        count += tpi_popcount64(c->dirty[i >> 6] & mask);
-        i += n;
+    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, count = 0;
+    for (; w <= last; w++) {
+        uint64_t mask = ~(uint64_t)0;
+        if (w == first >> 6) mask &= tpi_dirty_head_mask(first);
+        if (w == last) mask &= tpi_dirty_tail_mask(end);
+        count += tpi_popcount64(c->dirty[w] & mask);
     }
     return count;
 }
@@ -121,13 +134,12 @@ static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsi
 /* Whether a page of [first, first + pages) is dirty. */
 static bool tpi_run_any_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    for (unsigned i = first; i < first + pages;) {
-        unsigned bit = i & 63, n = 64 - bit < first + pages - i ? 64 - bit : first + pages - i;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : (((uint64_t)1 << n) - 1)) << bit;
-        if (c->dirty[i >> 6] & mask) return true;
-        i += n;
-    }
-    return false;
+    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6;
+    if (w == last) return (c->dirty[w] & tpi_dirty_head_mask(first) & tpi_dirty_tail_mask(end)) != 0;
+    if (c->dirty[w] & tpi_dirty_head_mask(first)) return true;
+    for (w++; w < last; w++)
+        if (c->dirty[w]) return true;
+    return (c->dirty[last] & tpi_dirty_tail_mask(end)) != 0;
 }
 
 /* ---- bins ------------------------------------------------------------------------- */
@@ -211,22 +223,25 @@ static uint32_t tpi_earlier(uint32_t a, uint32_t b)
 }
 
 /* Heap lock held. Makes [first, first + pages) of c a free run, merged with
- * the free runs on either side, in its bin. A merged run's freed_ms is that
+ * the free runs on either side, in its bin; maybe_dirty false says its pages
+ * are all clean. A neighbour's dirty flag (tpi_bin_push) stands for its
+ * pages, so a merge never scans the bitmap of a long free run, the cost of
+ * a large free beside the rest of a chunk. A merged run's freed_ms is that
  * of its oldest part with dirty pages (`freed_ms` for the new part, if it
  * is dirty), so a purge pass finds old dirty pages that keep gaining free
  * neighbours; purged_ms is the latest purge of any part. */
-static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, uint32_t freed_ms,
-                            uint32_t purged_ms)
+static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, bool maybe_dirty,
+                            uint32_t freed_ms, uint32_t purged_ms)
 {
     unsigned end = first + pages;
-    bool dirty = tpi_run_any_dirty(c, first, pages);
+    bool dirty = maybe_dirty && tpi_run_any_dirty(c, first, pages);
     tpi_run *left = &c->runs[first - 1]; /* the header's last tag when first is the first run page */
     if (tpi_run_state(left) == TPI_RUN_FREE) {
         unsigned n = left->pages;
         tpi_run *head = &c->runs[first - n];
         tpi_bin_remove(h, head);
         purged_ms = tpi_later(head->purged_ms, purged_ms);
-        if (tpi_run_any_dirty(c, first - n, n)) {
+        if (head->dirty) {
             freed_ms = dirty ? tpi_earlier(freed_ms, head->freed_ms) : head->freed_ms;
             dirty = true;
         }
@@ -240,7 +255,7 @@ static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, u
             unsigned n = right->pages;
             tpi_bin_remove(h, right);
             purged_ms = tpi_later(right->purged_ms, purged_ms);
-            if (tpi_run_any_dirty(c, end, n)) {
+            if (right->dirty) {
                 freed_ms = dirty ? tpi_earlier(freed_ms, right->freed_ms) : right->freed_ms;
                 dirty = true;
             }
@@ -285,7 +300,7 @@ static void tpi_heap_put(tpi_run_heap *h, tpi_run *r, uint32_t now)
     c->free_pages += pages;
     if (pages > 1) tpi_run_clear_tag(&c->runs[first + pages - 1]);
     tpi_run_clear_tag(r);
-    tpi_heap_insert(h, c, first, pages, now, 0);
+    tpi_heap_insert(h, c, first, pages, true, now, 0);
     if (h->dirty_bytes > tpi_run_dirty_cap(h)) __atomic_store_n(&h->decay.next_pass, 0, __ATOMIC_RELAXED);
 }
 
@@ -336,8 +351,8 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
     if (purged_ms && dirty < pages && now - purged_ms < TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay))
         tpi_decay_on_regret(&h->decay, now, (size_t)(pages - dirty) * TPI_OS_PAGE);
     /* The rest stays free: the head before an aligned start, and the tail. */
-    if (start > first) tpi_heap_insert(h, c, first, start - first, freed_ms, purged_ms);
-    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, freed_ms, purged_ms);
+    if (start > first) tpi_heap_insert(h, c, first, start - first, set & 1, freed_ms, purged_ms);
+    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, set & 1, freed_ms, purged_ms);
     c->free_pages -= pages;
     h->used_bytes += (size_t)pages * TPI_OS_PAGE;
     if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
@@ -358,14 +373,24 @@ static unsigned tpi_run_capacity(void)
     return TPI_RUN_MAX_PAGES - (tpi_secure ? 2u : 0u);
 }
 
+static size_t tpi_run_heap_purge_now(tpi_run_heap *h, unsigned kind);
+
 /* Maps, charges and links a new chunk of a kind, one free run; no lock
  * held. */
 static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
 {
+    /* Before the footprint grows by a chunk, the free memory runs of this
+     * kind cannot use goes back now rather than after the delay: the slab
+     * chunks' free slices and the other kind's dirty free runs. A program
+     * that moves from small blocks to large ones, or from large runs to
+     * short ones, does not hold both (the slab side does the same when it
+     * grows: page_source.c). Growth is rare: once per 4 MiB chunk. */
     pthread_mutex_lock(&pool->lock);
+    tpi_pool_purge_free_slices(pool);
     bool charged = tpi_pool_charge(pool, TPI_CHUNK_SIZE);
     pthread_mutex_unlock(&pool->lock);
     if (!charged) return false;
+    tpi_run_heap_purge_now(&pool->runs, 1 - kind);
     /* The header counts as committed while the chunk lives (limit.c). */
     bool committed = tpi_limit_commit(TPI_RUN_HEADER_BYTES);
     tpi_run_chunk *c = committed ? tpi_pool_map(pool, TPI_CHUNK_SIZE, TPI_CHUNK_SIZE, 0) : NULL;
@@ -402,7 +427,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     h->chunks = c;
     h->mapped_chunks++;
     c->free_pages = pages;
-    tpi_heap_insert(h, c, first, pages, (uint32_t)tpi_clock(), 0);
+    tpi_heap_insert(h, c, first, pages, false, (uint32_t)tpi_clock(), 0);
     tpi_lock_give(&h->lock);
     return true;
 }
@@ -490,7 +515,7 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
         h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first + want, pages - want, true) * TPI_OS_PAGE;
         h->used_bytes -= (size_t)(pages - want) * TPI_OS_PAGE;
         c->free_pages += pages - want;
-        tpi_heap_insert(h, c, first + want, pages - want, now, 0);
+        tpi_heap_insert(h, c, first + want, pages - want, true, now, 0);
     } else if (want > pages) {
         /* The free run that follows, if long enough, lends the pages. */
         unsigned end = first + pages;
@@ -506,12 +531,13 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
             return false;
         }
         uint32_t freed_ms = next->freed_ms, purged_ms = next->purged_ms;
+        bool next_dirty = next->dirty;
         tpi_bin_remove(h, next);
         tpi_run_clear_tag(next);
         if (n > 1) tpi_run_clear_tag(&c->runs[end + n - 1]);
         if (pages > 1) tpi_run_clear_tag(&c->runs[end - 1]);
         h->dirty_bytes -= (size_t)tpi_run_set_dirty(c, end, grow, false) * TPI_OS_PAGE;
-        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, freed_ms, purged_ms);
+        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, next_dirty, freed_ms, purged_ms);
         tpi_run_mark(c, first, want, TPI_RUN_USED);
         h->used_bytes += (size_t)grow * TPI_OS_PAGE;
         if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
@@ -544,15 +570,17 @@ typedef struct tpi_purge_item {
 } tpi_purge_item;
 
 /* Heap lock held. Takes out of the bins up to TPI_PURGE_BATCH free runs with
- * dirty pages, free for min_age ms at least; they read as used meanwhile. A
- * pass costs in proportion to the free runs it may purge (tpi_dirty_next). */
-static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, tpi_purge_item *items)
+ * dirty pages, free for min_age ms at least, in chunks of a kind (any when
+ * kind is TPI_RUN_KINDS); they read as used meanwhile. A pass costs in
+ * proportion to the free runs it may purge (tpi_dirty_next). */
+static unsigned tpi_purge_collect(tpi_run_heap *h, uint32_t now, uint32_t min_age, unsigned kind,
+                                  tpi_purge_item *items)
 {
     unsigned count = 0;
     for (tpi_run *r = tpi_dirty_next(h, NULL), *next; r && count < TPI_PURGE_BATCH; r = next) {
         next = tpi_dirty_next(h, r); /* before r leaves its bin */
-        if (now - r->freed_ms < min_age) continue;
         tpi_run_chunk *c = tpi_run_chunk_of(r);
+        if (now - r->freed_ms < min_age || (kind < TPI_RUN_KINDS && c->kind != kind)) continue;
         unsigned first = tpi_run_index(c, r), pages = r->pages;
         tpi_bin_remove(h, r);
         items[count++] = (tpi_purge_item){c, first, pages, tpi_run_count_dirty(c, first, pages), r->freed_ms};
@@ -607,12 +635,12 @@ static tpi_run_chunk *tpi_purge_idle_chunks(tpi_run_heap *h, uint32_t now, bool 
 }
 
 /* Heap lock held (dropped meanwhile). Purges one batch of free runs free
- * for min_age ms with dirty pages, adding the bytes to *purged; returns how
- * many runs it purged. */
-static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age, size_t *purged)
+ * for min_age ms with dirty pages (of a kind, as tpi_purge_collect), adding
+ * the bytes to *purged; returns how many runs it purged. */
+static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age, unsigned kind, size_t *purged)
 {
     tpi_purge_item items[TPI_PURGE_BATCH];
-    unsigned count = tpi_purge_collect(h, now, min_age, items);
+    unsigned count = tpi_purge_collect(h, now, min_age, kind, items);
     if (count == 0) return 0;
     tpi_lock_give(&h->lock);
     for (unsigned i = 0; i < count; i++)
@@ -627,9 +655,41 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
         it->chunk->purged_ms = now;
         tpi_run_clear_tag(&it->chunk->runs[it->first]);
         if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
-        tpi_heap_insert(h, it->chunk, it->first, it->pages, it->freed_ms, now ? now : 1);
+        tpi_heap_insert(h, it->chunk, it->first, it->pages, false, it->freed_ms, now ? now : 1);
     }
     return count;
+}
+
+static void tpi_run_heap_count_purge(tpi_run_heap *h, size_t purged)
+{
+    if (purged) {
+        h->purged_bytes += purged;
+        h->purges++;
+    }
+}
+
+/* Purges, now, every dirty free run in chunks of a kind (any: TPI_RUN_KINDS),
+ * unless a pass is running; maps and unmaps nothing, so the pool lock may
+ * be held. */
+static size_t tpi_run_heap_purge_now(tpi_run_heap *h, unsigned kind)
+{
+    uint32_t now = (uint32_t)tpi_clock();
+    size_t purged = 0;
+    tpi_lock_take(&h->lock);
+    if (!h->purging && h->dirty_bytes) {
+        h->purging = true;
+        while (tpi_purge_round(h, now, 0, kind, &purged)) {
+        }
+        tpi_run_heap_count_purge(h, purged);
+        h->purging = false;
+    }
+    tpi_lock_give(&h->lock);
+    return purged;
+}
+
+size_t tpi_run_heap_purge_dirty(tp_pool *pool)
+{
+    return tpi_run_heap_purge_now(&pool->runs, TPI_RUN_KINDS);
 }
 
 size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
@@ -661,12 +721,9 @@ size_t tpi_run_heap_purge(tp_pool *pool, uint64_t now64, bool force)
         uint32_t age = tpi_purge_age_for(h, now, cap > slack ? cap - slack : 0);
         if (age < min_age) min_age = age;
     }
-    while (tpi_purge_round(h, now, min_age, &purged)) {
+    while (tpi_purge_round(h, now, min_age, TPI_RUN_KINDS, &purged)) {
     }
-    if (purged) {
-        h->purged_bytes += purged;
-        h->purges++;
-    }
+    tpi_run_heap_count_purge(h, purged);
     tpi_decay_on_pass(&h->decay, now);
     if (now - h->window_start >= TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay)) {
         h->window_peak[1] = h->window_peak[0];
@@ -739,7 +796,7 @@ void tpi_run_heap_after_fork(tpi_run_heap *h)
             if (tpi_run_state(r) == TPI_RUN_PURGING) {
                 tpi_run_clear_tag(r);
                 if (pages > 1) tpi_run_clear_tag(&c->runs[i + pages - 1]);
-                tpi_heap_insert(h, c, i, pages, now, 0);
+                tpi_heap_insert(h, c, i, pages, true, now, 0);
             }
             i += pages;
         }
@@ -784,7 +841,7 @@ void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
             }
             c->free_pages = pages;
             tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
-            tpi_heap_insert(h, c, first, pages, now, 0);
+            tpi_heap_insert(h, c, first, pages, true, now, 0);
         } else {
             pool->mapped -= TPI_CHUNK_SIZE;
             tpi_run_chunk_unmap(c);

@@ -337,8 +337,10 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
     size_t extra = tpi_block_extra();
     /* Every TPI_SLOW_CALLS_PER_CLOCK-th call takes the full path below, which
      * looks at the clock (purge passes, a cache's decay); the others may take
-     * a quick one. So the clock is read however a program's calls fall. */
-    bool quick = ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0;
+     * a quick one. So the clock is read however a program's calls fall. A
+     * huge block, a system call anyway, always takes it: a program making a
+     * few of them after freeing much finds that memory purged if due. */
+    bool quick = ++tc->slow_calls % TPI_SLOW_CALLS_PER_CLOCK != 0 && size <= TPI_LARGE_MAX - extra;
     if (quick && size <= TPI_SLAB_MAX - extra) {
         unsigned cls = tpi_class_of(size + extra);
         tpi_page *page = tc->current[cls];

@@ -344,7 +344,7 @@ static void test_pool_handler(void)
 #define LIVE (64 * MiB)
 #endif
 #define SMALL 256
-#define RUN (128 * KiB)
+#define HUGE (8 * MiB)
 
 typedef struct figures {
     size_t base, limit, peak, peak_rss, failures;
@@ -359,12 +359,15 @@ static void note_peak(figures *f)
     if (rss > f->peak_rss) f->peak_rss = rss;
 }
 
-/* LIVE bytes of small blocks; the first half freed; LIVE / 2 of runs. The
- * limit (0: none) is set by `arm` once the baseline is known. */
+/* LIVE bytes of small blocks; the first half freed; LIVE / 2 of huge
+ * blocks. Huge mappings do not make the pool give back free slices (a run
+ * chunk's growth does: run.c), so without pressure the freed half stays
+ * until the purge delay. The limit (0: none) is set by `arm` once the
+ * baseline is known. */
 static figures workload(void (*arm)(size_t limit))
 {
     figures f = {0};
-    size_t count = LIVE / SMALL, runs = LIVE / 2 / RUN;
+    size_t count = LIVE / SMALL, runs = LIVE / 2 / HUGE;
     void **small = calloc(count, sizeof *small), **big = calloc(runs, sizeof *big);
     if (!CHECK(small && big)) return f;
     tp_free(tp_malloc(SMALL)); /* the process set up */
@@ -381,9 +384,9 @@ static figures workload(void (*arm)(size_t limit))
     note_peak(&f);
     for (size_t i = 0; i < count / 2; i++) tp_free(small[i]);
     for (size_t i = 0; i < runs; i++) {
-        big[i] = tp_malloc(RUN);
+        big[i] = tp_malloc(HUGE);
         if (!big[i]) f.failures++;
-        else memset(big[i], 2, RUN);
+        else memset(big[i], 2, HUGE);
         note_peak(&f);
     }
     f.refusals = view().refusals - f.refusals;
