@@ -3,7 +3,9 @@
  * escape.c: names from outside tierpool (pool names a program chose, process
  * names another user may set) made safe for each output: a terminal, JSON,
  * a Prometheus label value. And the truncation of a name that never splits
- * a UTF-8 character.
+ * a UTF-8 character, and the joining of strings that start-up uses instead
+ * of snprintf (whose code, faulted in at every process start, costs a small
+ * program more resident memory than tierpool's own).
  *
  * A name is bytes. Well-formed UTF-8 of printable characters is copied; a
  * control character (C0, DEL, C1) and a byte that is not part of well-formed
@@ -24,8 +26,29 @@
  */
 #include "internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+bool tpi_concat(char *out, size_t cap, ...)
+{
+    va_list ap;
+    va_start(ap, cap);
+    size_t len = 0;
+    bool fits = true;
+    for (const char *part; (part = va_arg(ap, const char *)) != NULL;) {
+        size_t n = strlen(part);
+        if (len + n >= cap) {
+            n = cap - 1 - len;
+            fits = false;
+        }
+        memcpy(out + len, part, n);
+        len += n;
+    }
+    va_end(ap);
+    out[len] = '\0';
+    return fits;
+}
 
 /* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
 static size_t tpi_utf8_sequence(const unsigned char *s, size_t n)

@@ -13,8 +13,11 @@
  * are guards (PROT_NONE), the block moving to offset 8 KiB.
  *
  * Freed mappings of ordinary alignment go to a small per-pool cache (at most
- * HUGE_CACHE bytes) and are reused for requests that fit them within 25%,
- * until a purge pass finds them older than the purge delay.
+ * HUGE_CACHE bytes) until a purge pass finds them older than the purge
+ * delay. A request takes the smallest cached mapping that holds it; the
+ * resident pages past what it needs go back at once when they are many
+ * (so a cached 16 MiB block serves a 2 MiB one without faults, and without
+ * keeping 14 MiB resident).
  */
 #include "internal.h"
 
@@ -110,6 +113,19 @@ static bool tpi_huge_commit(tpi_huge *h, size_t size)
     return true;
 }
 
+/* A cached mapping taken for a smaller request: the OS pages the old block
+ * covered past the new one go back now, or they would stay resident and
+ * unused for as long as the block lives. Within an eighth of the need, or
+ * 64 KiB, they stay: a madvise and the faults after it cost more. */
+static void tpi_huge_trim_tail(tpi_huge *h, size_t size)
+{
+    size_t need = tpi_huge_pages_for(h->offset, size), have = h->committed_pages;
+    if (have <= need + need / 8 || have - need < 16) return;
+    tpi_os_purge((char *)h + need * TPI_OS_PAGE, (have - need) * TPI_OS_PAGE);
+    tpi_limit_release((have - need) * TPI_OS_PAGE);
+    h->committed_pages = need;
+}
+
 /* The mapping goes: its pages stop counting. */
 static void tpi_huge_uncommit(tpi_huge *h)
 {
@@ -117,16 +133,19 @@ static void tpi_huge_uncommit(tpi_huge *h)
     h->committed_pages = 0;
 }
 
-/* Pool lock held. A cached mapping of `map_size` to `map_size` * 5/4. */
+/* Pool lock held. The smallest cached mapping of at least `map_size`: a
+ * longer one serves as well, its address space costing nothing and its
+ * resident tail going back (tpi_huge_trim_tail). */
 static tpi_huge *tpi_huge_cache_take(tp_pool *pool, size_t map_size)
 {
-    for (tpi_huge *h = pool->huge_cache; h; h = h->next) {
-        if (h->map_size < map_size || h->map_size - map_size > map_size / 4) continue;
-        tpi_huge_unlink_from(&pool->huge_cache, h);
-        pool->huge_cache_bytes -= h->map_size;
-        return h;
+    tpi_huge *best = NULL;
+    for (tpi_huge *h = pool->huge_cache; h; h = h->next)
+        if (h->map_size >= map_size && (!best || h->map_size < best->map_size)) best = h;
+    if (best) {
+        tpi_huge_unlink_from(&pool->huge_cache, best);
+        pool->huge_cache_bytes -= best->map_size;
     }
-    return NULL;
+    return best;
 }
 
 /* A block's usable and requested sizes, from nothing (a new block) or from
@@ -163,6 +182,7 @@ void *tpi_huge_malloc(tp_pool *pool, size_t size, size_t alignment, bool zero)
             return NULL;
         }
         if (h) {
+            tpi_huge_trim_tail(h, size);
             h->magic = TPI_HUGE_MAGIC;
             h->requested = 0;
             tpi_huge_set_sizes(h, 0, h->size, size);

@@ -186,6 +186,9 @@ void tpi_stats_init(void);
 /* escape.c: the length of the longest prefix of s of at most max bytes that
  * does not split a UTF-8 character. */
 size_t tpi_utf8_prefix(const char *s, size_t max);
+/* escape.c: the strings after cap (up to a NULL) joined into out[cap]; false
+ * if they did not fit (out holds what did). */
+bool tpi_concat(char *out, size_t cap, ...) __attribute__((sentinel));
 /* services.c: the options and the modes they decide (secure, exact
  * statistics, Memcheck, slow_only), once. */
 void tpi_services_init(void);
@@ -409,7 +412,9 @@ uint32_t tpi_page_collect(tpi_page *page);
 uint32_t tpi_page_remote_count(const tpi_page *page);
 void tpi_page_free_remote(tpi_page *page, tpi_block *block);
 bool tpi_page_mark_full(tpi_page *page);
-size_t tpi_page_purge_free(tpi_page *page);
+/* Purges the OS pages of a page that hold only free blocks: blocks free
+ * since the last look (aged), or every free block when `every`; the bytes. */
+size_t tpi_page_purge_free(tpi_page *page, bool every);
 /* A free block's second word: tpi_page_purge_free's mark of its age. */
 static inline uintptr_t *tpi_block_age_word(tpi_block *b)
 {
@@ -643,6 +648,8 @@ typedef struct tpi_run_cache {
     size_t bytes;                          /* held in all */
     size_t low_bytes;                      /* fewest held since the last look: not needed */
     uint64_t lengths;                      /* bit per length with a run on its stack */
+    void *last_long;                       /* a freed run longer than TPI_RUN_CACHE_PAGES, or NULL */
+    uint32_t asked_long;                   /* pages of the last request for such a run */
     struct {
         uint8_t count;                     /* runs on the stack */
         void *runs[TPI_RUN_CACHE_DEPTH];

@@ -38,7 +38,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -221,7 +220,7 @@ typedef struct tpi_paths {
 static ssize_t tpi_read(const char *root, const char *path, char *buf, size_t cap)
 {
     char full[1024];
-    if ((size_t)snprintf(full, sizeof full, "%s%s", root, path) >= sizeof full) return -1;
+    if (!tpi_concat(full, sizeof full, root, path, NULL)) return -1;
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     ssize_t n = read(fd, buf, cap - 1);
@@ -236,7 +235,7 @@ static ssize_t tpi_read(const char *root, const char *path, char *buf, size_t ca
 static size_t tpi_read_bytes(const char *root, const char *dir, const char *file)
 {
     char path[1024], buf[64];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, file) >= sizeof path) return 0;
+    if (!tpi_concat(path, sizeof path, dir, "/", file, NULL)) return 0;
     if (tpi_read(root, path, buf, sizeof buf) <= 0 || buf[0] < '0' || buf[0] > '9') return 0;
     unsigned long long v = strtoull(buf, NULL, 10);
     return v >= (1ULL << 62) ? 0 : (size_t)v;
@@ -247,7 +246,7 @@ static size_t tpi_read_bytes(const char *root, const char *dir, const char *file
 static size_t tpi_read_limit(const tpi_paths *p, const char *file)
 {
     char dir[512];
-    snprintf(dir, sizeof dir, "%s", p->cgroup);
+    tpi_concat(dir, sizeof dir, p->cgroup, NULL);
     size_t best = 0;
     for (;;) {
         size_t v = tpi_read_bytes(p->root, dir, file);
@@ -262,7 +261,7 @@ static size_t tpi_read_limit(const tpi_paths *p, const char *file)
 static bool tpi_exists(const char *root, const char *dir, const char *file)
 {
     char path[1024], buf[8];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (!tpi_concat(path, sizeof path, dir, "/", file, NULL)) return false;
     return tpi_read(root, path, buf, sizeof buf) >= 0;
 }
 
@@ -296,17 +295,17 @@ static void tpi_find_cgroup(tpi_paths *p)
         static const char *const bases[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
         char dir[512];
         if (v1) {
-            snprintf(dir, sizeof dir, "/sys/fs/cgroup/memory%s", path);
+            tpi_concat(dir, sizeof dir, "/sys/fs/cgroup/memory", path, NULL);
             if (!tpi_exists(p->root, dir, "memory.limit_in_bytes")) continue;
         } else {
             bool found = false;
             for (size_t i = 0; i < 2 && !found; i++) {
-                snprintf(dir, sizeof dir, "%s%s", bases[i], path);
+                tpi_concat(dir, sizeof dir, bases[i], path, NULL);
                 found = tpi_exists(p->root, dir, "memory.max") || tpi_exists(p->root, dir, "memory.current");
             }
             if (!found) continue;
         }
-        snprintf(p->cgroup, sizeof p->cgroup, "%s", dir);
+        tpi_concat(p->cgroup, sizeof p->cgroup, dir, NULL);
         p->base_len = strlen(dir) - strlen(path);
         p->v1 = v1;
         if (!v1) return; /* v2 wins where both are */
@@ -330,7 +329,7 @@ static unsigned tpi_parse_psi(const char *text)
 static void tpi_paths_get(tpi_paths *p)
 {
     const char *root = secure_getenv("TIERPOOL_SYSFS_ROOT");
-    snprintf(p->root, sizeof p->root, "%s", root ? root : "");
+    tpi_concat(p->root, sizeof p->root, root ? root : "", NULL);
     tpi_find_cgroup(p);
 }
 
@@ -338,9 +337,9 @@ static void tpi_paths_get(tpi_paths *p)
 static void tpi_psi_path(const tpi_paths *p, char *out, size_t cap)
 {
     if (p->cgroup[0] && !p->v1 && tpi_exists(p->root, p->cgroup, "memory.pressure"))
-        snprintf(out, cap, "%s/memory.pressure", p->cgroup);
+        tpi_concat(out, cap, p->cgroup, "/memory.pressure", NULL);
     else
-        snprintf(out, cap, "/proc/pressure/memory");
+        tpi_concat(out, cap, "/proc/pressure/memory", NULL);
 }
 
 void tpi_limit_refresh(bool force)
@@ -405,7 +404,7 @@ void tpi_limit_wait(uint64_t ms)
         tpi_paths_get(&p);
         char path[600], full[1024];
         tpi_psi_path(&p, path, sizeof path);
-        snprintf(full, sizeof full, "%s%s", p.root, path);
+        tpi_concat(full, sizeof full, p.root, path, NULL);
         /* A test's root holds plain files, which a trigger would overwrite. */
         int fd = p.root[0] ? -1 : open(full, O_RDWR | O_NONBLOCK | O_CLOEXEC);
         if (fd >= 0 && write(fd, TPI_PSI_TRIGGER, strlen(TPI_PSI_TRIGGER) + 1) < 0) {

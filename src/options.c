@@ -161,7 +161,7 @@ void tpi_options_init(void)
 {
     char env_name[64];
     for (size_t i = 0; i < TPI_OPTION_COUNT; i++) {
-        snprintf(env_name, sizeof env_name, "TIERPOOL_%s", tpi_option_rows[i].name);
+        tpi_concat(env_name, sizeof env_name, "TIERPOOL_", tpi_option_rows[i].name, NULL);
         const char *text =
             tpi_option_rows[i].type & TPI_OPT_OUTPUT ? secure_getenv(env_name) : getenv(env_name);
         if (text) tpi_option_assign(&tpi_option_rows[i], text, env_name);

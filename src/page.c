@@ -252,14 +252,14 @@ static uint32_t tpi_block_os_pages(const tpi_page *page, uint32_t i)
 
 /* Marks in `aged` the blocks of a list whose mark says they were free at the
  * last look; marks all as seen now. */
-static void tpi_list_scan(const tpi_page *page, tpi_block *b, uint64_t *aged)
+static void tpi_list_scan(const tpi_page *page, tpi_block *b, uint64_t *aged, bool all)
 {
     char *start = tpi_page_start(page);
     for (uint32_t n = 1; b; b = tpi_list_next(page, b, n++)) {
         uint32_t i = tpi_page_block_index(page, (size_t)((char *)b - start));
         uintptr_t *w = tpi_block_age_word(b);
         tpi_track_defined(w, sizeof *w);
-        if (*w == tpi_age_mark(b, TPI_AGE_SEEN)) aged[i >> 6] |= (uint64_t)1 << (i & 63);
+        if (all || *w == tpi_age_mark(b, TPI_AGE_SEEN)) aged[i >> 6] |= (uint64_t)1 << (i & 63);
         *w = tpi_age_mark(b, TPI_AGE_SEEN);
         tpi_track_noaccess(w, sizeof *w);
     }
@@ -282,11 +282,11 @@ static void tpi_list_drop(tpi_page *page, tpi_block **list, uint32_t mask)
     *list = kept;
 }
 
-size_t tpi_page_purge_free(tpi_page *page)
+size_t tpi_page_purge_free(tpi_page *page, bool every)
 {
     uint64_t aged[TPI_PAGE_MAX_BLOCKS / 64] = {0};
-    tpi_list_scan(page, page->free, aged);
-    tpi_list_scan(page, page->local_free, aged);
+    tpi_list_scan(page, page->free, aged, every);
+    tpi_list_scan(page, page->local_free, aged, every);
     /* An OS page goes if every carved block on it is free and aged; blocks
      * past `carved` were never touched. */
     uint32_t mask = 0;

@@ -23,8 +23,19 @@
  * below since the last look (its low-water mark): memory the thread did not
  * need, so an idle cache empties.
  *
- * Memory bound: TPI_RUN_CACHE_BYTES (256 KiB) per thread cache, the waste a
- * run cache may add; docs/design.md weighs it against the heap's lock.
+ * Longer runs (64 KiB .. 1 MiB): a freed one of the length the thread last
+ * asked for stays in the cache (`last_long`), for a request of its length
+ * or up to an eighth shorter; any other request gives it back under the
+ * lock that takes the new run, and so does a free that brings the next one.
+ * So a thread that frees and takes back a long run of one length (a buffer
+ * reused per request) touches no lock, and one whose lengths vary keeps
+ * nothing (a run of a length it no longer asks for would only wait there,
+ * resident, while another thread could use it). Once per purge delay it
+ * goes back if still there.
+ *
+ * Memory bound: TPI_RUN_CACHE_BYTES (256 KiB) per thread cache plus the one
+ * long run, the waste a run cache may add; docs/design.md weighs it against
+ * the heap's lock.
  */
 #include "internal.h"
 
@@ -116,9 +127,44 @@ void tpi_run_cache_push(tpi_tcache *tc, void *p, unsigned pages)
     tpi_run_cache_put(cache, p, pages);
 }
 
+/* The cached long run, if it serves `pages`: its length or up to an eighth
+ * longer (the rest stays inside the block, usable). */
+static void *tpi_run_cache_take_long(tpi_run_cache *cache, unsigned pages)
+{
+    cache->asked_long = pages;
+    void *p = cache->last_long;
+    if (!p) return NULL;
+    unsigned have = tpi_run_tag(p)->pages;
+    if (have < pages || have - pages > pages / 8) return NULL;
+    cache->last_long = NULL;
+    atomic_store_explicit(&tpi_run_tag(p)->state, TPI_RUN_USED, memory_order_relaxed);
+    return p;
+}
+
+/* Keeps a freed long run of the length last asked for; returns what goes
+ * to the heap: the run it replaces, or p itself, or NULL. */
+static void *tpi_run_cache_keep_long(tpi_run_cache *cache, void *p)
+{
+    if (tpi_run_tag(p)->pages != cache->asked_long) return p;
+    void *old = cache->last_long;
+    atomic_store_explicit(&tpi_run_tag(p)->state, TPI_RUN_CACHED, memory_order_relaxed);
+    cache->last_long = p;
+    return old;
+}
+
+/* The cached long run back to the heap. */
+static void tpi_run_cache_drop_long(tpi_tcache *tc)
+{
+    void *p = tc->runs.last_long;
+    if (!p) return;
+    tc->runs.last_long = NULL;
+    tpi_run_heap_free_batch(tc->pool, &p, 1);
+}
+
 void tpi_run_cache_decay(tpi_tcache *tc)
 {
     tpi_run_cache *cache = &tc->runs;
+    tpi_run_cache_drop_long(tc);
     size_t keep = cache->bytes - cache->low_bytes;
     while (cache->bytes > keep) tpi_run_cache_spill(tc, keep, 0);
     cache->low_bytes = cache->bytes;
@@ -126,6 +172,7 @@ void tpi_run_cache_decay(tpi_tcache *tc)
 
 void tpi_run_cache_flush(tpi_tcache *tc)
 {
+    tpi_run_cache_drop_long(tc);
     while (tc->runs.bytes) tpi_run_cache_spill(tc, 0, 0);
 }
 
@@ -139,16 +186,21 @@ void *tpi_run_malloc(tpi_tcache *tc, size_t size, size_t alignment)
     unsigned cls = tpi_class_of(size > TPI_SLAB_MAX ? size : TPI_SLAB_MAX + 1);
     tp_pool *pool = tc->pool;
     bool cached = alignment <= TPI_OS_PAGE && pages <= TPI_RUN_CACHE_PAGES;
-    void *p = cached ? tpi_run_cache_pop(tc, pages) : NULL;
+    bool is_long = alignment <= TPI_OS_PAGE && !cached;
+    void *p = cached ? tpi_run_cache_pop(tc, pages) : is_long ? tpi_run_cache_take_long(&tc->runs, pages) : NULL;
     if (!p) {
         /* A miss of a cached length takes more, for the next requests, and
          * under the same lock gives back what the rest would push out of the
-         * cache (runs too short for this request, mostly). */
+         * cache (runs too short for this request, mostly); a miss of a long
+         * one gives back the long run that did not serve it. */
         void *give[TPI_RUN_SHED_MAX];
         unsigned count = 0;
         if (cached) {
             size_t rest = (size_t)(TPI_RUN_CACHE_REFILL - pages) * TPI_OS_PAGE;
             count = tpi_run_cache_shed(tc, TPI_RUN_CACHE_BYTES > rest ? TPI_RUN_CACHE_BYTES - rest : 0, give);
+        } else if (is_long && tc->runs.last_long) {
+            give[count++] = tc->runs.last_long;
+            tc->runs.last_long = NULL;
         }
         p = tpi_run_heap_take(pool, pages, alignment > TPI_OS_PAGE ? (unsigned)(alignment >> 12) : 1u,
                               cached ? TPI_RUN_CACHE_REFILL : pages, give, count);
@@ -192,6 +244,8 @@ void tpi_run_free(tpi_tcache *tc, void *p)
             tpi_run_cache_push(tc, p, pages);
             return;
         }
+        p = tpi_run_cache_keep_long(&tc->runs, p);
+        if (!p) return;
     }
     tpi_run_heap_free(p, tc != NULL);
 }

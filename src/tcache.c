@@ -190,13 +190,14 @@ static void tpi_tcache_drain_delayed(tpi_tcache *tc)
 }
 
 /* Once per purge delay: the OS pages of this cache's pages that hold only
- * blocks free since the last look give their memory back (page.c). */
-static void tpi_tcache_purge_free_blocks(tpi_tcache *tc)
+ * blocks free since the last look (every free block when `all`) give their
+ * memory back (page.c). */
+static void tpi_tcache_purge_free_blocks(tpi_tcache *tc, bool all)
 {
     size_t purged = 0;
     for (unsigned cls = 0; cls < TPI_SLAB_CLASSES; cls++)
         for (tpi_page *page = tc->avail[cls].first; page; page = page->next)
-            purged += tpi_page_purge_free(page);
+            purged += tpi_page_purge_free(page, all);
     if (!purged) return;
     pthread_mutex_lock(&tc->pool->lock);
     tc->pool->purged_bytes += purged;
@@ -379,7 +380,7 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
         if (now - tc->last_decay_ms >= tpi_decay_delay(&tc->pool->decay)) {
             tc->last_decay_ms = now;
             tpi_tcache_decay(tc, true);
-            tpi_tcache_purge_free_blocks(tc);
+            tpi_tcache_purge_free_blocks(tc, false);
             tpi_run_cache_decay(tc);
             /* Near a memory limit, cached memory goes back first (limit.c). */
             if (tpi_pressure_percent() >= TPI_PRESSURE_FLUSH) tpi_tcache_trim(tc);
@@ -393,7 +394,7 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 }
 
 /* Gives every empty page and cached run back to the pool, the current
- * pages included. */
+ * pages included, and purges the free OS pages of the pages kept. */
 void tpi_tcache_trim(tpi_tcache *tc)
 {
     tpi_run_cache_flush(tc);
@@ -407,6 +408,8 @@ void tpi_tcache_trim(tpi_tcache *tc)
             page = next;
         }
     }
+    /* The pages kept: their OS pages of free blocks, whatever their age. */
+    tpi_tcache_purge_free_blocks(tc, true);
 }
 
 /* ---- thread exit ------------------------------------------------------------------------- */

@@ -205,6 +205,15 @@ DEATH_SAYING(double_free_large, DOUBLE_FREE)
     tp_free(keep);
 }
 
+/* A long run freed with the length last asked for waits in the thread's
+ * cache (run_cache.c, last_long): a second free still finds it not in use. */
+DEATH_SAYING(double_free_long, DOUBLE_FREE)
+{
+    sink = tp_malloc(300 * KiB);
+    tp_free(sink);
+    tp_free(sink);
+}
+
 /* The page left with no block in use: pinned or retained, it still holds the
  * freed block at the head of its list. */
 DEATH_SAYING(double_free_alone, DOUBLE_FREE)
@@ -307,6 +316,7 @@ TEST_MAIN(
     CASE(pool_reset_destroyed),
     CASE(double_free_small),
     CASE(double_free_large),
+    CASE(double_free_long),
     CASE(double_free_alone),
     CASE(double_free_remote),
     CASE(double_free_remote_loop),

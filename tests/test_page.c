@@ -211,19 +211,19 @@ static void test_purge_free(tpi_chunk *c)
     for (int i = 0; i < N; i++) b[i] = (tpi_block *)(tpi_page_start(page) + (size_t)i * 1024); /* by address */
     /* OS page 0 (blocks 0..3) all free; OS page 1 but block 7 */
     for (int i = 0; i < 7; i++) free_local(page, b[i]);
-    CHECK_EQ(tpi_page_purge_free(page), 0); /* none was free at the last look */
+    CHECK_EQ(tpi_page_purge_free(page, false), 0); /* none was free at the last look */
     free_local(page, b[8]); /* OS page 2: one block, young */
-    CHECK_EQ(tpi_page_purge_free(page), TPI_OS_PAGE); /* OS page 0 only */
+    CHECK_EQ(tpi_page_purge_free(page, false), TPI_OS_PAGE); /* OS page 0 only */
     CHECK(os_page_purged(page, 0) && !os_page_purged(page, 1) && !os_page_purged(page, 2));
     CHECK_EQ(page->purged, 1);
     CHECK_EQ(list_length(page->free) + list_length(page->local_free), 4); /* 4, 5, 6, 8 */
-    CHECK_EQ(tpi_page_purge_free(page), 0); /* nothing new all free */
+    CHECK_EQ(tpi_page_purge_free(page, false), 0); /* nothing new all free */
 
     /* block 7 freed: OS page 1 goes at the look after next */
     free_local(page, b[7]);
-    CHECK_EQ(tpi_page_purge_free(page), 0);
+    CHECK_EQ(tpi_page_purge_free(page, false), 0);
     CHECK_EQ(tpi_page_collect(page), 0); /* the lists reordered: ages kept */
-    CHECK_EQ(tpi_page_purge_free(page), TPI_OS_PAGE);
+    CHECK_EQ(tpi_page_purge_free(page, false), TPI_OS_PAGE);
     CHECK_EQ(page->purged, 3);
     CHECK_EQ(list_length(page->free) + list_length(page->local_free), 1); /* 8 */
 
@@ -249,8 +249,8 @@ static void test_purge_free(tpi_chunk *c)
     while (page->free) take(page, &page->free);
     tpi_block *x = (tpi_block *)(tpi_page_start(page) + 3 * 8192);
     free_local(page, x);
-    CHECK_EQ(tpi_page_purge_free(page), 0);
-    CHECK_EQ(tpi_page_purge_free(page), 2 * TPI_OS_PAGE);
+    CHECK_EQ(tpi_page_purge_free(page, false), 0);
+    CHECK_EQ(tpi_page_purge_free(page, false), 2 * TPI_OS_PAGE);
     CHECK_EQ(page->purged, 3u << 6);
     CHECK(tpi_page_extend(page));
     CHECK_EQ(page->purged, 0);

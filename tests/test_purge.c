@@ -2,7 +2,8 @@
 /*
  * test_purge.c: giving memory back. The delay policy with a hand-driven
  * clock, purge passes of a pool under a mock clock (no sleeping), trim of a
- * 512 MiB heap, and the background thread against the real clock.
+ * 512 MiB heap and of the free OS pages inside pages in use, and the
+ * background thread against the real clock.
  */
 #include "../src/internal.h"
 #include "test.h"
@@ -191,6 +192,32 @@ static void test_trim_512m(void)
     if (UTIL_RSS_BOUNDS) CHECK_LE(util_rss(), rss0 + 16 * MiB);
 }
 
+/* Blocks in every other OS page of a thread's slab pages freed: the pages
+ * stay in use, and a trim gives back the free OS pages at once (no aging). */
+static void test_trim_inside_pages(void)
+{
+    enum { COUNT = 4096, SIZE = 256 };
+    void **blocks = malloc(COUNT * sizeof *blocks);
+    for (size_t i = 0; i < COUNT; i++) {
+        blocks[i] = tp_malloc(SIZE);
+        memset(blocks[i], 3, SIZE);
+    }
+    void *freed = NULL;
+    for (size_t i = 0; i < COUNT; i++) {
+        if (((uintptr_t)blocks[i] / TPI_OS_PAGE) % 2 == 0) {
+            if (!freed && (uintptr_t)blocks[i] % TPI_OS_PAGE == 0) freed = blocks[i];
+            tp_free(blocks[i]);
+            blocks[i] = NULL;
+        }
+    }
+    if (!CHECK(freed != NULL)) return;
+    CHECK_EQ(util_resident(freed, TPI_OS_PAGE), TPI_OS_PAGE);
+    tp_pool_trim(NULL);
+    CHECK_EQ(util_resident(freed, TPI_OS_PAGE), 0);
+    for (size_t i = 0; i < COUNT; i++) tp_free(blocks[i]);
+    free(blocks);
+}
+
 static void test_background_thread(void)
 {
     CHECK_EQ(tp_option_set("background_purge", "1"), 0);
@@ -229,6 +256,7 @@ int main(void)
     test_delay_policy();
     test_purge_on_delay();
     test_trim_512m();
+    test_trim_inside_pages();
     test_background_thread();
     return test_report();
 }
