@@ -17,8 +17,11 @@ static void tpi_services_start(void)
 #if !defined(TPI_SECURE_BUILD)
     /* Secure mode, exact statistics and Memcheck need every malloc and free
      * on a slow path: tcache.c then keeps direct[] empty and marks owner
-     * words checked. */
-    tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind;
+     * words checked. So does passthrough: the malloc override's malloc is
+     * the engine's fast path in front of its own slow path, which passes
+     * the call on, and must not pop a block from the tcache that a call of
+     * the tp_ API gave the thread. */
+    tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind || TPI_OPTION(passthrough);
 #endif
     if (TPI_OPTION(verbose)) tpi_options_print();
 }
