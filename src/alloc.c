@@ -2,25 +2,15 @@
 /*
  * alloc.c: the public allocation API and its fast paths.
  *
- * malloc fast path (<= 1 KiB, default pool), about fifteen instructions:
- *   one TLS load (the tcache), one load from direct[(size+15)/16] (the page),
- *   pop page->free, used++, one counter add in the tcache (statistics).
- *   The one branch to the slow path covers an empty
- *   page, a thread not initialised yet (its tcache's pages are all the empty
- *   page) and sizes above 1 KiB. The slow path takes (size, tc) in that
- *   order: size stays in the first argument register, the tail call needs no
- *   move.
- * free fast path, about fifteen: one registry load (is it a slab block of
- *   ours? NULL and foreign pointers fail here), mask+shift+load to the page,
- *   compare its owner word with the caller's id (a full or foreign page fails
- *   here), compare with page->local_free (the block freed last there, freed
- *   again: a double free), push on page->local_free, --used. No atomics on
- *   either path.
- *   --used reaching 0 (the page is empty) leaves the fast path, but never on
- *   a class's current page of one slice, which is pinned (tcache.c): a
- *   program cycling around one block would otherwise pay a call per free.
+ * The fast paths themselves are inline in alloc.h, which the malloc
+ * override shares, with what each instruction is for: malloc about fifteen
+ * instructions (one TLS load, the size check, the page, the pop, used++,
+ * one counter add), free about fifteen (the registry byte, the page, the
+ * owner compare, the double-free compare, the push, --used). No atomics on
+ * either. tp_pool_malloc on an explicit pool adds five: the thread's last
+ * pool and its generation compared (thread.c, tpi_thread_last).
  */
-#include "internal.h"
+#include "alloc.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -49,30 +39,14 @@ tpi_noinline void *tpi_malloc_slow(size_t size, tpi_tcache *tc)
     return tpi_tcache_malloc_slow(size, tc);
 }
 
-static inline void *tpi_tcache_malloc(tpi_tcache *tc, size_t size)
-{
-    size_t slot = (size + 15) >> 4;
-    if (tpi_likely(size <= TPI_SMALL_MAX)) {
-        tpi_page *page = tc->direct[slot];
-        tpi_block *b = page->free;
-        if (tpi_likely(b != NULL)) {
-            /* Statistics: one add to this thread's own counter. */
-            tc->slot_allocs[slot]++;
-            page->free = tpi_link_load(b);
-            page->used++;
-            tpi_asan_malloc(b, size, page->block_size);
-            return b;
-        }
-    }
-    return tpi_malloc_slow(size, tc);
-}
-
 void *tp_malloc(size_t size)
 {
-    return tpi_tcache_malloc(tpi_tls_default, size);
+    return tpi_malloc_fast(tpi_tls_default, size, tpi_malloc_slow);
 }
 
-static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
+/* The thread's tcache of pool by the table, created at its first use; the
+ * empty tcache if an explicit pool's cannot be had. */
+static tpi_tcache *tpi_pool_tcache_lookup(tp_pool *pool)
 {
     if (!pool || pool == &tpi_pool_default_instance) return tpi_tls_default;
     tpi_tcache *tc = tpi_thread_tcache_peek(pool);
@@ -81,6 +55,13 @@ static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
         tc = tpi_thread_tcache(pool);
     }
     return tc ? tc : &tpi_tcache_empty;
+}
+
+static tpi_tcache *tpi_pool_tcache(tp_pool *pool)
+{
+    if (!pool) return tpi_tls_default; /* first: the callers for the default pool pass a constant NULL */
+    if (tpi_thread_last_is(pool)) return tpi_tls_last.tcache;
+    return tpi_pool_tcache_lookup(pool);
 }
 
 /* After tpi_pool_tcache gave the empty tcache: the default pool's first use
@@ -148,12 +129,40 @@ static void *tpi_again_huge_realloc(void *arg)
     return tpi_huge_realloc(r->ptr, r->size);
 }
 
-void *tp_pool_malloc(tp_pool *pool, size_t size)
+/* The slow path of tp_pool_malloc on the thread's last pool: the arguments
+ * as tp_pool_malloc got them, so that the fast path's jump here moves no
+ * register (with tpi_malloc_slow's order it moved one on every call), and
+ * the tcache taken from the thread again. An explicit pool's tcache is set
+ * up already: no first-use test. */
+tpi_noinline void *tpi_pool_malloc_slow(tp_pool *pool, size_t size)
 {
-    tpi_tcache *tc = tpi_pool_tcache(pool);
+    (void)pool;
+    return tpi_tcache_malloc_slow(size, tpi_tls_last.tcache);
+}
+
+/* tp_pool_malloc of a pool other than the thread's last one: the default
+ * pool, another explicit pool, or one reset since. */
+static tpi_noinline void *tpi_pool_malloc_other(tp_pool *pool, size_t size)
+{
+    tpi_tcache *tc = tpi_pool_tcache_lookup(pool);
     if (tpi_unlikely(tc == &tpi_tcache_empty) && pool && pool != &tpi_pool_default_instance)
         return NULL; /* errno from tpi_thread_tcache */
-    return tpi_tcache_malloc(tc, size);
+    return tpi_malloc_fast(tc, size, tpi_malloc_slow);
+}
+
+/* The thread's last pool (a program's one explicit pool, or the one it is
+ * working in) costs five instructions more than tp_malloc: compare the
+ * pool, load and compare its generation; the tcache is then one TLS load,
+ * as tp_malloc's is. A program alternating between pools pays a call and
+ * the table's lookup (tpi_thread_tcache_peek) at each change. */
+void *tp_pool_malloc(tp_pool *pool, size_t size)
+{
+    if (tpi_thread_last_is(pool)) {
+        void *b = tpi_malloc_pop(tpi_tls_last.tcache, size);
+        if (tpi_likely(b != NULL)) return b;
+        return tpi_pool_malloc_slow(pool, size);
+    }
+    return tpi_pool_malloc_other(pool, size);
 }
 
 void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
@@ -315,22 +324,7 @@ void tpi_free_generic(void *p)
 
 void tp_free(void *p)
 {
-    if (tpi_likely(tpi_registry_fast((uintptr_t)p) == TPI_REG_SLAB)) {
-        tpi_page *page = tpi_page_of(p);
-        if (tpi_likely(atomic_load_explicit(&page->owner, memory_order_relaxed) == tpi_thread_id())) {
-            tpi_block *b = p;
-            tpi_asan_free(b, page->block_size);
-            /* glibc's "fasttop" check, two instructions: the block freed
-             * last on this page, freed again (docs/security.md). */
-            if (tpi_unlikely(b == page->local_free)) tpi_fatal("double free (the block was just freed)", p);
-            tpi_link_store(b, page->local_free);
-            page->local_free = b;
-            if (tpi_likely(--page->used != 0)) return;
-            tpi_tcache_page_empty(page);
-            return;
-        }
-    }
-    tpi_free_generic(p);
+    tpi_free_fast(p, tpi_free_generic);
 }
 
 void tp_free_sized(void *p, size_t size)

@@ -492,7 +492,8 @@ static inline bool tpi_page_at_block(const tpi_page *page, size_t offset)
 #else
 extern bool tpi_secure;
 /* Every malloc and free takes a slow path: secure mode, exact statistics,
- * or running under Memcheck (track.h). Set once at process start, before any page exists. */
+ * running under Memcheck (track.h), or passthrough (services.c). Set once at
+ * process start, before any page exists. */
 extern bool tpi_slow_only;
 #endif
 extern uintptr_t tpi_secret;          /* per-process random key (secure mode) */
@@ -1000,8 +1001,22 @@ static inline uintptr_t tpi_thread_id(void)
 #endif
 }
 
+/* The explicit pool this thread used last, kept by tpi_thread_tcache so
+ * that tp_pool_malloc finds its tcache without a call: two compares (the
+ * pool, its generation) where the table (tpi_thread_tcache_peek) takes a
+ * call and about twenty instructions. `pool` is never NULL nor the default
+ * pool: with none it is an address no pool has, so that a NULL pool misses
+ * without a test of its own. */
+typedef struct tpi_thread_last {
+    tp_pool *pool;
+    tpi_tcache *tcache; /* this thread's tcache of pool, of generation gen */
+    uint32_t gen;
+} tpi_thread_last;
+extern TPI_TLS tpi_thread_last tpi_tls_last; /* tested by tpi_thread_last_is (alloc.h) */
+
 tpi_tcache *tpi_thread_tcache(tp_pool *pool);
-/* The calling thread's live tcache for the pool, or NULL; creates none. */
+/* The calling thread's live tcache for the pool, or NULL; creates none.
+ * Like tpi_thread_tcache, it makes a tcache found the thread's last. */
 tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool);
 /* The calling thread's live cache of the pool (the default one too), or
  * NULL if it has none. */
@@ -1314,5 +1329,6 @@ _Noreturn void tpi_fatal_pool(const char *what, const tp_pool *pool);
 void tpi_set_foreign_free(bool (*fn)(void *p));
 void tpi_free_generic(void *p);
 void *tpi_malloc_slow(size_t size, tpi_tcache *tc);
+void *tpi_pool_malloc_slow(tp_pool *pool, size_t size);
 
 #endif /* TPI_INTERNAL_H */

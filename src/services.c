@@ -17,8 +17,11 @@ static void tpi_services_start(void)
 #if !defined(TPI_SECURE_BUILD)
     /* Secure mode, exact statistics and Memcheck need every malloc and free
      * on a slow path: tcache.c then keeps direct[] empty and marks owner
-     * words checked. */
-    tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind;
+     * words checked. So does passthrough: the malloc override's malloc is
+     * the engine's fast path in front of its own slow path, which passes
+     * the call on, and must not pop a block from the tcache that a call of
+     * the tp_ API gave the thread. */
+    tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind || TPI_OPTION(passthrough);
 #endif
     /* A profile written at exit needs samples to write. */
     if (TPI_OPTION(profile_at_exit)) __atomic_store_n(&tpi_options.profile, 1, __ATOMIC_RELAXED);

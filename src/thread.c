@@ -16,6 +16,11 @@
 TPI_TLS tpi_tcache *tpi_tls_default = &tpi_tcache_empty;
 TPI_TLS char tpi_tls_id_anchor __attribute__((aligned(16)));
 
+/* tpi_tls_last.pool when there is no last pool: the address of no pool. */
+static const char tpi_no_pool;
+#define TPI_NO_POOL ((tp_pool *)&tpi_no_pool)
+TPI_TLS tpi_thread_last tpi_tls_last = {TPI_NO_POOL, NULL, 0};
+
 typedef struct tpi_slot {
     tp_pool *pool;
     uint32_t gen;
@@ -90,6 +95,14 @@ static bool tpi_thread_grow_slots(tpi_thread *t, uint32_t id)
     return true;
 }
 
+/* tc, which tp_pool_malloc is to find next without the table if pool is
+ * an explicit one (the default pool has tpi_tls_default). */
+static tpi_tcache *tpi_thread_remember(tp_pool *pool, uint32_t gen, tpi_tcache *tc)
+{
+    if (pool != &tpi_pool_default_instance) tpi_tls_last = (tpi_thread_last){pool, tc, gen};
+    return tc;
+}
+
 /* NULL with errno ENOMEM, or EINVAL when the pool was destroyed. */
 tpi_tcache *tpi_thread_tcache(tp_pool *pool)
 {
@@ -101,7 +114,7 @@ tpi_tcache *tpi_thread_tcache(tp_pool *pool)
     uint32_t gen = atomic_load_explicit(&pool->gen, memory_order_acquire);
     if (pool->id < t->slot_count) {
         tpi_slot *s = &t->slots[pool->id];
-        if (s->tcache && s->pool == pool && s->gen == gen) return s->tcache;
+        if (s->tcache && s->pool == pool && s->gen == gen) return tpi_thread_remember(pool, gen, s->tcache);
     } else if (!tpi_thread_grow_slots(t, pool->id)) {
         errno = ENOMEM;
         return NULL;
@@ -113,7 +126,7 @@ tpi_tcache *tpi_thread_tcache(tp_pool *pool)
     s->gen = gen;
     s->tcache = tc;
     if (pool == &tpi_pool_default_instance) tpi_tls_default = tc;
-    return tc;
+    return tpi_thread_remember(pool, gen, tc);
 }
 
 tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool)
@@ -121,9 +134,9 @@ tpi_tcache *tpi_thread_tcache_peek(tp_pool *pool)
     tpi_thread *t = tpi_tls_thread;
     if (!t || pool->id >= t->slot_count) return NULL;
     tpi_slot *s = &t->slots[pool->id];
-    if (!s->tcache || s->pool != pool || s->gen != atomic_load_explicit(&pool->gen, memory_order_acquire))
-        return NULL;
-    return s->tcache;
+    uint32_t gen = atomic_load_explicit(&pool->gen, memory_order_acquire);
+    if (!s->tcache || s->pool != pool || s->gen != gen) return NULL;
+    return tpi_thread_remember(pool, gen, s->tcache);
 }
 
 tpi_tcache *tpi_thread_live_tcache(tp_pool *pool)
@@ -141,6 +154,7 @@ static void tpi_thread_exit(void *arg)
 {
     tpi_thread *t = arg;
     tpi_tls_default = &tpi_tcache_empty;
+    tpi_tls_last = (tpi_thread_last){TPI_NO_POOL, NULL, 0};
     pthread_mutex_t *pools_lock = tpi_pools_mutex();
     pthread_mutex_lock(pools_lock);
     for (size_t i = 0; i < t->slot_count; i++) {

@@ -344,7 +344,7 @@ static void test_pool_handler(void)
 #define LIVE (64 * MiB)
 #endif
 #define SMALL 256
-#define HUGE (8 * MiB)
+#define HUGE (LIVE / 16) /* 2 or 4 MiB: huge blocks, eight of them */
 
 typedef struct figures {
     size_t base, limit, peak, peak_rss, failures;

@@ -4,8 +4,9 @@
  * the direct[] table of the malloc fast path, page ownership and queues
  * (avail, full, back to avail on a free), pages going back to the pool when
  * their blocks all come back, the one-slice current page kept, the bound on
- * kept empty pages, stale tcaches after a pool reset, and how far a
- * recycling class carves.
+ * kept empty pages, stale tcaches after a pool reset, the thread's last
+ * explicit pool (tp_pool_malloc's fast path), and how far a recycling class
+ * carves.
  */
 #include "../src/internal.h"
 #include "test.h"
@@ -184,9 +185,49 @@ static void test_cycle_length(void)
     tp_pool_destroy(mixed);
 }
 
+/* tp_pool_malloc finds the thread's last explicit pool without the table
+ * (tpi_tls_last); another pool, a reset or the default pool goes by the
+ * table, and an explicit pool found there becomes the last. */
+static void test_last_pool(void)
+{
+    tp_pool *a = tp_pool_create("tcache-last-a", NULL), *b = tp_pool_create("tcache-last-b", NULL);
+    void *p = tp_pool_malloc(a, 64);
+    CHECK_PTR_EQ(tpi_tls_last.pool, a);
+    CHECK_PTR_EQ(tpi_tls_last.tcache, tpi_thread_tcache(a));
+    CHECK_PTR_EQ(atomic_load(&tpi_page_of(p)->tcache), tpi_tls_last.tcache);
+    void *q = tp_pool_malloc(b, 64);
+    CHECK_PTR_EQ(tpi_tls_last.pool, b);
+    CHECK_PTR_EQ(tp_pool_of(q), b);
+    tp_free(p);
+    p = tp_pool_malloc(a, 64); /* back to a, by the table */
+    CHECK_PTR_EQ(tpi_tls_last.pool, a);
+    CHECK_PTR_EQ(tp_pool_of(p), a);
+    /* The default pool, by NULL or by name, is nobody's last pool. */
+    void *d = tp_pool_malloc(NULL, 64), *e = tp_pool_malloc(tp_pool_default(), 64);
+    CHECK_PTR_EQ(tp_pool_of(d), tp_pool_default());
+    CHECK_PTR_EQ(tp_pool_of(e), tp_pool_default());
+    CHECK_PTR_EQ(tpi_tls_last.pool, a);
+    tp_free(d);
+    tp_free(e);
+    /* A reset: the generation differs, the table gives a fresh tcache. */
+    uint32_t gen = tpi_tls_last.gen;
+    tp_free(p);
+    tp_pool_reset(a);
+    p = tp_pool_malloc(a, 64);
+    CHECK_NE(tpi_tls_last.gen, gen);
+    CHECK_EQ(tpi_tls_last.gen, atomic_load(&a->gen));
+    CHECK_PTR_EQ(atomic_load(&tpi_page_of(p)->tcache), tpi_tls_last.tcache);
+    CHECK_PTR_EQ(tpi_tls_last.tcache, tpi_thread_tcache(a));
+    tp_free(p);
+    tp_free(q);
+    tp_pool_destroy(a);
+    tp_pool_destroy(b);
+}
+
 TEST_MAIN(
     CASE(direct),
     CASE(full_page),
     CASE(empty_pages),
     CASE(stale_after_reset),
-    CASE(cycle_length))
+    CASE(cycle_length),
+    CASE(last_pool))

@@ -57,8 +57,17 @@ endif()
 # The fast-path instruction count: tests/fastpath_count.py runs
 # fastpath_count under callgrind and fails above 40 instructions per
 # tp_malloc(64) + tp_free pair (the two calls; the harness loop's own
-# instructions are reported beside them). Only where valgrind
-# is installed, and only in optimised builds without sanitizers or TP_DEBUG.
+# instructions are reported beside them), and, beside that pair, above
+#   fastpath_count_pool     5 more for tp_pool_malloc(pool, 64) + tp_free
+#                           on an explicit pool
+#   fastpath_count_preload  2 more for malloc(64) + free through
+#                           LD_PRELOAD=libtierpool-malloc.so, in
+#                           fastpath_count_malloc (links nothing of tierpool's;
+#                           -fno-plt: it calls malloc through its GOT as
+#                           fastpath_count calls tp_malloc directly, so the
+#                           two loops are the same instructions)
+# Only where valgrind is installed, and only in optimised builds without
+# sanitizers or TP_DEBUG.
 find_program(TP_VALGRIND_EXE valgrind)
 find_package(Python3 COMPONENTS Interpreter)
 if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT TP_DEBUG
@@ -66,17 +75,25 @@ if(TP_VALGRIND_EXE AND Python3_Interpreter_FOUND AND NOT TP_SANITIZE AND NOT TP_
   add_executable(fastpath_count ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.c)
   target_link_libraries(fastpath_count PRIVATE tierpool_static)
   target_compile_options(fastpath_count PRIVATE -O2 -Wall -Wextra -Werror)
+  add_executable(fastpath_count_malloc ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.c)
+  target_include_directories(fastpath_count_malloc PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  target_compile_definitions(fastpath_count_malloc PRIVATE FASTPATH_MALLOC)
+  target_compile_options(fastpath_count_malloc PRIVATE -O2 -Wall -Wextra -Werror -fno-builtin -fno-plt)
   # fastpath_count_alone: the same pair with no other block alive, so every
   # free empties the page (a program cycling around one block).
-  foreach(mode IN ITEMS "" "alone")
+  set(fastpath_flags_alone --alone)
+  set(fastpath_flags_pool --pool --max-over 5)
+  set(fastpath_flags_preload --preload $<TARGET_FILE:tierpool-malloc> $<TARGET_FILE:fastpath_count_malloc>
+    --max-over 2)
+  foreach(mode IN ITEMS "" "alone" "pool" "preload")
     set(name fastpath_count)
     set(flags "")
     if(mode)
       set(name fastpath_count_${mode})
-      set(flags --${mode})
+      set(flags ${fastpath_flags_${mode}})
     endif()
     # No time-driven purge pass may change the count between the two runs.
-    tp_test(${name} LABELS threads perf TIMEOUT 120 ENV TIERPOOL_PURGE_DELAY=3600s
+    tp_test(${name} LABELS threads perf TIMEOUT 180 ENV TIERPOOL_PURGE_DELAY=3600s
       COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/fastpath_count.py
               --valgrind ${TP_VALGRIND_EXE} --max-per-pair 40 ${flags} $<TARGET_FILE:fastpath_count>)
   endforeach()

@@ -12,9 +12,17 @@
  *
  * - TIERPOOL_PASSTHROUGH=1 routes every call to it, to tell an application
  *   bug from an allocator bug. The first call of the process decides (the
- *   engine reads its options then), once: each entry point tests one global
- *   word that is TPO_TIERPOOL from then on, one predictable branch; the
- *   engine's fast paths do not change.
+ *   engine reads its options then), once. malloc and free are the engine's
+ *   fast paths themselves (alloc.h), inline here in front of this file's
+ *   slow paths, and cost nothing more. A thread's malloc pops a block only
+ *   from a tcache the engine set up for it, which the slow path below lets
+ *   it do only once tierpool is in charge: until then the thread's tcache
+ *   is the empty one and every malloc comes here; with passthrough the
+ *   engine keeps every tcache's fast path closed, as in secure mode
+ *   (tpi_slow_only), so a thread that used the tp_ API still comes here. A
+ *   free the fast path does not take (anything but a slab block of the
+ *   calling thread's) comes here too. The other entry points test one
+ *   global word that is TPO_TIERPOOL from then on, one predictable branch.
  * - A pointer the chunk registry does not know, given to free, realloc or
  *   malloc_usable_size, goes to glibc's free when it provably is glibc's
  *   (tpo_glibc_owns); otherwise it is reported and aborts, as always in
@@ -31,7 +39,7 @@
  * once and tierpool stays in charge.
  */
 #define _GNU_SOURCE
-#include "../internal.h"
+#include "../alloc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -264,7 +272,8 @@ static tpi_noinline void *tpo_foreign_realloc(void *p, size_t size)
 
 /* ---- the calls -------------------------------------------------------------------------- */
 
-static tpi_noinline void *tpo_slow_malloc(size_t size)
+/* malloc before the decision, or with passthrough on. */
+static void *tpo_malloc_routed(size_t size)
 {
     switch (tpo_route()) {
     case TPO_SYSTEM: return tpo_sys.malloc(size);
@@ -273,37 +282,46 @@ static tpi_noinline void *tpo_slow_malloc(size_t size)
     }
 }
 
-void *tpo_malloc(size_t size)
+/* The fast path popped nothing: the engine's slow path (a refill, the
+ * thread's first call) once tierpool is in charge, else the route. */
+static tpi_noinline void *tpo_slow_malloc(size_t size, tpi_tcache *tc)
 {
-    if (tpo_tierpool()) return tp_malloc(size);
-    return tpo_slow_malloc(size);
+    if (tpi_likely(tpo_tierpool())) return tpi_malloc_slow(size, tc);
+    return tpo_malloc_routed(size);
 }
 
+/* tp_malloc's instructions, with the slow path above (alloc.h). */
+void *tpo_malloc(size_t size)
+{
+    return tpi_malloc_fast(tpi_tls_default, size, tpo_slow_malloc);
+}
+
+/* Any free but the owner's of a slab block: the engine's (a remote free,
+ * a large or huge block, a foreign pointer: tpo_foreign_free) once tierpool
+ * is in charge, else the route. */
 static tpi_noinline void tpo_slow_free(void *p)
 {
+    if (tpi_likely(tpo_tierpool())) {
+        tpi_free_generic(p);
+        return;
+    }
     if (tpo_boot_owns(p)) return;
     if (tpo_route() == TPO_SYSTEM && tpi_registry_get((uintptr_t)p) == TPI_REG_NONE)
         tpo_sys.free(p);
     else
-        tp_free(p); /* tierpool's, or foreign: the engine calls tpo_foreign_free */
+        tpi_free_generic(p); /* tierpool's, or foreign: the engine calls tpo_foreign_free */
 }
 
+/* tp_free's instructions, with the slow path above (alloc.h). */
 void tpo_free(void *p)
 {
-    if (tpo_tierpool()) {
-        tp_free(p);
-        return;
-    }
-    tpo_slow_free(p);
+    tpi_free_fast(p, tpo_slow_free);
 }
 
 void tpo_free_sized(void *p, size_t size)
 {
-    if (tpo_tierpool()) {
-        tp_free_sized(p, size);
-        return;
-    }
-    tpo_slow_free(p);
+    (void)size; /* as in tp_free_sized: the pointer says all */
+    tpo_free(p);
 }
 
 static tpi_noinline void *tpo_slow_aligned_alloc(size_t alignment, size_t size)
@@ -356,7 +374,7 @@ static tpi_noinline void *tpo_slow_realloc(void *p, size_t size)
         if (tpo_boot_owns(p) || tpo_route() != TPO_SYSTEM) return tpo_foreign_realloc(p, size);
         return tpo_sys.realloc(p, size);
     }
-    if (!p && tpo_route() != TPO_TIERPOOL) return tpo_slow_malloc(size);
+    if (!p && tpo_route() != TPO_TIERPOOL) return tpo_malloc_routed(size);
     return tp_realloc(p, size);
 }
 

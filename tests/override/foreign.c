@@ -150,6 +150,10 @@ static void test_passthrough(void)
     void *tp = tp_malloc_fn(100);
     CHECK(fn.pool_of(tp) != NULL);
     CHECK_GE(malloc_usable_size(tp), 100);
+    /* This thread has a tierpool cache now; malloc still passes through. */
+    void *after = malloc(100);
+    CHECK(after && !fn.pool_of(after));
+    free(after);
     free(tp);
     tp_stats s;
     CHECK_EQ(fn.stats_get(NULL, &s), 0);
