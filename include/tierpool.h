@@ -263,6 +263,20 @@ TP_API int tp_stats_print(tp_pool *pool, int format, FILE *out);
  * Returns 0 (also when already publishing), or -1 with errno ENOMEM. */
 TP_API int tp_monitor_start(void);
 
+/* ---- heap profiles (docs/profiling.md) ----------------------------------------------
+ * With the PROFILE option on (TIERPOOL_PROFILE=1, or tp_option_set) one
+ * allocation in about PROFILE_SAMPLE bytes (512 KiB) is sampled with its
+ * stack. */
+
+/* Writes a heap profile of a pool's live blocks (pool NULL: of every pool)
+ * to `out`, in gperftools' heap profile text format that google-pprof
+ * reads: estimated live objects and bytes per stack, the allocations since
+ * start (or tp_profile_mark) beside them, then the process's mappings.
+ * Returns 0, or -1 with errno EINVAL for a NULL out, EIO if writing failed. */
+TP_API int tp_profile_write(FILE *out, tp_pool *pool);
+/* The allocations a profile counts restart from zero here. */
+TP_API void tp_profile_mark(void);
+
 /* ---- options ----------------------------------------------------------------------
  * Every option is also read from the environment as TIERPOOL_<NAME> at the
  * first allocation; `tierpool options` and docs/tuning.md list them. Names are
@@ -279,7 +293,8 @@ TP_API long long tp_option_get(const char *name);
 
 typedef struct tp_option_desc {
     const char *name;        /* e.g. "PURGE_DELAY" */
-    const char *type;        /* "bool", "int", "size", "milliseconds", "format" */
+    const char *type;        /* "bool", "int", "size", "milliseconds", "format", "path"
+                              * (value 1 when a path is set) */
     const char *description;
     long long value, default_value, min, max;
 } tp_option_desc;

@@ -35,6 +35,23 @@
 #define TPI_SHM_PREFIX "tierpool."        /* names in /dev/shm: tierpool.<pid>[.<suffix>] */
 #define TPI_SHM_NAME_FORMAT "/" TPI_SHM_PREFIX "%ld"
 
+/* `tierpool profile PID`: the tool writes the file's absolute name and the
+ * pool's (empty: every pool), then bumps `request`. The process's monitor
+ * thread looks every TPI_SHM_PROFILE_POLL_MS while the process samples
+ * (else once per publishing interval), writes the heap profile to the
+ * file, stores `status` (0 or an errno) and then sets `done` to the
+ * request's number. */
+#define TPI_SHM_PATH_MAX 1024
+#define TPI_SHM_PROFILE_POLL_MS 50
+typedef struct tpi_shm_profile {
+    _Atomic uint64_t request; /* the tool's: the number of its last request */
+    _Atomic uint64_t done;    /* the process's: the number of the last one answered */
+    int32_t status;           /* the process's: 0, or the errno of its failure */
+    uint32_t reserved;
+    char pool[32];            /* the tool's */
+    char path[TPI_SHM_PATH_MAX];
+} tpi_shm_profile;
+
 typedef struct tpi_shm {
     uint64_t magic;          /* TPI_SHM_MAGIC once the writer set it up */
     uint32_t version;        /* TP_STATS_VERSION of the writer */
@@ -49,6 +66,7 @@ typedef struct tpi_shm {
                               * this process only to a reader in the same namespace */
     tp_stats process;        /* all pools together */
     tp_stats pools[TPI_SHM_POOLS];
+    tpi_shm_profile profile; /* heap profile requests (outside the seq protocol) */
 } tpi_shm;
 
 /* Copies a consistent snapshot of `shm` into `out`; 0, or -1 if the writer

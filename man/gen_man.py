@@ -164,6 +164,8 @@ def format_value(kind, v):
         return "on" if v else "off"
     if kind == "format":
         return {1: "text", 2: "json"}.get(v, "0")
+    if kind == "path":
+        return "(set)" if v else "(none)"
     if kind == "milliseconds":
         return "0" if v == 0 else f"{v // 1000}s" if v % 1000 == 0 else f"{v}ms"
     if kind == "size":
@@ -186,7 +188,7 @@ def options_section(library):
         name, kind = d.name.decode(), d.type.decode()
         value_kind = {"milliseconds": "duration"}.get(kind, kind)
         line = f"Default {format_value(kind, d.default_value)}"
-        if kind not in ("bool", "format"):
+        if kind not in ("bool", "format", "path"):
             line += f", from {format_value(kind, d.min)} to {format_value(kind, d.max)}"
         out += [".TP", f"\\fBTIERPOOL_{roff(name)}\\fR=\\fI{value_kind}\\fR",
                 roff(d.description.decode()) + ".", ".br", roff(line) + "."]

@@ -104,6 +104,15 @@ static tpi_cold void *tpi_malloc_failed(size_t size, tpi_tcache *tc)
 __attribute__((constructor)) static void tpi_alloc_register(void)
 {
     tpi_tcache_set_failure_hook(tpi_malloc_failed);
+    tpi_profile_init();
+    /* Where tierpool's frames end in a stack that a sample records. */
+    tpi_sample_note_code((const void *)tp_malloc);
+    tpi_sample_note_code((const void *)tp_pool_malloc);
+    tpi_sample_note_code((const void *)tp_pool_realloc);
+    tpi_sample_note_code((const void *)tp_pool_aligned_alloc);
+    tpi_sample_note_code((const void *)tp_pool_calloc);
+    tpi_sample_note_code((const void *)tpi_malloc_slow);
+    tpi_sample_note_code((const void *)tpi_tcache_malloc_slow);
 }
 
 static void *tpi_again_huge_zero(void *arg)
@@ -173,6 +182,7 @@ void *tp_pool_calloc(tp_pool *pool, size_t count, size_t size)
             tpi_request r = {tc->pool, total, 0, NULL};
             p = tpi_oom_recover(tc->pool, total, tpi_again_huge_zero, &r);
         }
+        if (tpi_unlikely(TPI_OPTION(profile))) tpi_tcache_sample_large(tc, p, total);
         return p;
     }
     void *p = tp_pool_malloc(pool, total);
@@ -221,8 +231,10 @@ static void *tpi_again_aligned(void *arg)
         while (tpi_classes[cls].block_size % alignment) cls++;
         return tpi_tcache_malloc_class(tc, cls, size);
     }
-    if (alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX) return tpi_run_malloc(tc, size, alignment);
-    return tpi_huge_malloc(tc->pool, size, alignment, false);
+    void *p = alignment <= TPI_SLAB_ALIGN_MAX && need <= TPI_LARGE_MAX ? tpi_run_malloc(tc, size, alignment)
+                                                                      : tpi_huge_malloc(tc->pool, size, alignment, false);
+    if (tpi_unlikely(TPI_OPTION(profile))) tpi_tcache_sample_large(tc, p, size);
+    return p;
 }
 
 void *tp_aligned_alloc(size_t alignment, size_t size)
@@ -251,6 +263,16 @@ size_t tp_pool_malloc_bulk(tp_pool *pool, size_t size, size_t count, void **out)
 
 /* ---- free ---------------------------------------------------------------------------- */
 
+/* A free of block p of a page that holds samples (TPI_PAGE_SAMPLED, or
+ * page->sampled when it has no owner): p's sample goes, if it has one; the
+ * owner clears the flag once the page has none. */
+static tpi_noinline void tpi_free_sampled(tpi_page *page, void *p, bool local, uintptr_t owner)
+{
+    if (tpi_sample_remove(p)) atomic_fetch_sub_explicit(&page->sampled, 1, memory_order_relaxed);
+    if (local && (owner & TPI_PAGE_SAMPLED) && atomic_load_explicit(&page->sampled, memory_order_relaxed) == 0)
+        atomic_store_explicit(&page->owner, owner & ~TPI_PAGE_SAMPLED, memory_order_relaxed);
+}
+
 /* The malloc override's say on pointers that are not ours (tpi_set_foreign_free). */
 static bool (*tpi_foreign_free)(void *p);
 
@@ -275,6 +297,8 @@ void tpi_free_generic(void *p)
             tpi_fatal("free of a pointer inside a block", p);
         if (tpi_stats_exact) tpi_exact_on_slab_free(page->chunk->pool, page, p); /* before the fill */
         if (page->checked) tpi_in_use_on_free(page, p); /* CHECK, SECURE: every double free aborts */
+        if ((owner & TPI_PAGE_SAMPLED) || atomic_load_explicit(&page->sampled, memory_order_relaxed))
+            tpi_free_sampled(page, p, local, owner);
         tpi_track_free(page->chunk->pool, p, page->block_size);
         if (local)
             tpi_tcache_free_local_slow(page, p);
@@ -283,9 +307,11 @@ void tpi_free_generic(void *p)
         return;
     }
     case TPI_REG_RUN:
+        if (atomic_load_explicit(&tpi_sample_large_live, memory_order_relaxed)) tpi_sample_remove(p);
         tpi_run_free(tpi_thread_live_tcache(tpi_run_pool(p)), p);
         return;
     case TPI_REG_HUGE:
+        if (atomic_load_explicit(&tpi_sample_large_live, memory_order_relaxed)) tpi_sample_remove(p);
         tpi_huge_free(p);
         return;
     default:
@@ -369,6 +395,7 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
             tpi_request r = {tp_pool_of(p), size, 0, p};
             q = tpi_oom_recover(r.pool, size, tpi_again_huge_realloc, &r);
         }
+        if (q && atomic_load_explicit(&tpi_sample_large_live, memory_order_relaxed)) tpi_sample_move(p, q, size);
         return q;
     }
     /* The bytes the program may touch: all usable ones, but under a checker
@@ -387,11 +414,17 @@ void *tp_pool_realloc(tp_pool *pool, void *p, size_t size)
             if (now_usable > usable) tpi_track_undefined((char *)p + usable, now_usable - usable);
             if (now_usable < usable) tpi_track_noaccess((char *)p + now_usable, usable - now_usable);
             if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, now_usable);
+            if (atomic_load_explicit(&tpi_sample_large_live, memory_order_relaxed)) tpi_sample_move(p, p, size);
             return p;
         }
     } else if (size <= usable && size >= usable / 2) {
         if (tpi_track_active) tpi_track_resize(tp_pool_of(p), p, p, have, usable, size, usable);
         if (tpi_stats_exact) tpi_exact_on_slab_resize(tp_pool_of(p), tpi_page_of(p), p, size);
+        /* A slab block, or a huge one kept for a size it still fits. */
+        bool slab = tpi_registry_get((uintptr_t)p) == TPI_REG_SLAB;
+        if (slab ? atomic_load_explicit(&tpi_page_of(p)->sampled, memory_order_relaxed) != 0
+                 : atomic_load_explicit(&tpi_sample_large_live, memory_order_relaxed) != 0)
+            tpi_sample_move(p, p, size);
         return p;
     }
     void *q = tp_pool_malloc(pool, size);

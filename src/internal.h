@@ -112,7 +112,9 @@
 
 /* ---- options (options.c) ---------------------------------------------------------- */
 
-enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
+/* TPI_OPT_PATH: a file name; the field is 1 when one is set, and
+ * tpi_option_text gives the name. */
+enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT, TPI_OPT_PATH };
 /* Or'ed into a row's type: read from the environment at process start only;
  * tp_option_set refuses it (the process's memory is already laid out). */
 #define TPI_OPT_AT_START 0x100
@@ -163,7 +165,13 @@ enum { TPI_OPT_BOOL, TPI_OPT_INT, TPI_OPT_SIZE, TPI_OPT_MS, TPI_OPT_FORMAT };
     X(SHOW_STATS, show_stats, TPI_OPT_FORMAT | TPI_OPT_OUTPUT, 0, 0, 2,                               \
       "print statistics to stderr at exit: 0, 1/text or json")                                     \
     X(VERBOSE, verbose, TPI_OPT_BOOL | TPI_OPT_OUTPUT, 0, 0, 1,                                       \
-      "print the effective options to stderr at start")
+      "print the effective options to stderr at start")                                               \
+    X(PROFILE, profile, TPI_OPT_BOOL, 0, 0, 1,                                                         \
+      "sample allocations for heap profiles (docs/profiling.md); PROFILE_AT_EXIT turns it on too")    \
+    X(PROFILE_SAMPLE, profile_sample, TPI_OPT_SIZE, 512LL << 10, 0, 1LL << 40,                         \
+      "mean bytes allocated between two samples (exponential intervals); 0 samples nothing")        \
+    X(PROFILE_AT_EXIT, profile_at_exit, TPI_OPT_PATH | TPI_OPT_OUTPUT, 0, 0, 1,                        \
+      "write a heap profile (gperftools' text format, for google-pprof) to this file at exit")
 
 typedef struct tpi_options_t {
 #define TPI_OPTION_FIELD(NAME, field, type, def, min, max, desc) long long field;
@@ -180,6 +188,9 @@ extern tpi_options_t tpi_options;
 void tpi_options_init(void);
 void tpi_options_ensure_init(void);
 void tpi_options_print(void);
+/* The text of a TPI_OPT_PATH option (the address of its field), or NULL if
+ * it is not set. */
+const char *tpi_option_text(const long long *field);
 /* stats.c: registers the at-exit report when SHOW_STATS asks for one. */
 void tpi_stats_init(void);
 /* stats.c's writers, escape.c's tpi_escape: tierpool_segment.h. */
@@ -249,7 +260,12 @@ struct tpi_chunk;
  * least, leaving the low bits free. */
 #define TPI_PAGE_FULL ((uintptr_t)1)
 #define TPI_PAGE_CHECKED ((uintptr_t)2)
-#define TPI_PAGE_FLAGS (TPI_PAGE_FULL | TPI_PAGE_CHECKED)
+/* Set by the owner while the page may hold a live sampled block (heap
+ * profiles, sample.c): every free of the page's blocks then takes the slow
+ * path, which drops the sample. Cleared by the owner alone, once
+ * page->sampled is 0. */
+#define TPI_PAGE_SAMPLED ((uintptr_t)4)
+#define TPI_PAGE_FLAGS (TPI_PAGE_FULL | TPI_PAGE_CHECKED | TPI_PAGE_SAMPLED)
 /* page->thread_free: the remote list with TPI_NOTIFY in its low bit while the
  * page is full. The first remote free that sees the bit clears it and pushes
  * its block on the owner's delayed list instead, so the owner learns that the
@@ -282,6 +298,8 @@ typedef struct tpi_page {
                                    * SECURE when it was set up): malloc from it
                                    * takes the slow path, and a free of a
                                    * block not in use aborts */
+    _Atomic uint16_t sampled;     /* live sampled blocks (owner adds, any
+                                   * thread's free subtracts) */
     struct tpi_page *next;        /* links in a tcache queue or abandoned list */
     struct tpi_page *prev;
     struct tpi_chunk *chunk;      /* the chunk holding the page */
@@ -758,6 +776,82 @@ void tpi_run_cache_flush(struct tpi_tcache *tc);
 /* Heap side of the cache: gives `count` runs back under one lock. */
 void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count);
 
+/* ---- heap profile samples (sample.c) ----------------------------------------------
+ * With the PROFILE option one allocation in about PROFILE_SAMPLE bytes is a
+ * sample: its stack, size and pool go into the live set until it is freed,
+ * and profile.c writes the set out, each sample scaled by the inverse of its
+ * chance of being one. The byte stream of each thread cache is cut at
+ * exponentially distributed intervals (a Poisson process over bytes, so no
+ * size is favoured); an allocation of c bytes is a sample with chance
+ * 1 - exp(-c / PROFILE_SAMPLE).
+ *
+ * The fast paths do nothing of this. A batch of blocks that the malloc fast
+ * path will pop is counted when the slow path hands it over (tcache.c):
+ * when the interval ends inside it, only the blocks before that point are
+ * handed over, the rest wait on the page's local_free, and the class is
+ * armed, so that the fast path runs dry exactly at the sampled allocation
+ * and the slow path takes the sample. Every other allocation (large, huge,
+ * classes above 1 KiB, slow-only modes) is counted one by one on its slow
+ * path. A sampled slab block marks its page (TPI_PAGE_SAMPLED), whose frees
+ * then miss the fast path; runs and huge blocks are freed on slow paths,
+ * which look them up while any is sampled. */
+typedef struct tpi_sampler {
+    int64_t left;          /* bytes until the next sample; <= 0: draw one */
+    uint64_t armed;        /* bit per slab class: its next slow-path pop is a sample */
+    uint64_t rng;          /* xorshift state; 0 until seeded */
+} tpi_sampler;
+_Static_assert(TPI_SLAB_CLASSES <= 64, "a sampler's armed classes fit one word");
+
+#define TPI_SAMPLE_FRAMES 64
+/* Runs and huge blocks sampled and live: their frees look them up. */
+extern _Atomic size_t tpi_sample_large_live;
+/* The start of an interval: bytes to the next sample, exponential with the
+ * PROFILE_SAMPLE mean (at least 1). */
+int64_t tpi_sample_interval(tpi_sampler *s, uint64_t mean);
+/* Counts `charged` bytes allocated one at a time; true if this one is a sample. */
+static inline bool tpi_sample_charge(tpi_sampler *s, uint64_t mean, size_t charged)
+{
+    if (s->left <= 0) s->left = tpi_sample_interval(s, mean);
+    s->left -= (int64_t)charged;
+    if (s->left > 0) return false;
+    s->left = tpi_sample_interval(s, mean);
+    return true;
+}
+/* Records block p of `size` bytes asked for, `charged` of the stream, with
+ * the caller's stack; `large`: a run or huge block. False if not recorded
+ * (this thread is already recording, or no memory for the record). */
+bool tpi_sample_add(tp_pool *pool, const void *p, size_t size, size_t charged, bool large);
+/* The API layer notes its entry points at load: in a static link, frames
+ * from the lowest of them up to the end of the program's text are taken
+ * for tierpool's own. */
+void tpi_sample_note_code(const void *fn);
+/* Drops p's sample if it has one; true if it had. */
+bool tpi_sample_remove(const void *p);
+/* Block `from` is now `to` of `size` bytes (realloc): its sample, if any, follows. */
+void tpi_sample_move(const void *from, const void *to, size_t size);
+/* Pool locks held: the pool's blocks are all gone (reset, destroy). */
+void tpi_sample_forget_pool(tp_pool *pool);
+/* One stack of the live set, as the writer sees it. Estimates are scaled by
+ * each sample's chance. */
+typedef struct tpi_sample_totals {
+    const uintptr_t *frames;  /* return addresses, the allocating function's first */
+    unsigned depth;
+    tp_pool *pool;
+    double live_objects, live_bytes;   /* live now */
+    double alloc_objects, alloc_bytes; /* allocated since start (or the last mark) */
+} tpi_sample_totals;
+/* Calls fn for every stack with samples of `pool` (NULL: of every pool),
+ * without a lock held (fn may allocate). Writers are serialised. */
+void tpi_sample_each(tp_pool *pool, void (*fn)(void *arg, const tpi_sample_totals *t), void *arg);
+/* The allocations counted since start restart from zero. */
+void tpi_sample_mark(void);
+/* fork: every lock of the live set, taken and given back (process.c): the
+ * writer's before every other lock of the engine, the rest after them. */
+void tpi_sample_fork_prepare_writer(void);
+void tpi_sample_fork_prepare(void);
+void tpi_sample_fork_done(void);
+void tpi_sample_fork_done_writer(void);
+
 /* ---- the per-class capacity policy (adapt.c) ------------------------------------ */
 
 #define TPI_ADAPT_WINDOW 4     /* acquire this soon after a release: grow */
@@ -825,6 +919,7 @@ typedef struct tpi_tcache {
     uint32_t purge_epoch;                 /* the pool's purge_epoch last acted on */
     uint32_t last_decay_ms;               /* when it last shrank after a pass */
     struct tpi_tcache *next_free;         /* pool's list of unused tcaches */
+    tpi_sampler sampler;                  /* heap profile sampling (sample.c) */
 } tpi_tcache;
 
 /* The tcache of a thread that has not allocated yet: all direct[] entries
@@ -861,7 +956,8 @@ static inline void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
 {
     tpi_queue_push_back(&tc->full[page->class_index], page);
     page->queue = TPI_QUEUE_FULL;
-    atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL, memory_order_relaxed);
+    uintptr_t sampled = atomic_load_explicit(&page->owner, memory_order_relaxed) & TPI_PAGE_SAMPLED;
+    atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL | sampled, memory_order_relaxed);
 }
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);
@@ -883,6 +979,10 @@ void tpi_tcache_free_local_slow(tpi_page *page, tpi_block *block);
 void tpi_tcache_retire(tpi_tcache *tc, tpi_page *page);
 void tpi_tcache_page_empty(tpi_page *page);
 void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size);
+/* With PROFILE on: a run or huge block p (NULL: none) of `size` bytes
+ * asked for, allocated outside tpi_tcache_malloc_slow, is counted and
+ * perhaps sampled. */
+void tpi_tcache_sample_large(tpi_tcache *tc, void *p, size_t size);
 
 /* ---- threads (thread.c) --------------------------------------------------------------- */
 
@@ -972,6 +1072,13 @@ void tpi_purge_maybe_unlocked(tp_pool *pool);
 void tpi_background_ensure(void);
 /* monitor.c: starts publishing if PUBLISH asks for it (no lock held). */
 void tpi_monitor_ensure(void);
+/* How the monitor thread answers `tierpool profile` (tierpool_segment.h):
+ * fn writes the profile of the pool named `pool` (empty: all) to `path`,
+ * returning 0 or an errno; registered at load by profile.c. */
+void tpi_monitor_set_profile_writer(int (*fn)(const char *path, const char *pool));
+/* profile.c: at load, from the API layer: the exit handler that writes
+ * TIERPOOL_PROFILE_AT_EXIT's profile, and the monitor's writer. */
+void tpi_profile_init(void);
 void tpi_monitor_after_fork(void);
 void tpi_background_after_fork(void);
 

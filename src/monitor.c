@@ -172,6 +172,31 @@ static bool tpi_monitor_intact(void)
            (size_t)st.st_size >= sizeof(tpi_shm);
 }
 
+static int (*tpi_monitor_profile_writer)(const char *path, const char *pool);
+
+void tpi_monitor_set_profile_writer(int (*fn)(const char *path, const char *pool))
+{
+    __atomic_store_n(&tpi_monitor_profile_writer, fn, __ATOMIC_RELEASE);
+}
+
+/* A request of `tierpool profile` in the segment, answered. */
+static void tpi_monitor_profile(tpi_shm *shm)
+{
+    tpi_shm_profile *req = &shm->profile;
+    uint64_t number = atomic_load_explicit(&req->request, memory_order_acquire);
+    if (number == atomic_load_explicit(&req->done, memory_order_relaxed)) return;
+    char path[TPI_SHM_PATH_MAX], pool[sizeof req->pool];
+    memcpy(path, req->path, sizeof path);
+    memcpy(pool, req->pool, sizeof pool);
+    path[sizeof path - 1] = '\0';
+    pool[sizeof pool - 1] = '\0';
+    int (*writer)(const char *, const char *) = __atomic_load_n(&tpi_monitor_profile_writer, __ATOMIC_ACQUIRE);
+    /* Only a file named from the root: the tool's current folder is not ours. */
+    int status = path[0] != '/' ? EINVAL : writer ? writer(path, pool) : ENOSYS;
+    req->status = status;
+    atomic_store_explicit(&req->done, number, memory_order_release);
+}
+
 static void *tpi_monitor_main(void *arg)
 {
     (void)arg;
@@ -189,9 +214,20 @@ static void *tpi_monitor_main(void *arg)
             pthread_mutex_unlock(&tpi_monitor_lock);
             if (tpi_monitor_shm) tpi_monitor_publish(tpi_monitor_shm);
         }
-        uint64_t ms = (uint64_t)TPI_OPTION(publish_interval_ms);
-        struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-        nanosleep(&t, NULL);
+        /* The interval; while the process samples for heap profiles, in
+         * slices short enough that a request is answered at once (else one
+         * is answered once an interval, with a profile of nothing). */
+        for (uint64_t ms = (uint64_t)TPI_OPTION(publish_interval_ms), slice; ms > 0; ms -= slice) {
+            slice = ms < TPI_SHM_PROFILE_POLL_MS || !TPI_OPTION(profile) ? ms : TPI_SHM_PROFILE_POLL_MS;
+            struct timespec t = {0, (long)slice * 1000000L};
+            nanosleep(&t, NULL);
+            /* Read only while whole: a truncated file would raise SIGBUS
+             * (tpi_monitor_intact). */
+            pthread_mutex_lock(&tpi_monitor_lock);
+            tpi_shm *shm = !tpi_monitor_exiting && tpi_monitor_shm && tpi_monitor_intact() ? tpi_monitor_shm : NULL;
+            pthread_mutex_unlock(&tpi_monitor_lock);
+            if (shm) tpi_monitor_profile(shm);
+        }
     }
     return NULL;
 }

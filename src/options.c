@@ -48,8 +48,13 @@ static const tpi_option_row tpi_option_rows[] = {
 
 static const char *const tpi_type_names[] = {
     [TPI_OPT_BOOL] = "bool", [TPI_OPT_INT] = "int", [TPI_OPT_SIZE] = "size",
-    [TPI_OPT_MS] = "milliseconds", [TPI_OPT_FORMAT] = "format",
+    [TPI_OPT_MS] = "milliseconds", [TPI_OPT_FORMAT] = "format", [TPI_OPT_PATH] = "path",
 };
+
+/* The names the TPI_OPT_PATH options hold, by row; written before the
+ * field turns 1. */
+#define TPI_OPTION_TEXT_MAX 1024
+static char tpi_option_texts[TPI_OPTION_COUNT][TPI_OPTION_TEXT_MAX];
 
 /* Writes a line snprintf made into msg[size] (n bytes, or truncated) to
  * stderr, without stdio (which may allocate). */
@@ -122,6 +127,19 @@ static const tpi_option_row *tpi_option_find(const char *name)
 
 static int tpi_option_assign(const tpi_option_row *row, const char *text, const char *shown_name)
 {
+    if (TPI_OPT_TYPE(row->type) == TPI_OPT_PATH) {
+        /* Any name; empty or "0" unsets the option. */
+        size_t len = text ? strlen(text) : 0;
+        if (!text || len >= TPI_OPTION_TEXT_MAX) {
+            tpi_option_warn(shown_name, text, "not a valid value");
+            return -1;
+        }
+        char *dst = tpi_option_texts[row - tpi_option_rows];
+        __atomic_store_n(row->value, 0, __ATOMIC_RELEASE);
+        memcpy(dst, text, len + 1);
+        __atomic_store_n(row->value, len > 0 && strcmp(text, "0") != 0, __ATOMIC_RELEASE);
+        return 0;
+    }
     long long v;
     if (!tpi_option_parse(TPI_OPT_TYPE(row->type), text, &v)) {
         tpi_option_warn(shown_name, text, "not a valid value");
@@ -198,6 +216,14 @@ int tp_option_set(const char *name, const char *value)
     return 0;
 }
 
+const char *tpi_option_text(const long long *field)
+{
+    for (size_t i = 0; i < TPI_OPTION_COUNT; i++)
+        if (tpi_option_rows[i].value == field)
+            return __atomic_load_n(field, __ATOMIC_ACQUIRE) ? tpi_option_texts[i] : NULL;
+    return NULL;
+}
+
 long long tp_option_get(const char *name)
 {
     tpi_options_ensure_init();
@@ -229,7 +255,12 @@ void tpi_options_print(void)
     char line[256];
     for (size_t i = 0; i < TPI_OPTION_COUNT; i++) {
         const tpi_option_row *row = &tpi_option_rows[i];
-        int n = snprintf(line, sizeof line, "tierpool: option %-18s = %lld%s\n", row->name, *row->value,
+        int n;
+        if (TPI_OPT_TYPE(row->type) == TPI_OPT_PATH)
+            n = snprintf(line, sizeof line, "tierpool: option %-18s = %s\n", row->name,
+                         *row->value ? tpi_option_texts[i] : "(none)");
+        else
+            n = snprintf(line, sizeof line, "tierpool: option %-18s = %lld%s\n", row->name, *row->value,
                          *row->value == row->def ? "" : " (set)");
         tpi_option_say(line, n, sizeof line);
     }

@@ -41,6 +41,7 @@ void tpi_page_init(tpi_page *page, unsigned class_index)
     page->pinned = 0;
     page->purged = 0;
     page->checked = tpi_secure || TPI_OPTION(check);
+    atomic_store_explicit(&page->sampled, 0, memory_order_relaxed);
     page->next = page->prev = NULL;
 }
 

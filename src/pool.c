@@ -114,6 +114,7 @@ static void tpi_pool_clear(tp_pool *pool, bool keep_chunks)
     tpi_huge_release_all(pool);
     tpi_run_heap_clear(pool, keep_chunks);
     tpi_exact_pool_clear(pool);
+    tpi_sample_forget_pool(pool);
     memset(pool->abandoned, 0, sizeof pool->abandoned);
     tpi_tcache_retire_list(pool->free_tcaches, offsetof(tpi_tcache, next_free));
     tpi_tcache_retire_list(pool->live_tcaches, offsetof(tpi_tcache, live_next));

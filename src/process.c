@@ -12,16 +12,20 @@
 
 static void tpi_fork_prepare(void)
 {
+    tpi_sample_fork_prepare_writer();
     tpi_threads_lock();
     tpi_pools_lock_all();
     tpi_tcache_store_lock();
+    tpi_sample_fork_prepare();
 }
 
 static void tpi_fork_parent(void)
 {
+    tpi_sample_fork_done();
     tpi_tcache_store_unlock();
     tpi_pools_unlock_all();
     tpi_threads_unlock();
+    tpi_sample_fork_done_writer();
 }
 
 static void tpi_run_heap_after_fork_of(tp_pool *pool, void *arg)
@@ -36,9 +40,11 @@ static void tpi_fork_child(void)
     tpi_monitor_after_fork();
     /* Repairs what a thread of the parent left half done (a purge pass). */
     tpi_pools_each_held(tpi_run_heap_after_fork_of, NULL);
+    tpi_sample_fork_done();
     tpi_tcache_store_unlock();
     tpi_pools_unlock_all();
     tpi_threads_unlock();
+    tpi_sample_fork_done_writer();
 }
 
 static void tpi_process_init(void)

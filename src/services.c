@@ -23,6 +23,8 @@ static void tpi_services_start(void)
      * the tp_ API gave the thread. */
     tpi_slow_only = tpi_secure || tpi_stats_exact || tpi_track_valgrind || TPI_OPTION(passthrough);
 #endif
+    /* A profile written at exit needs samples to write. */
+    if (TPI_OPTION(profile_at_exit)) __atomic_store_n(&tpi_options.profile, 1, __ATOMIC_RELAXED);
     if (TPI_OPTION(verbose)) tpi_options_print();
 }
 

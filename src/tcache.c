@@ -94,7 +94,8 @@ static void tpi_tcache_unretain(tpi_tcache *tc, tpi_page *page)
 
 static void tpi_tcache_unfull(tpi_tcache *tc, tpi_page *page)
 {
-    atomic_store_explicit(&page->owner, tc->owner_word, memory_order_relaxed);
+    uintptr_t sampled = atomic_load_explicit(&page->owner, memory_order_relaxed) & TPI_PAGE_SAMPLED;
+    atomic_store_explicit(&page->owner, tc->owner_word | sampled, memory_order_relaxed);
     tpi_page_clear_notify(page);
     tpi_queue_remove(&tc->full[page->class_index], page);
     tpi_queue_push_back(&tc->avail[page->class_index], page);
@@ -257,6 +258,91 @@ static tpi_page *tpi_tcache_find_page(tpi_tcache *tc, unsigned cls)
     return page;
 }
 
+/* ---- heap profile samples (internal.h, "heap profile samples") ---------------------- */
+
+/* Blocks on the page's free list: counted from the page's figures when no
+ * other list holds free blocks (the usual case after a refill), else walked. */
+static uint32_t tpi_free_count(const tpi_page *page)
+{
+    if (!page->local_free && !page->purged) return page->carved - tpi_page_used(page);
+    uint32_t n = 0;
+    for (const tpi_block *b = page->free; b; b = tpi_block_next(page, b)) n++;
+    return n;
+}
+
+/* The page's free list, which the fast path pops from next, is counted as
+ * allocated. If the interval ends inside it, the list is cut before the
+ * block it ends in: the rest waits on local_free, and the class is armed,
+ * so the fast path runs dry at the sampled allocation and its slow path
+ * (tpi_tcache_sample_pop) takes the sample. The walk to the cut is paid
+ * once per sample. */
+static void tpi_tcache_sample_batch(tpi_tcache *tc, tpi_page *page, unsigned cls, uint64_t mean)
+{
+    tpi_sampler *s = &tc->sampler;
+    if (!page->free) return;
+    if (s->left <= 0) s->left = tpi_sample_interval(s, mean);
+    uint64_t bs = page->block_size, n = tpi_free_count(page);
+    if ((uint64_t)s->left > n * bs) {
+        s->left -= (int64_t)(n * bs);
+        return;
+    }
+    /* The interval ends in block k + 1 of the list: k go to the fast path. */
+    uint64_t k = ((uint64_t)s->left + bs - 1) / bs - 1;
+    tpi_block *rest = page->free;
+    if (k == 0) {
+        page->free = NULL;
+    } else {
+        tpi_block *last = page->free;
+        for (uint64_t i = 1; i < k; i++) last = tpi_block_next(page, last);
+        rest = tpi_block_next(page, last);
+        tpi_block_link(last, NULL);
+    }
+    tpi_block *tail = rest;
+    for (tpi_block *next; (next = tpi_block_next(page, tail)) != NULL;) tail = next;
+    tpi_block_link(tail, page->local_free);
+    page->local_free = rest;
+    s->armed |= (uint64_t)1 << cls;
+    s->left = tpi_sample_interval(s, mean);
+}
+
+/* After a slow-path pop of block p (`size` bytes asked for) with PROFILE
+ * on. `batch`: the pop refills the fast path's list (the malloc slow path),
+ * not an aligned allocation out of it. */
+static tpi_noinline void tpi_tcache_sample_pop(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size, void *p,
+                                              bool batch)
+{
+    uint64_t mean = (uint64_t)TPI_OPTION(profile_sample);
+    if (!mean) return;
+    tpi_sampler *s = &tc->sampler;
+    /* Classes the fast path serves are counted a batch at a time; the rest
+     * take a slow path for every block, and are counted one by one. */
+    bool direct = batch && page->block_size <= TPI_SMALL_MAX && !tpi_slow_only && !page->checked;
+    bool sample;
+    if (direct && (s->armed >> cls & 1)) {
+        s->armed &= ~((uint64_t)1 << cls);
+        sample = true;
+    } else {
+        sample = tpi_sample_charge(s, mean, page->block_size);
+    }
+    /* The page is marked before the block is handed out: its free, on any
+     * thread, misses the fast path and drops the sample. */
+    if (sample && tpi_sample_add(tc->pool, p, size, page->block_size, false)) {
+        atomic_fetch_add_explicit(&page->sampled, 1, memory_order_relaxed);
+        uintptr_t owner = atomic_load_explicit(&page->owner, memory_order_relaxed);
+        if (!(owner & TPI_PAGE_SAMPLED))
+            atomic_store_explicit(&page->owner, owner | TPI_PAGE_SAMPLED, memory_order_relaxed);
+    }
+    if (direct) tpi_tcache_sample_batch(tc, page, cls, mean);
+}
+
+void tpi_tcache_sample_large(tpi_tcache *tc, void *p, size_t size)
+{
+    uint64_t mean = (uint64_t)TPI_OPTION(profile_sample);
+    if (p && mean && tpi_sample_charge(&tc->sampler, mean, size)) tpi_sample_add(tc->pool, p, size, size, true);
+}
+
+/* ---- malloc slow path, continued ------------------------------------------------------ */
+
 /* Classes whose free blocks have their insides purged (page.c). */
 #define TPI_PURGE_CLASS_MIN tpi_class_of(TPI_PURGE_BLOCK_MIN)
 #define TPI_CYCLE_HOT_CALLS 2u
@@ -276,8 +362,9 @@ static inline bool tpi_tcache_cycles_tightly(tpi_tcache *tc, unsigned cls)
 }
 
 /* Takes the first free block of a page (which has one) of class cls;
- * in the classes whose free blocks age, clears the block's mark. */
-static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size)
+ * in the classes whose free blocks age, clears the block's mark. `batch`
+ * as for tpi_tcache_sample_pop. */
+static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls, size_t size, bool batch)
 {
     tpi_block *b = page->free;
     page->free = tpi_block_next(page, b);
@@ -287,10 +374,12 @@ static inline void *tpi_tcache_pop(tpi_tcache *tc, tpi_page *page, unsigned cls,
     if (page->checked) tpi_in_use_on_malloc(page, b);
     if (tpi_stats_exact) tpi_exact_on_slab_malloc(tc->pool, page, b, size);
     tpi_track_malloc(tc->pool, b, size, page->block_size - tpi_block_extra(), false);
-    return cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(b, size) : b;
+    void *p = cls >= TPI_PURGE_CLASS_MIN ? tpi_block_unmark(b, size) : b;
+    if (tpi_unlikely(TPI_OPTION(profile))) tpi_tcache_sample_pop(tc, page, cls, size, p, batch);
+    return p;
 }
 
-void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
+static inline void *tpi_tcache_malloc_from(tpi_tcache *tc, unsigned cls, size_t size, bool batch)
 {
     tpi_page *page = tc->current[cls];
     if (!page->free && !(page != &tpi_page_empty && tpi_page_refill(tc, page))) {
@@ -300,7 +389,12 @@ void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
             return NULL;
         }
     }
-    return tpi_tcache_pop(tc, page, cls, size);
+    return tpi_tcache_pop(tc, page, cls, size, batch);
+}
+
+void *tpi_tcache_malloc_class(tpi_tcache *tc, unsigned cls, size_t size)
+{
+    return tpi_tcache_malloc_from(tc, cls, size, false);
 }
 
 /* A block of a class whose free blocks are purged, from a current page that
@@ -316,7 +410,7 @@ static tpi_noinline void *tpi_tcache_pop_purgeable(tpi_tcache *tc, tpi_page *pag
         tpi_block_link(b, page->free);
         page->free = b;
     }
-    return tpi_tcache_pop(tc, page, cls, size);
+    return tpi_tcache_pop(tc, page, cls, size, true);
 }
 
 /* Called on the slow path's full turns (process.c registers the monitor's
@@ -363,7 +457,7 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
         if (cls >= TPI_PURGE_CLASS_MIN) {
             if (page->free || (page->local_free && !tpi_secure)) return tpi_tcache_pop_purgeable(tc, page, cls, size);
         } else if (tpi_likely(page->free != NULL)) {
-            return tpi_tcache_pop(tc, page, cls, size);
+            return tpi_tcache_pop(tc, page, cls, size, true);
         } else if (page->local_free) {
             /* A program cycling through the blocks it frees: the owner's
              * frees become the free list at once, once the cycle is long
@@ -372,12 +466,13 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             if (!tpi_tcache_cycles_tightly(tc, cls) || !tpi_page_lengthen_cycle(page))
                 tpi_page_take_local(page);
             tc->counters[cls].refills++;
-            return tpi_tcache_pop(tc, page, cls, size);
+            return tpi_tcache_pop(tc, page, cls, size, true);
         }
     } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE &&
                tpi_run_cache_may_have(&tc->runs, (unsigned)((size + TPI_OS_PAGE - 1) >> 12))) {
         /* A run of a length this thread freed lately, from its cache. */
         void *p = tpi_run_malloc(tc, size, 0);
+        if (tpi_unlikely(TPI_OPTION(profile))) tpi_tcache_sample_large(tc, p, size);
         return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
     }
     tpi_background_ensure();
@@ -404,9 +499,12 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
         }
     }
     void *p;
-    if (size > TPI_LARGE_MAX - extra) p = tpi_huge_malloc(tc->pool, size, 0, false);
-    else if (size > TPI_SLAB_MAX - extra) p = tpi_run_malloc(tc, size, 0);
-    else p = tpi_tcache_malloc_class(tc, tpi_class_of(size + extra), size);
+    if (size <= TPI_SLAB_MAX - extra) {
+        p = tpi_tcache_malloc_from(tc, tpi_class_of(size + extra), size, true);
+    } else {
+        p = size > TPI_LARGE_MAX - extra ? tpi_huge_malloc(tc->pool, size, 0, false) : tpi_run_malloc(tc, size, 0);
+        if (tpi_unlikely(TPI_OPTION(profile))) tpi_tcache_sample_large(tc, p, size);
+    }
     return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
 }
 

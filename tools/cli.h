@@ -14,6 +14,7 @@
  *   cmd_exporter.c    exporter (HTTP /metrics)
  *   cmd_classes.c     classes
  *   cmd_options.c     options
+ *   cmd_profile.c     profile (a heap profile, through the segment)
  *
  * A subcommand is one `command` object in its own file and one row of the
  * table in tierpool.c. Exit status: 0, 1 for a failure (the process is not
@@ -39,7 +40,7 @@ typedef struct command {
 } command;
 
 extern const command cmd_run, cmd_stats, cmd_list, cmd_top, cmd_record, cmd_plot, cmd_exporter, cmd_classes,
-    cmd_options, cmd_bench;
+    cmd_options, cmd_bench, cmd_profile;
 
 /* cmd_run.c: writes the path of the libtierpool-malloc that `run` preloads
  * into out; false (with a message) if it is not found. */

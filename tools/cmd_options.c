@@ -19,6 +19,8 @@ static void format_value(char *buf, size_t cap, const char *type, long long v)
         snprintf(buf, cap, "%s", v ? "on" : "off");
     } else if (strcmp(type, "format") == 0) {
         snprintf(buf, cap, "%s", v == 1 ? "text" : v == 2 ? "json" : "0");
+    } else if (strcmp(type, "path") == 0) {
+        snprintf(buf, cap, "%s", v ? "(set)" : "(none)");
     } else if (strcmp(type, "milliseconds") == 0) {
         if (v == 0) snprintf(buf, cap, "0");
         else if (v % 1000 == 0) snprintf(buf, cap, "%llds", v / 1000);
@@ -49,7 +51,7 @@ static int options(int argc, char **argv)
         format_value(cur, sizeof cur, d.type, d.value);
         format_value(lo, sizeof lo, d.type, d.min);
         format_value(hi, sizeof hi, d.type, d.max);
-        if (strcmp(d.type, "bool") != 0 && strcmp(d.type, "format") != 0)
+        if (strcmp(d.type, "bool") != 0 && strcmp(d.type, "format") != 0 && strcmp(d.type, "path") != 0)
             snprintf(range, sizeof range, "%s..%s", lo, hi);
         printf("%-18s %-13s %-9s %-9s %s\n    %s\n", d.name, d.type, def, cur, range, d.description);
         char env[64];
@@ -59,7 +61,7 @@ static int options(int argc, char **argv)
     }
     printf("\nEach is read from TIERPOOL_<OPTION> at a process's first allocation, or set\n"
            "with tp_option_set(\"OPTION\", \"value\"). Sizes take K/M/G, durations ms or s,\n"
-           "booleans 0/1/true/false/on/off.\n");
+           "booleans 0/1/true/false/on/off, paths a file name.\n");
     return 0;
 }
 

@@ -31,8 +31,9 @@ TEST_REQUIRED="cmake:cmake gcc:gcc g++:g++ make:make pkg-config:pkg-config pytho
 # (libclang-rt-14-dev, which Debian 12 only recommends with clang): make
 # test-fuzz; cargo: the Rust crate (rustup's in ~/.cargo/bin counts);
 # python3-prometheus-client: the cli tests parse the exporter's output with it;
-# prometheus: promtool checks contrib/'s alert rules.
-TEST_OPTIONAL="valgrind:valgrind sqlite3:sqlite3 lua5.4:lua5.4 clang:clang++ libclang-rt-14-dev:has_libfuzzer cargo:cargo python3-prometheus-client: prometheus:promtool"
+# prometheus: promtool checks contrib/'s alert rules; google-perftools:
+# google-pprof reads the heap profiles (tests/profile.cmake).
+TEST_OPTIONAL="valgrind:valgrind sqlite3:sqlite3 lua5.4:lua5.4 clang:clang++ libclang-rt-14-dev:has_libfuzzer cargo:cargo python3-prometheus-client: prometheus:promtool google-perftools:google-pprof"
 FUZZ_DEPS="clang:clang libclang-rt-14-dev:has_libfuzzer"
 BENCH_DEPS="libjemalloc2: libmimalloc2.0: libtcmalloc-minimal4:"
 DEB_DEPS="dpkg-dev:dpkg-shlibdeps"

@@ -301,22 +301,62 @@ static snapshot_status more_telling(snapshot_status a, snapshot_status b)
     return a == SNAPSHOT_NOT_PUBLISHING || a == SNAPSHOT_NO_PROCESS ? b : a;
 }
 
-snapshot_status snapshot_read(pid_t pid, tpi_shm *out)
+/* Reads process pid's segment from the folder `dir`, trying the names a
+ * publisher falls back to; the name read in name[cap] when SNAPSHOT_OK. */
+static snapshot_status segment_find(int dir, pid_t pid, tpi_shm *out, char *name, size_t cap)
 {
-    int dir = open(segment_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir < 0) return process_alive(pid) ? SNAPSHOT_NOT_PUBLISHING : SNAPSHOT_NO_PROCESS;
-    char name[64];
-    snprintf(name, sizeof name, TPI_SHM_PREFIX "%ld", (long)pid);
+    snprintf(name, cap, TPI_SHM_PREFIX "%ld", (long)pid);
     snapshot_status status = segment_read(dir, name, pid, out);
     if (status != SNAPSHOT_OK) {
-        /* the names a publisher falls back to */
         DIR *d = fdopendir(dup(dir));
         struct dirent *entry;
         size_t len = strlen(name);
         while (d && status != SNAPSHOT_OK && (entry = readdir(d)))
-            if (strncmp(entry->d_name, name, len) == 0 && entry->d_name[len] == '.')
+            if (strncmp(entry->d_name, name, len) == 0 && entry->d_name[len] == '.') {
                 status = more_telling(segment_read(dir, entry->d_name, pid, out), status);
+                if (status == SNAPSHOT_OK) snprintf(name, cap, "%s", entry->d_name);
+            }
         if (d) closedir(d);
+    }
+    return status;
+}
+
+snapshot_status snapshot_read(pid_t pid, tpi_shm *out)
+{
+    int dir = open(segment_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return process_alive(pid) ? SNAPSHOT_NOT_PUBLISHING : SNAPSHOT_NO_PROCESS;
+    char name[300];
+    snapshot_status status = segment_find(dir, pid, out, name, sizeof name);
+    close(dir);
+    return status;
+}
+
+snapshot_status snapshot_map_writable(pid_t pid, tpi_shm **map)
+{
+    *map = NULL;
+    tpi_shm *copy = snapshot_new();
+    if (!copy) return SNAPSHOT_BUSY;
+    int dir = open(segment_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) {
+        free(copy);
+        return process_alive(pid) ? SNAPSHOT_NOT_PUBLISHING : SNAPSHOT_NO_PROCESS;
+    }
+    char name[300];
+    snapshot_status status = segment_find(dir, pid, copy, name, sizeof name);
+    free(copy);
+    if (status == SNAPSHOT_OK) {
+        struct stat st;
+        int fd = openat(dir, name, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0) {
+            status = errno == EACCES ? SNAPSHOT_DENIED : SNAPSHOT_BUSY;
+        } else {
+            void *m = MAP_FAILED;
+            if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size >= sizeof(tpi_shm))
+                m = mmap(NULL, sizeof(tpi_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            close(fd);
+            if (m == MAP_FAILED) status = SNAPSHOT_BUSY;
+            else *map = m;
+        }
     }
     close(dir);
     return status;

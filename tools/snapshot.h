@@ -43,6 +43,10 @@ tpi_shm *snapshot_new(void);
 /* Copies the latest snapshot of process `pid` into *out; when the status is
  * not SNAPSHOT_OK, *out may hold a partial copy. */
 snapshot_status snapshot_read(pid_t pid, tpi_shm *out);
+/* Maps process pid's segment for reading and writing (a request of
+ * `tierpool profile`), once a snapshot of it reads SNAPSHOT_OK; unmap it
+ * with munmap(*map, sizeof(tpi_shm)). */
+snapshot_status snapshot_map_writable(pid_t pid, tpi_shm **map);
 /* The same, retrying for up to wait_ms while the status is SNAPSHOT_BUSY
  * (a process that has just started publishing). */
 snapshot_status snapshot_read_wait(pid_t pid, tpi_shm *out, uint64_t wait_ms);

@@ -11,6 +11,7 @@
  *   tierpool exporter --listen ADDR:PORT PID        /metrics over HTTP for Prometheus
  *   tierpool classes                                the size-class table
  *   tierpool options                                every option, its default and value
+ *   tierpool profile PID [-o FILE] [--pool NAME]    a heap profile of the process, for google-pprof
  *   tierpool bench [ARGS...]                        the benchmark comparison (bench/run.py)
  *   tierpool version, tierpool help [COMMAND]      the version and library; this help
  *   tierpool --version                              the version only
@@ -31,7 +32,7 @@ static const command cmd_version, cmd_help;
 
 static const command *const commands[] = {
     &cmd_run, &cmd_stats, &cmd_list, &cmd_top, &cmd_record, &cmd_plot, &cmd_exporter, &cmd_classes,
-    &cmd_options, &cmd_bench, &cmd_version, &cmd_help,
+    &cmd_options, &cmd_profile, &cmd_bench, &cmd_version, &cmd_help,
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 

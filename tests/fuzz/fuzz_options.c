@@ -9,8 +9,8 @@
  * judged by a reference reading of the contract in tierpool.h, written
  * apart from the parser: booleans 0/1/true/false/on/off/yes/no, formats
  * those and text/json, integers in decimal, sizes with K/M/G (then an
- * optional i and b), durations with ms or s, any letter case, and a result
- * inside the option's range. Checked: a good value is taken exactly and
+ * optional i and b), durations with ms or s, paths any text (empty or "0"
+ * unsets one), any letter case, and a result inside the option's range. Checked: a good value is taken exactly and
  * prints nothing; a bad one returns -1 with EINVAL, prints one warning
  * line and leaves the old value; an unknown name does the same and changes
  * nothing; an option read at start only (SECURE) refuses tp_option_set;
@@ -166,7 +166,14 @@ static int reference_word(int kind, const char *text, long long *out)
 /* Reads text as a value of the kind, before the range check. */
 static int reference_parse(int kind, const char *text, long long *out)
 {
-    if (!text || !*text) return BAD;
+    if (!text) return BAD;
+    if (kind == TPI_OPT_PATH) {
+        /* a file name, set (1) or, empty or "0", unset (0) */
+        if (strlen(text) >= 1024) return BAD;
+        *out = *text && strcmp(text, "0") != 0;
+        return GOOD;
+    }
+    if (!*text) return BAD;
     if (kind == TPI_OPT_BOOL || kind == TPI_OPT_FORMAT) return reference_word(kind, text, out);
     const char *s = text;
     if (*s == ' ' || (*s >= '\t' && *s <= '\r') || *s == '+' || *s == '-') return UNSURE; /* strtoll's leniency */
@@ -376,7 +383,8 @@ static void op_get(input *in)
 static void op_at(input *in)
 {
     static const char *const kinds[] = {[TPI_OPT_BOOL] = "bool", [TPI_OPT_INT] = "int", [TPI_OPT_SIZE] = "size",
-                                        [TPI_OPT_MS] = "milliseconds", [TPI_OPT_FORMAT] = "format"};
+                                        [TPI_OPT_MS] = "milliseconds", [TPI_OPT_FORMAT] = "format",
+                                        [TPI_OPT_PATH] = "path"};
     unsigned sel = u8(in);
     size_t index = sel < 0xf0 ? sel % (ROWS + 2) : SIZE_MAX - (sel & 7);
     tp_option_desc d;

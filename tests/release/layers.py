@@ -32,9 +32,9 @@ LAYERS = [
     ("os", ["os.c"]),
     ("chunk", ["chunk.c", "page.c", "limit.c"]),
     ("page source", ["decay.c", "pool_base.c", "run.c", "purge.c", "huge.c", "page_source.c"]),
-    ("thread cache", ["tcache.c", "tcache_store.c", "run_cache.c", "adapt.c", "thread.c"]),
+    ("thread cache", ["tcache.c", "tcache_store.c", "run_cache.c", "adapt.c", "thread.c", "sample.c"]),
     ("pool", ["pool.c", "stats.c", "monitor.c", "process.c"]),
-    ("API", ["alloc.c", "oom.c"]),
+    ("API", ["alloc.c", "oom.c", "profile.c"]),
     ("override", ["malloc.c"]),
 ]
 
