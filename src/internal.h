@@ -1211,6 +1211,9 @@ bool tpi_pool_charge(tp_pool *pool, size_t bytes);
 /* Pool lock held: purges the free slices of the pool's slab chunks now;
  * returns the bytes. */
 size_t tpi_pool_purge_free_slices(tp_pool *pool);
+/* Pool lock held: counts a purge that gave back `purged` bytes (none: no
+ * count), wherever in the pool it was done. */
+void tpi_pool_count_purge(tp_pool *pool, size_t purged);
 size_t tpi_pool_reclaim(tp_pool *pool);
 /* pool.c's reclaim, which process.c registers for tpi_pool_reclaim. */
 void tpi_pool_set_reclaim(size_t (*fn)(tp_pool *pool));

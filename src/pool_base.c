@@ -133,11 +133,16 @@ size_t tpi_pool_purge_free_slices(tp_pool *pool)
     uint32_t now = (uint32_t)tpi_clock();
     size_t purged = 0;
     for (tpi_chunk *c = pool->chunks; c; c = c->next) purged += tpi_chunk_purge(c, now, 0);
+    tpi_pool_count_purge(pool, purged);
+    return purged;
+}
+
+void tpi_pool_count_purge(tp_pool *pool, size_t purged)
+{
     if (purged) {
         pool->purged_bytes += purged;
         pool->purges++;
     }
-    return purged;
 }
 
 /* A mapping for the pool, no lock held. When the OS refuses it (RLIMIT_AS,

@@ -40,10 +40,7 @@ size_t tpi_pool_purge(tp_pool *pool, uint64_t now, bool force)
         }
         c = next;
     }
-    if (purged) {
-        pool->purged_bytes += purged;
-        pool->purges++;
-    }
+    tpi_pool_count_purge(pool, purged);
     tpi_decay_on_pass(&pool->decay, now32);
     atomic_fetch_add_explicit(&pool->purge_epoch, 1, memory_order_relaxed);
     uint64_t step = delay / 4;

@@ -90,17 +90,15 @@ static inline unsigned tpi_popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101ULL) >> 56);
 }
 
-/* The dirty-bit words of [first, first + pages) are words first >> 6 ..
- * (end - 1) >> 6: all bits of the inner ones, the range's part of the two
- * at the ends. Whole words keep a scan of a chunk-long run at 16 loads. */
-static inline uint64_t tpi_dirty_head_mask(unsigned first)
+/* The dirty-bit words of [first, end) are words first >> 6 .. (end - 1) >> 6:
+ * all bits of the inner ones, the range's part of the two at the ends. Whole
+ * words keep a scan of a chunk-long run at 16 loads. The bits of word w. */
+static inline uint64_t tpi_dirty_mask(unsigned first, unsigned end, unsigned w)
 {
-    return ~(uint64_t)0 << (first & 63);
-}
-
-static inline uint64_t tpi_dirty_tail_mask(unsigned end)
-{
-    return ~(uint64_t)0 >> (63 - ((end - 1) & 63));
+    uint64_t mask = ~(uint64_t)0;
+    if (w == first >> 6) mask &= ~(uint64_t)0 << (first & 63);
+    if (w == (end - 1) >> 6) mask &= ~(uint64_t)0 >> (63 - ((end - 1) & 63));
+    return mask;
 }
 
 /* Sets (or clears) the dirty bits of [first, first + pages); returns how
@@ -109,10 +107,7 @@ static unsigned tpi_run_set_dirty(tpi_run_chunk *c, unsigned first, unsigned pag
 {
     unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, changed = 0;
     for (; w <= last; w++) {
-        uint64_t mask = ~(uint64_t)0;
-        if (w == first >> 6) mask &= tpi_dirty_head_mask(first);
-        if (w == last) mask &= tpi_dirty_tail_mask(end);
-        uint64_t *word = &c->dirty[w];
+        uint64_t mask = tpi_dirty_mask(first, end, w), *word = &c->dirty[w];
         changed += tpi_popcount64(dirty ? mask & ~*word : mask & *word);
         *word = dirty ? *word | mask : *word & ~mask;
     }
@@ -122,24 +117,17 @@ static unsigned tpi_run_set_dirty(tpi_run_chunk *c, unsigned first, unsigned pag
 static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
     unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, count = 0;
-    for (; w <= last; w++) {
-        uint64_t mask = ~(uint64_t)0;
-        if (w == first >> 6) mask &= tpi_dirty_head_mask(first);
-        if (w == last) mask &= tpi_dirty_tail_mask(end);
-        count += tpi_popcount64(c->dirty[w] & mask);
-    }
+    for (; w <= last; w++) count += tpi_popcount64(c->dirty[w] & tpi_dirty_mask(first, end, w));
     return count;
 }
 
 /* Whether a page of [first, first + pages) is dirty. */
 static bool tpi_run_any_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6;
-    if (w == last) return (c->dirty[w] & tpi_dirty_head_mask(first) & tpi_dirty_tail_mask(end)) != 0;
-    if (c->dirty[w] & tpi_dirty_head_mask(first)) return true;
-    for (w++; w < last; w++)
-        if (c->dirty[w]) return true;
-    return (c->dirty[last] & tpi_dirty_tail_mask(end)) != 0;
+    unsigned end = first + pages, last = (end - 1) >> 6;
+    for (unsigned w = first >> 6; w <= last; w++)
+        if (c->dirty[w] & tpi_dirty_mask(first, end, w)) return true;
+    return false;
 }
 
 /* ---- bins ------------------------------------------------------------------------- */

@@ -201,8 +201,7 @@ static void tpi_tcache_purge_free_blocks(tpi_tcache *tc, bool all)
             purged += tpi_page_purge_free(page, all);
     if (!purged) return;
     pthread_mutex_lock(&tc->pool->lock);
-    tc->pool->purged_bytes += purged;
-    tc->pool->purges++; /* a pass that gave memory back, as purge.c counts them */
+    tpi_pool_count_purge(tc->pool, purged);
     pthread_mutex_unlock(&tc->pool->lock);
 }
 
