@@ -312,6 +312,14 @@ static inline uint32_t tpi_page_used(const tpi_page *page)
     return page->used - page->pinned;
 }
 
+/* The owner word a page takes when its owner changes it (adoption, full,
+ * back from full): `word` (the tcache's owner_word and flags), with
+ * TPI_PAGE_SAMPLED while the page holds sampled blocks. */
+static inline uintptr_t tpi_page_owner_word(const tpi_page *page, uintptr_t word)
+{
+    return word | (atomic_load_explicit(&page->sampled, memory_order_relaxed) ? TPI_PAGE_SAMPLED : 0);
+}
+
 enum { TPI_QUEUE_NONE, TPI_QUEUE_AVAIL, TPI_QUEUE_FULL, TPI_QUEUE_ABANDONED };
 
 /* Registry values, one byte per chunk of address space. */
@@ -956,8 +964,7 @@ static inline void tpi_tcache_park_full(tpi_tcache *tc, tpi_page *page)
 {
     tpi_queue_push_back(&tc->full[page->class_index], page);
     page->queue = TPI_QUEUE_FULL;
-    uintptr_t sampled = atomic_load_explicit(&page->owner, memory_order_relaxed) & TPI_PAGE_SAMPLED;
-    atomic_store_explicit(&page->owner, tc->owner_word | TPI_PAGE_FULL | sampled, memory_order_relaxed);
+    atomic_store_explicit(&page->owner, tpi_page_owner_word(page, tc->owner_word | TPI_PAGE_FULL), memory_order_relaxed);
 }
 
 void tpi_tcache_init(tpi_tcache *tc, tp_pool *pool, uintptr_t thread_id);

@@ -61,8 +61,7 @@ static void tpi_page_own(tpi_page *page, tpi_tcache *tc)
 {
     atomic_store_explicit(&page->tcache, tc, memory_order_release);
     /* An adopted page may hold blocks its last owner sampled (sample.c). */
-    uintptr_t sampled = atomic_load_explicit(&page->sampled, memory_order_relaxed) ? TPI_PAGE_SAMPLED : 0;
-    atomic_store_explicit(&page->owner, tc->owner_word | sampled, memory_order_release);
+    atomic_store_explicit(&page->owner, tpi_page_owner_word(page, tc->owner_word), memory_order_release);
 }
 
 tpi_page *tpi_pool_page_acquire(tp_pool *pool, tpi_tcache *tc, unsigned cls)

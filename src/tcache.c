@@ -94,8 +94,7 @@ static void tpi_tcache_unretain(tpi_tcache *tc, tpi_page *page)
 
 static void tpi_tcache_unfull(tpi_tcache *tc, tpi_page *page)
 {
-    uintptr_t sampled = atomic_load_explicit(&page->owner, memory_order_relaxed) & TPI_PAGE_SAMPLED;
-    atomic_store_explicit(&page->owner, tc->owner_word | sampled, memory_order_relaxed);
+    atomic_store_explicit(&page->owner, tpi_page_owner_word(page, tc->owner_word), memory_order_relaxed);
     tpi_page_clear_notify(page);
     tpi_queue_remove(&tc->full[page->class_index], page);
     tpi_queue_push_back(&tc->avail[page->class_index], page);
