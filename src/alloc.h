@@ -27,12 +27,12 @@ static tpi_always_inline bool tpi_thread_last_is(const tp_pool *pool)
            tpi_likely(atomic_load_explicit(&pool->gen, memory_order_relaxed) == tpi_tls_last.gen);
 }
 
-/* malloc fast path (<= 1 KiB), about fifteen instructions: the tcache
+/* malloc fast path (<= 4 KiB), about fifteen instructions: the tcache
  * given (one TLS load in the caller), one load from direct[(size+15)/16]
  * (the page), pop page->free, used++, one counter add in the tcache
  * (statistics). NULL, for the caller's slow path, covers an empty page, a
  * thread not initialised yet (its tcache's pages are all the empty page)
- * and sizes above 1 KiB: the caller's test of the result folds into the
+ * and sizes above 4 KiB: the caller's test of the result folds into the
  * one branch here. */
 static tpi_always_inline void *tpi_malloc_pop(tpi_tcache *tc, size_t size)
 {

@@ -64,9 +64,9 @@
 #define TPI_SLICES_PER_CHUNK (TPI_CHUNK_SIZE / TPI_SLICE_SIZE) /* 64 */
 #define TPI_OS_PAGE 4096u
 
-#define TPI_SMALL_MAX 1024u                  /* sizes served by the table lookup */
+#define TPI_SMALL_MAX 4096u                  /* sizes served by the table lookup */
 #define TPI_SLAB_MAX 8192u                   /* the largest slab block: above are runs */
-#define TPI_SMALL_SLOTS (TPI_SMALL_MAX / 16 + 1) /* 65 */
+#define TPI_SMALL_SLOTS (TPI_SMALL_MAX / 16 + 1) /* 257 */
 #define TPI_LARGE_MAX ((size_t)1 << 20)       /* 1 MiB: above is the huge tier */
 #define TPI_SLAB_ALIGN_MAX TPI_SLICE_SIZE     /* slab blocks align up to 64 KiB */
 #define TPI_MAX_REQUEST ((size_t)PTRDIFF_MAX - 2 * TPI_CHUNK_SIZE)
@@ -233,7 +233,7 @@ extern const uint8_t tpi_small_class[TPI_SMALL_SLOTS];
 static inline unsigned tpi_class_of(size_t size)
 {
     if (size <= TPI_SMALL_MAX) return tpi_small_class[(size + 15) >> 4];
-    /* Four classes per doubling above 1 KiB: the top two bits below the
+    /* Above the table: four classes per doubling, the top two bits below the
      * leading one pick the class within the doubling; eight from 4 to 8 KiB
      * (size_class.c), the top three bits there, and four more classes below
      * every size above. */
@@ -799,7 +799,7 @@ void tpi_run_heap_free_batch(tp_pool *pool, void **runs, unsigned count);
  * handed over, the rest wait on the page's local_free, and the class is
  * armed, so that the fast path runs dry exactly at the sampled allocation
  * and the slow path takes the sample. Every other allocation (large, huge,
- * classes above 1 KiB, slow-only modes) is counted one by one on its slow
+ * classes above 4 KiB, slow-only modes) is counted one by one on its slow
  * path. A sampled slab block marks its page (TPI_PAGE_SAMPLED), whose frees
  * then miss the fast path; runs and huge blocks are freed on slow paths,
  * which look them up while any is sampled. */
@@ -906,7 +906,7 @@ typedef struct tpi_page_queue {
 } tpi_page_queue;
 
 typedef struct tpi_tcache {
-    /* hot: malloc of <= 1 KiB indexes this by (size + 15) / 16 */
+    /* hot: malloc of <= 4 KiB indexes this by (size + 15) / 16 */
     tpi_page *direct[TPI_SMALL_SLOTS];
     uint64_t slot_allocs[TPI_SMALL_SLOTS];    /* fast-path allocations per slot */
     uintptr_t thread_id;                  /* owner's id (tpi_thread_id) */

@@ -439,9 +439,9 @@ static tpi_cold void *tpi_tcache_fail(size_t size, tpi_tcache *tc)
 /* A thread's tcache (never the empty one: alloc.c sets the thread up first). */
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
-    /* Sizes of 1 .. 8 KiB (and every slab size when direct[] stays empty:
-     * secure mode, Memcheck) whose current page has a block: the class by
-     * clz instead of the table, then a pop. */
+    /* Sizes of 4 .. 8 KiB (and every slab size when direct[] stays empty:
+     * secure mode, Memcheck), and table sizes whose page has frees to
+     * recycle: the class, then a pop. */
     size_t extra = tpi_block_extra();
     /* Every TPI_SLOW_CALLS_PER_CLOCK-th call takes the full path below, which
      * looks at the clock (purge passes, a cache's decay); the others may take

@@ -60,10 +60,10 @@ int main(void)
                b, n, blocks, i, prev + 1, b, waste, tail);
     }
     printf("};\n\n");
-    printf("/* (size + 15) / 16 -> class, for sizes up to 1024 */\n");
+    printf("/* (size + 15) / 16 -> class, for sizes up to 4096 */\n");
     printf("const uint8_t tpi_small_class[TPI_SMALL_SLOTS] = {");
     unsigned c = 0;
-    for (uint32_t slot = 0; slot <= 1024 / 16; slot++) {
+    for (uint32_t slot = 0; slot <= 4096 / 16; slot++) {
         while (sizes[c] < slot * 16) c++;
         printf("%s%u,", slot % 16 ? " " : "\n    ", c);
     }
