@@ -90,44 +90,78 @@ static inline unsigned tpi_popcount64(uint64_t x)
     return (unsigned)((x * 0x0101010101010101ULL) >> 56);
 }
 
-/* The dirty-bit words of [first, end) are words first >> 6 .. (end - 1) >> 6:
- * all bits of the inner ones, the range's part of the two at the ends. Whole
- * words keep a scan of a chunk-long run at 16 loads. The bits of word w. */
-static inline uint64_t tpi_dirty_mask(unsigned first, unsigned end, unsigned w)
-{
-    uint64_t mask = ~(uint64_t)0;
-    if (w == first >> 6) mask &= ~(uint64_t)0 << (first & 63);
-    if (w == (end - 1) >> 6) mask &= ~(uint64_t)0 >> (63 - ((end - 1) & 63));
-    return mask;
-}
+/* The dirty bits of [first, end) lie in words first >> 6 .. (end - 1) >> 6:
+ * the range's part of the two at the ends, all bits of those between.
+ * Whole words keep a scan of a chunk-long run at 16 loads. */
+typedef struct tpi_dirty_span {
+    unsigned head, tail;          /* the first and last word */
+    uint64_t head_mask, tail_mask; /* the range's bits in them (both in one word: head_mask) */
+    unsigned head_bits, tail_bits; /* how many */
+} tpi_dirty_span;
 
-/* Sets (or clears) the dirty bits of [first, first + pages); returns how
- * many changed. */
-static unsigned tpi_run_set_dirty(tpi_run_chunk *c, unsigned first, unsigned pages, bool dirty)
+static inline tpi_dirty_span tpi_dirty_span_of(unsigned first, unsigned pages)
 {
-    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, changed = 0;
-    for (; w <= last; w++) {
-        uint64_t mask = tpi_dirty_mask(first, end, w), *word = &c->dirty[w];
-        changed += tpi_popcount64(dirty ? mask & ~*word : mask & *word);
-        *word = dirty ? *word | mask : *word & ~mask;
+    unsigned end = first + pages;
+    tpi_dirty_span s = {first >> 6, (end - 1) >> 6, ~(uint64_t)0 << (first & 63),
+                        ~(uint64_t)0 >> (63 - ((end - 1) & 63)), 64 - (first & 63), ((end - 1) & 63) + 1};
+    if (s.head == s.tail) {
+        s.head_mask &= s.tail_mask;
+        s.head_bits = pages;
     }
-    return changed;
+    return s;
 }
 
+/* Bits set in `bits`, a word's part `mask` of a range (n bits) or less. A
+ * run's pages are mostly all dirty or all clean: a word of none costs a
+ * compare, a word of all of its part no popcount. */
+static inline unsigned tpi_dirty_word_count(uint64_t bits, uint64_t mask, unsigned n)
+{
+    return bits == 0 ? 0 : bits == mask ? n : tpi_popcount64(bits);
+}
+
+/* Dirty pages in [first, first + pages). */
 static unsigned tpi_run_count_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    unsigned end = first + pages, w = first >> 6, last = (end - 1) >> 6, count = 0;
-    for (; w <= last; w++) count += tpi_popcount64(c->dirty[w] & tpi_dirty_mask(first, end, w));
-    return count;
+    tpi_dirty_span s = tpi_dirty_span_of(first, pages);
+    unsigned count = tpi_dirty_word_count(c->dirty[s.head] & s.head_mask, s.head_mask, s.head_bits);
+    if (s.head == s.tail) return count;
+    for (unsigned w = s.head + 1; w < s.tail; w++) count += tpi_dirty_word_count(c->dirty[w], ~(uint64_t)0, 64);
+    return count + tpi_dirty_word_count(c->dirty[s.tail] & s.tail_mask, s.tail_mask, s.tail_bits);
+}
+
+/* Sets the dirty bits of [first, first + pages), pages of a run that was
+ * handed out or cached: their bits are all clear (a take clears them), so
+ * all `pages` change, and nothing needs counting. */
+static void tpi_run_mark_dirty(tpi_run_chunk *c, unsigned first, unsigned pages)
+{
+    tpi_dirty_span s = tpi_dirty_span_of(first, pages);
+    tpi_assert(tpi_run_count_dirty(c, first, pages) == 0);
+    c->dirty[s.head] |= s.head_mask;
+    if (s.head == s.tail) return;
+    for (unsigned w = s.head + 1; w < s.tail; w++) c->dirty[w] = ~(uint64_t)0;
+    c->dirty[s.tail] |= s.tail_mask;
+}
+
+/* Clears the dirty bits of [first, first + pages) (counted before, if
+ * needed: tpi_run_count_dirty). */
+static void tpi_run_mark_clean(tpi_run_chunk *c, unsigned first, unsigned pages)
+{
+    tpi_dirty_span s = tpi_dirty_span_of(first, pages);
+    c->dirty[s.head] &= ~s.head_mask;
+    if (s.head == s.tail) return;
+    for (unsigned w = s.head + 1; w < s.tail; w++) c->dirty[w] = 0;
+    c->dirty[s.tail] &= ~s.tail_mask;
 }
 
 /* Whether a page of [first, first + pages) is dirty. */
 static bool tpi_run_any_dirty(const tpi_run_chunk *c, unsigned first, unsigned pages)
 {
-    unsigned end = first + pages, last = (end - 1) >> 6;
-    for (unsigned w = first >> 6; w <= last; w++)
-        if (c->dirty[w] & tpi_dirty_mask(first, end, w)) return true;
-    return false;
+    tpi_dirty_span s = tpi_dirty_span_of(first, pages);
+    if (c->dirty[s.head] & s.head_mask) return true;
+    if (s.head == s.tail) return false;
+    for (unsigned w = s.head + 1; w < s.tail; w++)
+        if (c->dirty[w]) return true;
+    return (c->dirty[s.tail] & s.tail_mask) != 0;
 }
 
 /* ---- bins ------------------------------------------------------------------------- */
@@ -210,19 +244,22 @@ static uint32_t tpi_earlier(uint32_t a, uint32_t b)
     return (int32_t)(a - b) > 0 ? b : a;
 }
 
+/* What a caller of tpi_heap_insert knows of the new free run's pages. */
+enum { TPI_PAGES_CLEAN, TPI_PAGES_MIXED, TPI_PAGES_DIRTY };
+
 /* Heap lock held. Makes [first, first + pages) of c a free run, merged with
- * the free runs on either side, in its bin; maybe_dirty false says its pages
- * are all clean. A neighbour's dirty flag (tpi_bin_push) stands for its
+ * the free runs on either side, in its bin; `pages_state` says whether its
+ * pages are all clean, all dirty, or to be looked at (TPI_PAGES_*). A neighbour's dirty flag (tpi_bin_push) stands for its
  * pages, so a merge never scans the bitmap of a long free run, the cost of
  * a large free beside the rest of a chunk. A merged run's freed_ms is that
  * of its oldest part with dirty pages (`freed_ms` for the new part, if it
  * is dirty), so a purge pass finds old dirty pages that keep gaining free
  * neighbours; purged_ms is the latest purge of any part. */
-static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, bool maybe_dirty,
+static void tpi_heap_insert(tpi_run_heap *h, tpi_run_chunk *c, unsigned first, unsigned pages, unsigned pages_state,
                             uint32_t freed_ms, uint32_t purged_ms)
 {
     unsigned end = first + pages;
-    bool dirty = maybe_dirty && tpi_run_any_dirty(c, first, pages);
+    bool dirty = pages_state == TPI_PAGES_DIRTY || (pages_state == TPI_PAGES_MIXED && tpi_run_any_dirty(c, first, pages));
     tpi_run *left = &c->runs[first - 1]; /* the header's last tag when first is the first run page */
     if (tpi_run_state(left) == TPI_RUN_FREE) {
         unsigned n = left->pages;
@@ -283,12 +320,13 @@ static void tpi_heap_put(tpi_run_heap *h, tpi_run *r, uint32_t now)
 {
     tpi_run_chunk *c = tpi_run_chunk_of(r);
     unsigned first = tpi_run_index(c, r), pages = r->pages;
-    h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first, pages, true) * TPI_OS_PAGE;
+    tpi_run_mark_dirty(c, first, pages);
+    h->dirty_bytes += (size_t)pages * TPI_OS_PAGE;
     h->used_bytes -= (size_t)pages * TPI_OS_PAGE;
     c->free_pages += pages;
     if (pages > 1) tpi_run_clear_tag(&c->runs[first + pages - 1]);
     tpi_run_clear_tag(r);
-    tpi_heap_insert(h, c, first, pages, true, now, 0);
+    tpi_heap_insert(h, c, first, pages, TPI_PAGES_DIRTY, now, 0);
     if (h->dirty_bytes > tpi_run_dirty_cap(h)) __atomic_store_n(&h->decay.next_pass, 0, __ATOMIC_RELAXED);
 }
 
@@ -324,7 +362,7 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
         uintptr_t a = (uintptr_t)tpi_run_addr(c, first);
         start = first + (unsigned)((((a + align - 1) & ~(uintptr_t)(align - 1)) - a) >> 12);
     }
-    unsigned clean = pages - tpi_run_count_dirty(c, start, pages);
+    unsigned dirty = tpi_run_count_dirty(c, start, pages), clean = pages - dirty;
     if (clean && !tpi_limit_commit((size_t)clean * TPI_OS_PAGE)) {
         tpi_bin_push(h, free_run, set & 1); /* its tags are untouched */
         /* Near the limit a refill takes what was asked, not more. */
@@ -334,13 +372,14 @@ static tpi_run *tpi_heap_take(tpi_run_heap *h, unsigned pages, unsigned align_pa
     }
     tpi_run_clear_tag(free_run);
     if (len > 1) tpi_run_clear_tag(&c->runs[end - 1]);
-    unsigned dirty = tpi_run_set_dirty(c, start, pages, false);
+    tpi_run_mark_clean(c, start, pages);
     h->dirty_bytes -= (size_t)dirty * TPI_OS_PAGE;
     if (purged_ms && dirty < pages && now - purged_ms < TPI_REGRET_WINDOW * tpi_decay_delay(&h->decay))
         tpi_decay_on_regret(&h->decay, now, (size_t)(pages - dirty) * TPI_OS_PAGE);
     /* The rest stays free: the head before an aligned start, and the tail. */
-    if (start > first) tpi_heap_insert(h, c, first, start - first, set & 1, freed_ms, purged_ms);
-    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, set & 1, freed_ms, purged_ms);
+    unsigned rest = set & 1 ? TPI_PAGES_MIXED : TPI_PAGES_CLEAN;
+    if (start > first) tpi_heap_insert(h, c, first, start - first, rest, freed_ms, purged_ms);
+    if (start + pages < end) tpi_heap_insert(h, c, start + pages, end - start - pages, rest, freed_ms, purged_ms);
     c->free_pages -= pages;
     h->used_bytes += (size_t)pages * TPI_OS_PAGE;
     if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
@@ -415,7 +454,7 @@ static bool tpi_run_heap_grow(tp_pool *pool, unsigned kind)
     h->chunks = c;
     h->mapped_chunks++;
     c->free_pages = pages;
-    tpi_heap_insert(h, c, first, pages, false, (uint32_t)tpi_clock(), 0);
+    tpi_heap_insert(h, c, first, pages, TPI_PAGES_CLEAN, (uint32_t)tpi_clock(), 0);
     tpi_lock_give(&h->lock);
     return true;
 }
@@ -500,10 +539,11 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
         /* The tail goes back to the heap, a run of its own. */
         tpi_run_clear_tag(&c->runs[first + pages - 1]);
         tpi_run_mark(c, first, want, TPI_RUN_USED);
-        h->dirty_bytes += (size_t)tpi_run_set_dirty(c, first + want, pages - want, true) * TPI_OS_PAGE;
+        tpi_run_mark_dirty(c, first + want, pages - want);
+        h->dirty_bytes += (size_t)(pages - want) * TPI_OS_PAGE;
         h->used_bytes -= (size_t)(pages - want) * TPI_OS_PAGE;
         c->free_pages += pages - want;
-        tpi_heap_insert(h, c, first + want, pages - want, true, now, 0);
+        tpi_heap_insert(h, c, first + want, pages - want, TPI_PAGES_DIRTY, now, 0);
     } else if (want > pages) {
         /* The free run that follows, if long enough, lends the pages. */
         unsigned end = first + pages;
@@ -513,7 +553,7 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
             return false;
         }
         unsigned n = next->pages, grow = want - pages;
-        unsigned clean = grow - tpi_run_count_dirty(c, end, grow);
+        unsigned dirty = tpi_run_count_dirty(c, end, grow), clean = grow - dirty;
         if (clean && !tpi_limit_commit((size_t)clean * TPI_OS_PAGE)) {
             tpi_lock_give(&h->lock);
             return false;
@@ -524,8 +564,11 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted)
         tpi_run_clear_tag(next);
         if (n > 1) tpi_run_clear_tag(&c->runs[end + n - 1]);
         if (pages > 1) tpi_run_clear_tag(&c->runs[end - 1]);
-        h->dirty_bytes -= (size_t)tpi_run_set_dirty(c, end, grow, false) * TPI_OS_PAGE;
-        if (n > grow) tpi_heap_insert(h, c, end + grow, n - grow, next_dirty, freed_ms, purged_ms);
+        tpi_run_mark_clean(c, end, grow);
+        h->dirty_bytes -= (size_t)dirty * TPI_OS_PAGE;
+        if (n > grow)
+            tpi_heap_insert(h, c, end + grow, n - grow, next_dirty ? TPI_PAGES_MIXED : TPI_PAGES_CLEAN, freed_ms,
+                            purged_ms);
         tpi_run_mark(c, first, want, TPI_RUN_USED);
         h->used_bytes += (size_t)grow * TPI_OS_PAGE;
         if (h->used_bytes > h->peak_used_bytes) h->peak_used_bytes = h->used_bytes;
@@ -636,14 +679,14 @@ static unsigned tpi_purge_round(tpi_run_heap *h, uint32_t now, uint32_t min_age,
     tpi_lock_take(&h->lock);
     for (unsigned i = 0; i < count; i++) {
         tpi_purge_item *it = &items[i];
-        tpi_run_set_dirty(it->chunk, it->first, it->pages, false);
+        tpi_run_mark_clean(it->chunk, it->first, it->pages);
         h->dirty_bytes -= (size_t)it->dirty * TPI_OS_PAGE;
         *purged += (size_t)it->dirty * TPI_OS_PAGE;
         tpi_limit_release((size_t)it->dirty * TPI_OS_PAGE);
         it->chunk->purged_ms = now;
         tpi_run_clear_tag(&it->chunk->runs[it->first]);
         if (it->pages > 1) tpi_run_clear_tag(&it->chunk->runs[it->first + it->pages - 1]);
-        tpi_heap_insert(h, it->chunk, it->first, it->pages, false, it->freed_ms, now ? now : 1);
+        tpi_heap_insert(h, it->chunk, it->first, it->pages, TPI_PAGES_CLEAN, it->freed_ms, now ? now : 1);
     }
     return count;
 }
@@ -784,7 +827,7 @@ void tpi_run_heap_after_fork(tpi_run_heap *h)
             if (tpi_run_state(r) == TPI_RUN_PURGING) {
                 tpi_run_clear_tag(r);
                 if (pages > 1) tpi_run_clear_tag(&c->runs[i + pages - 1]);
-                tpi_heap_insert(h, c, i, pages, true, now, 0);
+                tpi_heap_insert(h, c, i, pages, TPI_PAGES_MIXED, now, 0);
             }
             i += pages;
         }
@@ -821,15 +864,17 @@ void tpi_run_heap_clear(tp_pool *pool, bool keep_chunks)
             for (unsigned i = first; i < first + pages;) {
                 tpi_run *r = &c->runs[i];
                 unsigned n = r->pages;
-                if (tpi_run_state(r) != TPI_RUN_FREE)
-                    h->dirty_bytes += (size_t)tpi_run_set_dirty(c, i, n, true) * TPI_OS_PAGE;
+                if (tpi_run_state(r) != TPI_RUN_FREE) {
+                    tpi_run_mark_dirty(c, i, n);
+                    h->dirty_bytes += (size_t)n * TPI_OS_PAGE;
+                }
                 tpi_run_clear_tag(r);
                 if (n > 1) tpi_run_clear_tag(&c->runs[i + n - 1]);
                 i += n;
             }
             c->free_pages = pages;
             tpi_track_noaccess(tpi_run_addr(c, first), (size_t)pages * TPI_OS_PAGE);
-            tpi_heap_insert(h, c, first, pages, true, now, 0);
+            tpi_heap_insert(h, c, first, pages, TPI_PAGES_MIXED, now, 0);
         } else {
             pool->mapped -= TPI_CHUNK_SIZE;
             tpi_run_chunk_unmap(c);
