@@ -762,20 +762,6 @@ bool tpi_run_heap_resize(void *p, unsigned want, bool counted);
 _Noreturn void tpi_run_bad_free(const void *p);
 
 /* run_cache.c: the thread's side. */
-/* A cached run of `pages` pages, cut from a longer one if need be, or NULL. */
-void *tpi_run_cache_pop(struct tpi_tcache *tc, unsigned pages);
-/* Takes out of the cache, for the caller to give to the heap, runs until it
- * holds at most `keep` bytes: the shortest first, up to TPI_RUN_SHED_MAX. */
-#define TPI_RUN_SHED_MAX 32u
-unsigned tpi_run_cache_shed(struct tpi_tcache *tc, size_t keep, void **runs);
-/* Keeps the held run p of `pages` pages (up to TPI_RUN_CACHE_REFILL),
- * giving older runs back to the heap to make room. */
-void tpi_run_cache_push(struct tpi_tcache *tc, void *p, unsigned pages);
-/* Whether a request of `pages` pages may find a run in the cache. */
-static inline bool tpi_run_cache_may_have(const tpi_run_cache *cache, unsigned pages)
-{
-    return (cache->lengths >> pages) != 0;
-}
 /* Once per purge delay: the bytes the cache did not need since the last
  * look go back to the heap. */
 void tpi_run_cache_decay(struct tpi_tcache *tc);

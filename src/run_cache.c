@@ -42,6 +42,11 @@
 #include <errno.h>
 #include <string.h>
 
+/* Runs a cache gives the heap in one batch at most. */
+#define TPI_RUN_SHED_MAX 32u
+
+static inline void tpi_run_cache_push(tpi_tcache *tc, void *p, unsigned pages);
+
 static void *tpi_run_cache_take(tpi_run_cache *cache, unsigned pages)
 {
     unsigned n = --cache->bins[pages].count;
@@ -59,7 +64,8 @@ static void tpi_run_cache_put(tpi_run_cache *cache, void *p, unsigned pages)
     cache->bytes += (size_t)pages * TPI_OS_PAGE;
 }
 
-void *tpi_run_cache_pop(tpi_tcache *tc, unsigned pages)
+/* A cached run of `pages` pages, cut from a longer one if need be, or NULL. */
+static inline void *tpi_run_cache_pop(tpi_tcache *tc, unsigned pages)
 {
     tpi_run_cache *cache = &tc->runs;
     /* Its own length, else the shortest longer one. */
@@ -103,20 +109,24 @@ static unsigned tpi_run_cache_take_out(tpi_tcache *tc, size_t keep, unsigned onl
     return count;
 }
 
-unsigned tpi_run_cache_shed(tpi_tcache *tc, size_t keep, void **runs)
+/* Takes out of the cache, for the caller to give to the heap, runs until it
+ * holds at most `keep` bytes: the shortest first, up to TPI_RUN_SHED_MAX. */
+static unsigned tpi_run_cache_shed(tpi_tcache *tc, size_t keep, void **runs)
 {
     return tpi_run_cache_take_out(tc, keep, 0, runs);
 }
 
 /* Sends runs to the heap (tpi_run_cache_take_out), one lock per batch. */
-static void tpi_run_cache_spill(tpi_tcache *tc, size_t keep, unsigned only)
+static tpi_noinline void tpi_run_cache_spill(tpi_tcache *tc, size_t keep, unsigned only)
 {
     void *batch[TPI_RUN_SHED_MAX];
     unsigned count = tpi_run_cache_take_out(tc, keep, only, batch);
     if (count) tpi_run_heap_free_batch(tc->pool, batch, count);
 }
 
-void tpi_run_cache_push(tpi_tcache *tc, void *p, unsigned pages)
+/* Keeps the held run p of `pages` pages (up to TPI_RUN_CACHE_REFILL),
+ * giving older runs back to the heap to make room. */
+static inline void tpi_run_cache_push(tpi_tcache *tc, void *p, unsigned pages)
 {
     tpi_run_cache *cache = &tc->runs;
     size_t bytes = (size_t)pages * TPI_OS_PAGE;

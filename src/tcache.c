@@ -436,7 +436,11 @@ static tpi_cold void *tpi_tcache_fail(size_t size, tpi_tcache *tc)
     return hook ? hook(size, tc) : NULL;
 }
 
-/* A thread's tcache (never the empty one: alloc.c sets the thread up first). */
+static tpi_noinline void *tpi_tcache_malloc_full(size_t size, tpi_tcache *tc, bool quick);
+
+/* A thread's tcache (never the empty one: alloc.c sets the thread up first).
+ * The quick cases only, so that they pay for few saved registers; the rest
+ * is tpi_tcache_malloc_full. */
 void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
 {
     /* Sizes of 4 .. 8 KiB (and every slab size when direct[] stays empty:
@@ -466,13 +470,20 @@ void *tpi_tcache_malloc_slow(size_t size, tpi_tcache *tc)
             tc->counters[cls].refills++;
             return tpi_tcache_pop(tc, page, cls, size, true);
         }
-    } else if (quick && size <= TPI_RUN_CACHE_PAGES * TPI_OS_PAGE &&
-               tpi_run_cache_may_have(&tc->runs, (unsigned)((size + TPI_OS_PAGE - 1) >> 12))) {
-        /* A run of a length this thread freed lately, from its cache. */
+    } else if (quick) {
+        /* A run: from this thread's cache if it has one that serves, else
+         * from the heap. */
         void *p = tpi_run_malloc(tc, size, 0);
         if (tpi_unlikely(TPI_OPTION(profile))) tpi_tcache_sample_large(tc, p, size);
         return tpi_likely(p != NULL) ? p : tpi_tcache_fail(size, tc);
     }
+    return tpi_tcache_malloc_full(size, tc, quick);
+}
+
+/* The slow path's full turn: time-driven work, then any allocation. */
+static tpi_noinline void *tpi_tcache_malloc_full(size_t size, tpi_tcache *tc, bool quick)
+{
+    size_t extra = tpi_block_extra();
     tpi_background_ensure();
     void (*hook)(void) = __atomic_load_n(&tpi_tcache_slow_hook, __ATOMIC_RELAXED);
     if (hook) hook();
